@@ -1,0 +1,355 @@
+"""The broker engine's packet handlers and message routing (a mixin of ``BrokerEngine``).
+
+Routing is the heart of a broker: one accepted PUBLISH becomes one copy per subscribed
+client at min(published QoS, granted QoS) [MQTT-3.8.4-6], a single copy at the highest QoS
+when a client's subscriptions overlap [MQTT-3.3.5-1], queued behind that client's window or
+while it is offline, in the order messages arrived [MQTT-4.6.0-6].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from . import events as ev
+from .broker_state import Connection, RetainedMessage, Session, SubscriptionEntry
+from .errors import ProtocolError
+from .flows import OutMessage
+from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Puback, Pubcomp,
+                      Publish, Pubrec, Pubrel, Suback, Subscribe, Unsuback, Unsubscribe)
+from .properties import NO_PROPERTIES, Properties
+from .topics import parse_shared_subscription
+from .encoder import encode_publish
+
+
+def _aggregate(matches: list, publisher: str | None) -> dict[str, tuple]:
+    """One target per client: the highest granted QoS among its matching subscriptions
+    [MQTT-3.3.5-1], retain-as-published if any asks for it, and every subscription id."""
+    targets: dict[str, tuple] = {}
+    for client_id, _, entry in matches:
+        options = entry.options
+        if options.no_local and client_id == publisher:
+            continue  # [MQTT-3.8.3-3]
+        ident = (entry.identifier,) if entry.identifier else ()
+        old = targets.get(client_id)
+        if old is None:
+            targets[client_id] = (options.qos, options.retain_as_published, ident)
+        else:
+            targets[client_id] = (max(old[0], options.qos),
+                                  old[1] or options.retain_as_published, old[2] + ident)
+    return targets
+
+
+class PacketHandlersMixin:
+    """Handlers for packets after CONNECT, and routing. Needs BrokerEngine's attributes."""
+
+    # -- PUBLISH from a client -------------------------------------------------------------
+    def _on_publish(self, c: Connection, p: Publish, now: float) -> None:
+        cfg = self.config
+        session = c.session
+        topic, props = p.topic, p.properties
+        if c.version == MQTT_5 and props is not NO_PROPERTIES:
+            topic, props = self._inbound_properties(c, topic, props)
+        if p.retain and not cfg.retain_available:
+            raise ProtocolError("PUBLISH with RETAIN but retain is not available",
+                                "MQTT-3.2.2-14", reason_code=0x9A)
+        allowed = self.authz is None or self.authz.authorize(c.client_id, session.username,
+                                                             topic, "write")
+        qos = p.qos
+        if qos == 2:
+            new = session.incoming.on_publish(p.packet_id)  # dedupe until PUBREL [MQTT-4.3.3-2]
+            if new and len(session.incoming.pending) > cfg.receive_maximum and c.version == MQTT_5:
+                raise ProtocolError("more unreleased QoS 2 messages than Receive Maximum",
+                                    reason_code=0x93)
+            if not allowed:
+                session.incoming.on_pubrel(p.packet_id)  # a failed PUBREC frees the id
+            matched = self._accept(c, p, topic, props, now) if new and allowed else -1
+        else:
+            matched = self._accept(c, p, topic, props, now) if allowed else -1
+        if not allowed:
+            # 3.1.1: acknowledge normally and drop [MQTT-3.3.5-2]; 5.0: say "not authorized".
+            self._events.append(ev.MessageDropped(now, topic, qos, "not_authorized", None,
+                                                  c.conn, c.client_id, p.payload))
+        if qos:
+            code = 0
+            if c.version == MQTT_5:
+                code = 0x87 if not allowed else 0x10 if matched == 0 else 0
+            self._send(c, (Puback if qos == 1 else Pubrec)(p.packet_id, code), now)
+            self._session_changed(session)
+
+    def _inbound_properties(self, c: Connection, topic: str, props: Properties):
+        if props.subscription_identifiers:
+            raise ProtocolError("a client PUBLISH carries a Subscription Identifier",
+                                "MQTT-3.3.4-6")
+        alias = props.topic_alias
+        if alias is None:
+            return topic, props
+        if not 1 <= alias <= self.config.topic_alias_maximum:
+            raise ProtocolError(f"topic alias {alias} is outside 1.."
+                                f"{self.config.topic_alias_maximum}", "MQTT-3.3.2-12",
+                                reason_code=0x94)
+        if topic:
+            c.aliases[alias] = topic
+        elif alias in c.aliases:
+            topic = c.aliases[alias]
+        else:
+            raise ProtocolError(f"topic alias {alias} was never set on this connection",
+                                reason_code=0x94)
+        return topic, replace(props, topic_alias=None)  # aliases are per connection
+
+    def _accept(self, c: Connection, p: Publish, topic: str, props: Properties,
+                now: float) -> int:
+        self._events.append(ev.MessageReceived(now, topic, p.payload, p.qos, p.retain, p.dup,
+                                               p.packet_id, props, c.conn, c.client_id))
+        return self.route(topic, p.payload, p.qos, p.retain, props, c.client_id, now)
+
+    # -- routing ---------------------------------------------------------------------------
+    def route(self, topic: str, payload: bytes, qos: int, retain: bool,
+              properties: Properties, publisher: str | None, now: float) -> int:
+        """Deliver an accepted message to every matching session; returns how many."""
+        if retain and self.config.retain_available:
+            self._retain(topic, payload, qos, properties, now)
+        expires_at = None
+        if properties.message_expiry_interval is not None:
+            expires_at = now + properties.message_expiry_interval
+        plain, shared, aggregated = self._matches(topic)
+        if aggregated is not None:
+            targets = aggregated
+            if shared:
+                targets = dict(targets)
+        else:  # some subscription has No Local: depends on who published
+            targets = _aggregate(plain, publisher)
+        for group, members in shared.items():
+            client_id, entry = self._pick_member(group, members)
+            if client_id not in targets:
+                targets[client_id] = (entry.options.qos, entry.options.retain_as_published,
+                                      (entry.identifier,) if entry.identifier else ())
+        authz = self.authz
+        for client_id, (granted, keep_retain, identifiers) in targets.items():
+            session = self.sessions.get(client_id)
+            if session is None:
+                continue
+            if authz is not None and not authz.authorize(client_id, session.username, topic,
+                                                         "read"):
+                continue
+            out_props = NO_PROPERTIES
+            if session.version == MQTT_5:
+                out_props = properties
+                if identifiers:
+                    out_props = replace(properties, subscription_identifiers=identifiers)
+            msg = OutMessage(topic, payload, qos if qos < granted else granted,
+                             retain and keep_retain,  # [MQTT-3.3.1-9] / [MQTT-3.3.1-12]
+                             out_props, expires_at=expires_at)
+            self._enqueue(session, msg, now)
+        return len(targets)
+
+    def _matches(self, topic: str):
+        """(plain matches, shared groups, per-client targets or None), cached per topic.
+
+        Most traffic goes to a few topics and subscriptions change rarely, so the tree walk
+        and the per-client aggregation are done once per topic until a subscription changes.
+        """
+        cache = self._route_cache
+        hit = cache.get(topic)
+        if hit is None:
+            if len(cache) >= 10_000:
+                cache.clear()
+            plain = self.subscriptions.match(topic)
+            shared = self.subscriptions.match_shared(topic)
+            no_local = any(entry.options.no_local for _, _, entry in plain)
+            hit = cache[topic] = (plain, shared, None if no_local else _aggregate(plain, None))
+        return hit
+
+    def _pick_member(self, group: str, members: list):
+        """Shared subscription: one member per message, round robin, online ones first."""
+        online = [m for m in members if self.sessions.get(m[0]) is not None
+                  and self.sessions[m[0]].conn is not None] or members
+        turn = self._share_turn.get(group, 0)
+        self._share_turn[group] = turn + 1
+        return online[turn % len(online)]
+
+    def _retain(self, topic: str, payload: bytes, qos: int, properties: Properties,
+                now: float) -> None:
+        if payload:  # store, replacing what was there [MQTT-3.3.1-5][MQTT-3.3.1-7]
+            expiry = properties.message_expiry_interval
+            message = RetainedMessage(topic, payload, qos, properties,
+                                      None if expiry is None else now + expiry)
+            self.retained.set(topic, message)
+        else:  # an empty retained message clears the topic [MQTT-3.3.1-10][MQTT-3.3.1-11]
+            message = None
+            self.retained.delete(topic)
+        if self.store is not None:
+            self.store.retained_changed(topic, message)
+
+    def _enqueue(self, session: Session, msg: OutMessage, now: float) -> None:
+        flow = session.flow
+        if session.conn is not None and not flow.queue and (
+                msg.qos == 0 or len(flow.inflight) < flow.window):
+            if msg.qos:
+                flow.admit(msg, now)
+            self._deliver(self.connections[session.conn], session, msg, now)
+        else:
+            _, drop = flow.submit(msg, session.conn is not None, now)
+            if drop:
+                self._drop(session, msg, drop, now)
+        if msg.qos:
+            self._session_changed(session)
+
+    def _fill(self, session: Session, now: float) -> None:
+        """Move queued messages into the window; expired ones are dropped [MQTT-3.3.2-5]."""
+        flow = session.flow
+        if session.conn is None or not flow.queue:
+            return
+        c = self.connections[session.conn]
+        queue = flow.queue
+        while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
+            msg = queue.popleft()
+            if msg.expires_at is not None and now >= msg.expires_at:
+                self._drop(session, msg, "expired", now)
+                continue
+            if msg.qos:
+                flow.admit(msg, now)
+            self._deliver(c, session, msg, now)
+
+    def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
+        """Write a message's first PUBLISH to its subscriber's connection."""
+        props = msg.properties
+        if msg.expires_at is not None:  # forward the time left [MQTT-3.3.2-6]
+            left = max(0, math.ceil(msg.expires_at - now))
+            props = replace(props, message_expiry_interval=left)
+        data = encode_publish(msg.topic, msg.payload, msg.qos, msg.retain, False,
+                              msg.packet_id, props, c.version)
+        if c.max_packet_out is not None and len(data) > c.max_packet_out:
+            if msg.qos:  # never send above the client's limit [MQTT-3.1.2-24/25]
+                session.flow.inflight.pop(msg.packet_id, None)
+            self._drop(session, msg, "packet_too_large", now)
+            return
+        c.out += data
+        self._pending.add(c.conn)
+        if self.config.emit_packet_events:
+            packet = Publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+                             props)
+            self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
+        if msg.qos and session.retry_timer:
+            self._arm_retry(session)
+
+    # -- acknowledgements from subscribers -------------------------------------------------
+    def _on_puback(self, c: Connection, p: Puback, now: float) -> None:
+        session = c.session
+        msg = session.flow.on_puback(p.packet_id)
+        if msg is not None:
+            self._acked(c, msg, p.reason_code, now)
+        self._fill(session, now)
+
+    def _on_pubrec(self, c: Connection, p: Pubrec, now: float) -> None:
+        session = c.session
+        failed = p.reason_code >= 0x80
+        msg, release = session.flow.on_pubrec(p.packet_id, failed, now)
+        if release:
+            missing = msg is None and c.version == MQTT_5
+            self._send(c, Pubrel(p.packet_id, 0x92 if missing else 0), now)
+        if msg is not None and failed:
+            self._acked(c, msg, p.reason_code, now)
+            self._fill(session, now)
+        self._session_changed(session)
+
+    def _on_pubrel(self, c: Connection, p: Pubrel, now: float) -> None:
+        known = c.session.incoming.on_pubrel(p.packet_id)
+        self._send(c, Pubcomp(p.packet_id, 0x92 if not known and c.version == MQTT_5 else 0),
+                   now)
+        self._session_changed(c.session)
+
+    def _on_pubcomp(self, c: Connection, p: Pubcomp, now: float) -> None:
+        session = c.session
+        msg = session.flow.on_pubcomp(p.packet_id)
+        if msg is not None:
+            self._acked(c, msg, p.reason_code, now)
+        self._fill(session, now)
+
+    def _acked(self, c: Connection, msg: OutMessage, code: int, now: float) -> None:
+        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos,
+                                                   code, c.conn, c.client_id))
+        self._session_changed(c.session)
+
+    # -- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
+    def _on_subscribe(self, c: Connection, p: Subscribe, now: float) -> None:
+        session, version = c.session, c.version
+        identifier = (p.properties.subscription_identifiers[0]
+                      if p.properties.subscription_identifiers else None)
+        codes, retained = [], []
+        for sub in p.subscriptions:
+            topic_filter = sub.topic_filter
+            if self.authz is not None and not self.authz.authorize(
+                    c.client_id, session.username, topic_filter, "subscribe"):
+                if version == MQTT_3_1:  # 3.1 has no failure code: refuse by closing
+                    raise ProtocolError(f"subscription to {topic_filter!r} not authorized",
+                                        reason_code=0x87)
+                codes.append(0x87 if version == MQTT_5 else 0x80)
+                continue
+            entry = SubscriptionEntry(sub, identifier)
+            is_new = self.subscriptions.add(topic_filter, c.client_id, entry, version=version)
+            self._route_cache.clear()
+            session.subscriptions[topic_filter] = entry
+            codes.append(sub.qos)
+            share, plain = parse_shared_subscription(topic_filter, version)
+            handling = sub.retain_handling
+            if share is None and (handling == 0 or (handling == 1 and is_new)):
+                retained.append((plain, entry))  # [MQTT-3.3.1-6], [MQTT-3.3.1-9..11]
+        self._send(c, Suback(p.packet_id, tuple(codes)), now)  # [MQTT-3.8.4-1]
+        self._events.append(ev.Subscribed(now, p.packet_id,
+                                          tuple(s.topic_filter for s in p.subscriptions),
+                                          tuple(codes), c.conn, c.client_id))
+        for plain, entry in retained:
+            self._send_retained(session, plain, entry, now)
+        self._session_changed(session)
+
+    def _send_retained(self, session: Session, topic_filter: str, entry: SubscriptionEntry,
+                       now: float) -> None:
+        for topic, message in list(self.retained.match_filter(topic_filter)):
+            if message.expires_at is not None and now >= message.expires_at:
+                self.retained.delete(topic)
+                continue
+            props = NO_PROPERTIES
+            if session.version == MQTT_5:
+                props = message.properties
+                if entry.identifier:
+                    props = replace(props, subscription_identifiers=(entry.identifier,))
+            qos = min(message.qos, entry.options.qos)
+            self._enqueue(session, OutMessage(topic, message.payload, qos, True, props,
+                                              expires_at=message.expires_at), now)
+
+    def _on_unsubscribe(self, c: Connection, p: Unsubscribe, now: float) -> None:
+        codes = []
+        for topic_filter in p.topic_filters:
+            removed = self.subscriptions.remove(topic_filter, c.client_id)  # [MQTT-3.10.4-1]
+            self._route_cache.clear()
+            c.session.subscriptions.pop(topic_filter, None)
+            codes.append(0x00 if removed else 0x11)
+        codes_out = tuple(codes) if c.version == MQTT_5 else ()
+        self._send(c, Unsuback(p.packet_id, codes_out), now)  # always [MQTT-3.10.4-5]
+        self._events.append(ev.Unsubscribed(now, p.packet_id, p.topic_filters, codes_out,
+                                            c.conn, c.client_id))
+        self._session_changed(c.session)
+
+    # -- the rest --------------------------------------------------------------------------
+    def _on_pingreq(self, c: Connection, p: Pingreq, now: float) -> None:
+        self._send(c, Pingresp(), now)  # [MQTT-3.12.4-1]
+
+    def _on_disconnect(self, c: Connection, p: Disconnect, now: float) -> None:
+        session = c.session
+        if c.version == MQTT_5:
+            expiry = p.properties.session_expiry_interval
+            if expiry is not None:
+                if session.expiry == 0 and expiry:
+                    raise ProtocolError("DISCONNECT sets a Session Expiry Interval after "
+                                        "CONNECT asked for none")
+                session.expiry = expiry
+        with_will = c.version == MQTT_5 and p.reason_code == 0x04
+        if not with_will:
+            c.will = None  # a normal DISCONNECT discards the will [MQTT-3.14.4-3]
+        self._close(c, now, "clean", "client sent DISCONNECT", publish_will=with_will)
+
+    def _on_auth(self, c: Connection, p: Auth, now: float) -> None:
+        raise ProtocolError("AUTH without an Authentication Method in CONNECT",
+                            "MQTT-4.12.0-7")
+

@@ -1,0 +1,114 @@
+"""The broker engine's state: configuration, sessions, connections, retained messages.
+
+Kept apart from the engine's behaviour (broker.py) so that persistence (SQLite in the
+socket server) can save and restore exactly these objects and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable
+
+from .decoder import Decoder
+from .flows import IncomingQoS2, OutgoingFlow
+from .packets import Subscription, Will
+from .properties import NO_PROPERTIES, Properties
+
+NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 Session Expiry Interval meaning "never"
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Broker limits and policies. Defaults follow mosquitto 2.0 where it has one."""
+
+    max_inflight: int = 20  # per client, outgoing QoS 1/2 (mosquitto max_inflight_messages)
+    max_queued_messages: int = 1000  # per client, behind the window and while offline
+    queue_qos0: bool = False  # queue QoS 0 for offline persistent sessions
+    retain_available: bool = True
+    max_packet_size: int | None = None  # largest packet accepted from clients
+    max_keepalive: int = 65535
+    allow_zero_length_clientid: bool = True
+    connect_timeout: float = 10.0  # seconds a new connection may take to send CONNECT
+    retry_policy: str | None = None  # None: "timer" for MQTT 3.1 clients, else "on_reconnect"
+    retry_interval: float = 20.0
+    topic_alias_maximum: int = 10  # MQTT 5: aliases a client may use towards the broker
+    receive_maximum: int = 65535  # MQTT 5: QoS 2 messages a client may have unreleased
+    emit_packet_events: bool = True
+    assigned_id_prefix: str = "auto-"
+
+
+@dataclass(slots=True)
+class SubscriptionEntry:
+    """What the subscription tree stores per (client, filter)."""
+
+    options: Subscription
+    identifier: int | None = None  # MQTT 5 Subscription Identifier
+
+
+@dataclass(slots=True)
+class RetainedMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    properties: Properties = NO_PROPERTIES
+    expires_at: float | None = None
+
+
+@dataclass(slots=True)
+class Session:
+    """Everything the broker keeps for a client id, across connections [MQTT-4.1.0-1]."""
+
+    client_id: str
+    version: int
+    expiry: int  # seconds kept after the connection ends; NEVER_EXPIRES for 3.1.1 clean=0
+    flow: OutgoingFlow
+    incoming: IncomingQoS2 = field(default_factory=IncomingQoS2)
+    conn: Hashable = None  # the live connection, if any
+    username: str | None = None
+    expires_at: float | None = None  # while offline, when it is discarded
+    subscriptions: dict[str, SubscriptionEntry] = field(default_factory=dict)
+    retry_timer: bool = False  # MQTT 3.1 style: resend unacknowledged messages on a timer
+    retry_armed: bool = False
+
+
+@dataclass(slots=True)
+class Connection:
+    """One transport connection, from connection_made to its close."""
+
+    conn: Hashable
+    decoder: Decoder
+    opened_at: float
+    last_received: float
+    out: bytearray = field(default_factory=bytearray)
+    version: int | None = None
+    session: Session | None = None
+    client_id: str | None = None
+    keepalive: int = 0
+    will: Will | None = None
+    close: bool = False  # engine asked the driver to close after writing ``out``
+    ended: bool = False  # the engine already accounted for the end of this connection
+    max_packet_out: int | None = None  # MQTT 5: the client's Maximum Packet Size
+    aliases: dict[int, str] = field(default_factory=dict)
+    will_delay: int = 0
+    disconnect_expiry: int | None = None
+
+
+class BrokerStore:
+    """Where a persistent broker writes state; this base class keeps nothing.
+
+    The engine calls these synchronously as state changes; a durable store (SQLite in the
+    socket server) buffers them and commits when the driver calls ``commit()``, which the
+    driver does before writing acknowledgements to the network (group commit).
+    """
+
+    def retained_changed(self, topic: str, message: RetainedMessage | None) -> None:
+        """A retained message was stored (or cleared, when ``message`` is None)."""
+
+    def session_changed(self, session: Session) -> None:
+        """A persistent session's subscriptions, queue or in-flight state changed."""
+
+    def session_removed(self, client_id: str) -> None:
+        """A session ended (clean session, expiry, takeover with clean start)."""
+
+    def commit(self) -> None:
+        """Make everything reported so far durable."""

@@ -1,0 +1,485 @@
+"""The sans-IO MQTT client engine.
+
+Theory of operation: the driver (simulator or asyncio) owns the transport and the clock.
+It calls ``connect(now)`` when a transport connection is up, hands every received chunk to
+``receive(data, now)``, writes whatever ``data_to_send()`` returns, closes the transport
+when ``should_close`` turns true, reports a broken transport with ``connection_lost``, and
+wakes the engine at ``next_deadline()`` with ``on_timer(now)``. The engine never blocks,
+never reads a clock and never touches a socket, so the same code runs in simulated and in
+wall-clock time. Session state (unacknowledged messages, QoS 2 ids) lives in the engine,
+not in the connection, so it survives reconnects exactly as the spec says it should.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from . import events as ev
+from .decoder import Decoder
+from .encoder import encode, encode_publish
+from .errors import MQTTError, ProtocolError
+from .flows import IncomingQoS2, OutgoingFlow, OutMessage
+from .packets import (MQTT_3_1, MQTT_5, Connack, Connect, Disconnect, Pingreq, Pingresp,
+                      Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Subscribe, Subscription,
+                      Unsuback, Unsubscribe, Will)
+from .properties import NO_PROPERTIES, Properties
+from .reason_codes import reason_name
+from .topics import validate_topic_filter, validate_topic_name
+
+ON_RECONNECT = "on_reconnect"
+TIMER = "timer"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How a client connects. Defaults are mosquitto_pub/sub's: MQTT 3.1.1, keepalive 60 s,
+    clean session, 20 messages in flight."""
+
+    client_id: str = ""
+    version: int = 4
+    keepalive: int = 60
+    clean_session: bool = True  # "Clean Start" in MQTT 5
+    session_expiry: int = 0  # MQTT 5: seconds the broker keeps the session after a break
+    username: str | None = None
+    password: bytes | None = None
+    will: Will | None = None
+    max_inflight: int = 20
+    max_queued: int | None = None  # local queue behind the window; None = unbounded
+    queue_qos0_offline: bool = False
+    retry_policy: str | None = None  # "on_reconnect" | "timer"; None: by protocol version
+    retry_interval: float = 20.0  # seconds, for the "timer" policy
+    ping_timeout: float | None = None  # seconds to wait for PINGRESP; None = one keepalive
+    connect_timeout: float = 30.0  # seconds to wait for CONNACK
+    properties: Properties = NO_PROPERTIES  # extra MQTT 5 CONNECT properties
+    emit_packet_events: bool = True
+
+    @property
+    def effective_retry_policy(self) -> str:
+        """MQTT 3.1 clients retried on a timer; 3.1.1 and 5.0 resend only on reconnect."""
+        if self.retry_policy is not None:
+            return self.retry_policy
+        return TIMER if self.version == MQTT_3_1 else ON_RECONNECT
+
+
+class ClientEngine:
+    """One MQTT client's protocol state across any number of transport connections."""
+
+    def __init__(self, config: ClientConfig):
+        if config.retry_policy not in (None, ON_RECONNECT, TIMER):
+            raise ValueError(f"retry_policy must be 'on_reconnect' or 'timer', "
+                             f"not {config.retry_policy!r}")
+        self.config = config
+        self.version = config.version
+        self.client_id = config.client_id
+        self.state = "disconnected"  # connecting | connected | disconnected
+        self.should_close = False
+        self.session_present = False
+        self.keepalive = config.keepalive
+        self.flow = OutgoingFlow(config.max_inflight, config.max_queued, config.queue_qos0_offline)
+        self.incoming = IncomingQoS2()
+        self.server_properties = NO_PROPERTIES
+        self._decoder = Decoder(config.version)
+        self._out = bytearray()
+        self._events: list = []
+        self._numbers = 0
+        self._pending_subs: dict[int, tuple[str, ...]] = {}
+        self._pending_unsubs: dict[int, tuple[str, ...]] = {}
+        self._last_sent = 0.0
+        self._ping_sent_at: float | None = None
+        self._connect_sent_at = 0.0
+        self._inbound_aliases: dict[int, str] = {}
+        self._server_max_packet: int | None = None
+        self._ever_connected = False
+
+    # -- driver interface --------------------------------------------------------------
+    def connect(self, now: float) -> None:
+        """A transport connection is up: send CONNECT (and apply clean-session rules)."""
+        cfg = self.config
+        self._decoder = Decoder(cfg.version, self._local_max_packet())
+        self._out.clear()
+        self.should_close = False
+        self._ping_sent_at = None
+        self._inbound_aliases.clear()
+        self.keepalive = cfg.keepalive
+        if cfg.clean_session:
+            self._discard_session(now, "clean_session")
+        props = cfg.properties
+        if cfg.version == MQTT_5 and cfg.session_expiry:
+            props = _replace(props, session_expiry_interval=cfg.session_expiry)
+        self._send(Connect(cfg.client_id, cfg.clean_session, cfg.keepalive, cfg.username,
+                           cfg.password, cfg.will, props), now)
+        self.state = "connecting"
+        self._connect_sent_at = now
+
+    def receive(self, data: bytes, now: float) -> list:
+        """Feed bytes from the transport; returns the events that happened."""
+        if self.state == "disconnected" or self.should_close:
+            return self.take_events()
+        try:
+            packets = self._decoder.feed(data)
+        except MQTTError as exc:
+            for packet, size in zip(exc.decoded, self._decoder.sizes):
+                self._handle(packet, now, size)
+                if self.should_close:
+                    return self.take_events()
+            self._protocol_error(exc, now)
+            return self.take_events()
+        for packet, size in zip(packets, self._decoder.sizes):
+            try:
+                self._handle(packet, now, size)
+            except MQTTError as exc:
+                self._protocol_error(exc, now)
+            if self.should_close:
+                break
+        return self.take_events()
+
+    def data_to_send(self) -> bytes:
+        """Bytes the driver must write to the transport now."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def take_events(self) -> list:
+        """Events produced since the last call (``receive`` and ``on_timer`` call this)."""
+        events, self._events = self._events, []
+        return events
+
+    def connection_lost(self, now: float, reason: str = "transport", detail: str = "") -> list:
+        """The transport broke (or the driver closed it). Session state is kept for a
+        persistent session; QoS 0 messages queued for this connection are gone."""
+        if self.state != "disconnected":
+            self._closed(now, reason, detail)
+        return self.take_events()
+
+    def next_deadline(self) -> float | None:
+        """When ``on_timer`` must next run (keepalive, PINGRESP wait, retry, CONNACK wait)."""
+        if self.state == "connecting":
+            return self._connect_sent_at + self.config.connect_timeout
+        if self.state != "connected" or self.should_close:
+            return None
+        times = []
+        if self.keepalive:
+            if self._ping_sent_at is not None:
+                times.append(self._ping_sent_at + self._ping_timeout())
+            else:
+                times.append(self._last_sent + self.keepalive)
+        if self.config.effective_retry_policy == TIMER:
+            retry = self.flow.next_retry(self.config.retry_interval)
+            if retry is not None:
+                times.append(retry)
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> list:
+        """Do whatever is due at ``now``."""
+        if self.state == "connecting":
+            if now >= self._connect_sent_at + self.config.connect_timeout:
+                self._close(now, "connect_timeout",
+                            f"no CONNACK within {self.config.connect_timeout:g} s")
+            return self.take_events()
+        if self.state != "connected" or self.should_close:
+            return self.take_events()
+        if self.keepalive:
+            if self._ping_sent_at is not None:
+                if now >= self._ping_sent_at + self._ping_timeout():
+                    self._close(now, "pingresp_timeout",
+                                f"no PINGRESP within {self._ping_timeout():g} s")
+                    return self.take_events()
+            elif now >= self._last_sent + self.keepalive:
+                self._send(Pingreq(), now)  # idle for a keepalive period [MQTT-3.1.2-23]
+                self._ping_sent_at = now
+        if self.config.effective_retry_policy == TIMER:
+            for packet in self.flow.resend_due(now, self.config.retry_interval):
+                self._send(packet, now)
+        return self.take_events()
+
+    # -- application interface -------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes = b"", qos: int = 0, retain: bool = False,
+                now: float = 0.0, properties: Properties = NO_PROPERTIES) -> int:
+        """Queue an application message; returns its number (used in later events)."""
+        validate_topic_name(topic, self.version)
+        if qos not in (0, 1, 2):
+            raise ProtocolError(f"QoS must be 0, 1 or 2, not {qos!r}", "MQTT-3.3.1-4")
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self._numbers += 1
+        msg = OutMessage(topic, bytes(payload), qos, retain, properties, self._numbers)
+        if self.state == "connecting":
+            if self.config.max_queued is not None and len(self.flow.queue) >= self.config.max_queued:
+                self._dropped(msg, "queue_full", now)
+            else:
+                self.flow.queue.append(msg)
+            return msg.number
+        flow = self.flow
+        if self.state == "connected" and not flow.queue and (
+                qos == 0 or len(flow.inflight) < flow.window):
+            if qos:
+                flow.admit(msg, now)
+            self._send_message(msg, now)
+            return msg.number
+        _, drop = flow.submit(msg, self.state == "connected", now)
+        if drop:
+            self._dropped(msg, drop, now)
+        return msg.number
+
+    def subscribe(self, subscriptions, now: float = 0.0, qos: int = 0,
+                  properties: Properties = NO_PROPERTIES) -> int:
+        """SUBSCRIBE to a filter, a Subscription, or a list of them (or of (filter, qos))."""
+        subs = tuple(_as_subscription(s, qos) for s in _as_list(subscriptions))
+        for sub in subs:
+            validate_topic_filter(sub.topic_filter, self.version)
+        packet_id = self.flow.reserve_id()
+        self._pending_subs[packet_id] = tuple(s.topic_filter for s in subs)
+        self._send(Subscribe(packet_id, subs, properties), now)
+        return packet_id
+
+    def unsubscribe(self, topic_filters, now: float = 0.0) -> int:
+        filters = tuple(_as_list(topic_filters))
+        for topic_filter in filters:
+            validate_topic_filter(topic_filter, self.version)
+        packet_id = self.flow.reserve_id()
+        self._pending_unsubs[packet_id] = filters
+        self._send(Unsubscribe(packet_id, filters), now)
+        return packet_id
+
+    def disconnect(self, now: float, reason_code: int = 0) -> list:
+        """Graceful end: DISCONNECT (the broker then discards the will [MQTT-3.14.4-3])."""
+        if self.state in ("connected", "connecting"):
+            self._send(Disconnect(reason_code) if self.version == MQTT_5 else Disconnect(), now)
+            self._close(now, "clean", "client sent DISCONNECT")
+        return self.take_events()
+
+    @property
+    def inflight_count(self) -> int:
+        return len(self.flow.inflight)
+
+    @property
+    def queued_count(self) -> int:
+        return len(self.flow.queue)
+
+    # -- packet handling -------------------------------------------------------------------
+    def _handle(self, packet, now: float, size: int) -> None:
+        if self.config.emit_packet_events:
+            self._events.append(ev.PacketReceived(now, packet, size, client_id=self.client_id))
+        handler = _HANDLERS.get(packet.__class__)
+        if handler is None:
+            raise ProtocolError(f"a server never sends {packet.type.name} to a client")
+        if self.state == "connecting" and packet.__class__ is not Connack:
+            raise ProtocolError(f"{packet.type.name} before CONNACK; the server's first packet "
+                                "must be CONNACK", "MQTT-3.2.0-1")
+        handler(self, packet, now)
+
+    def _on_connack(self, packet: Connack, now: float) -> None:
+        if self.state != "connecting":
+            raise ProtocolError("a second CONNACK on one connection", "MQTT-3.2.0-2")
+        if packet.reason_code:
+            name = reason_name(packet.reason_code, self.version, "CONNACK")
+            self._events.append(ev.ConnectionRefused(now, self.client_id, packet.reason_code,
+                                                     name))
+            self._close(now, "refused", name)
+            return
+        props = self.server_properties = packet.properties
+        if self.version == MQTT_5:
+            if props.assigned_client_identifier:
+                self.client_id = props.assigned_client_identifier
+            if props.server_keep_alive is not None:
+                self.keepalive = props.server_keep_alive  # [MQTT-3.2.2-21]
+            window = min(self.config.max_inflight, props.receive_maximum or 65535)
+            self.flow.window = window
+            self._server_max_packet = props.maximum_packet_size
+        self.state = "connected"
+        self.session_present = packet.session_present
+        self._ever_connected = True
+        self._events.append(ev.Connected(now, self.client_id, packet.session_present,
+                                         self.version, keepalive=self.keepalive))
+        if not self.config.clean_session:
+            if self.version == MQTT_5 and not packet.session_present:
+                self._discard_session(now, "session_lost")  # [MQTT-3.2.2-5]
+            else:
+                for resend in self.flow.resend_all(now):  # [MQTT-4.4.0-1]
+                    self._send(resend, now)
+        self._fill(now)
+
+    def _on_publish(self, packet: Publish, now: float) -> None:
+        topic = packet.topic
+        alias = packet.properties.topic_alias if self.version == MQTT_5 else None
+        if alias is not None:
+            limit = self.config.properties.topic_alias_maximum or 0
+            if not 1 <= alias <= limit:
+                raise ProtocolError(f"topic alias {alias} is outside 1..{limit}", "MQTT-3.3.2-10")
+            if topic:
+                self._inbound_aliases[alias] = topic
+            elif alias in self._inbound_aliases:
+                topic = self._inbound_aliases[alias]
+            else:
+                raise ProtocolError(f"topic alias {alias} was never set on this connection")
+        qos = packet.qos
+        deliver = True
+        if qos == 1:
+            self._send(Puback(packet.packet_id), now)  # [MQTT-4.3.2-2]
+        elif qos == 2:
+            deliver = self.incoming.on_publish(packet.packet_id)  # [MQTT-4.3.3-2]
+            self._send(Pubrec(packet.packet_id), now)
+        if deliver:
+            self._events.append(ev.MessageReceived(now, topic, packet.payload, qos, packet.retain,
+                                                   packet.dup, packet.packet_id,
+                                                   packet.properties, client_id=self.client_id))
+
+    def _on_puback(self, packet: Puback, now: float) -> None:
+        msg = self.flow.on_puback(packet.packet_id)
+        if msg is not None:
+            self._acknowledged(msg, packet.reason_code, now)
+        self._fill(now)
+
+    def _on_pubrec(self, packet: Pubrec, now: float) -> None:
+        failed = packet.reason_code >= 0x80
+        msg, release = self.flow.on_pubrec(packet.packet_id, failed, now)
+        if release:
+            self._send(Pubrel(packet.packet_id, 0 if msg is not None or self.version != MQTT_5
+                              else 0x92), now)
+        if msg is not None and failed:
+            self._acknowledged(msg, packet.reason_code, now)
+            self._fill(now)
+
+    def _on_pubrel(self, packet: Pubrel, now: float) -> None:
+        known = self.incoming.on_pubrel(packet.packet_id)
+        code = 0x92 if not known and self.version == MQTT_5 else 0
+        self._send(Pubcomp(packet.packet_id, code), now)
+
+    def _on_pubcomp(self, packet: Pubcomp, now: float) -> None:
+        msg = self.flow.on_pubcomp(packet.packet_id)
+        if msg is not None:
+            self._acknowledged(msg, packet.reason_code, now)
+        self._fill(now)
+
+    def _on_suback(self, packet: Suback, now: float) -> None:
+        filters = self._pending_subs.pop(packet.packet_id, None)
+        if filters is None:
+            return
+        self.flow.release_id(packet.packet_id)
+        self._events.append(ev.Subscribed(now, packet.packet_id, filters, packet.reason_codes,
+                                          client_id=self.client_id))
+
+    def _on_unsuback(self, packet: Unsuback, now: float) -> None:
+        filters = self._pending_unsubs.pop(packet.packet_id, None)
+        if filters is None:
+            return
+        self.flow.release_id(packet.packet_id)
+        self._events.append(ev.Unsubscribed(now, packet.packet_id, filters, packet.reason_codes,
+                                            client_id=self.client_id))
+
+    def _on_pingresp(self, packet: Pingresp, now: float) -> None:
+        self._ping_sent_at = None
+
+    def _on_disconnect(self, packet: Disconnect, now: float) -> None:
+        self._close(now, "server_disconnect",
+                    reason_name(packet.reason_code, self.version, "DISCONNECT"))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _send(self, packet, now: float) -> None:
+        data = encode(packet, self.version)
+        self._out += data
+        self._last_sent = now
+        if self.config.emit_packet_events:
+            self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
+
+    def _send_message(self, msg: OutMessage, now: float) -> None:
+        """A message's first PUBLISH (it is already in flight if QoS > 0)."""
+        data = encode_publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+                              msg.properties, self.version)
+        limit = self._server_max_packet
+        if limit is not None and len(data) > limit:
+            # Never send more than the server accepts [MQTT-3.2.2-15]; the message is dropped.
+            if msg.qos:
+                self.flow.inflight.pop(msg.packet_id, None)
+            self._dropped(msg, "packet_too_large", now)
+            return
+        self._out += data
+        self._last_sent = now
+        if self.config.emit_packet_events:
+            self._events.append(ev.PacketSent(now, msg.publish_packet(), len(data),
+                                              client_id=self.client_id))
+
+    def _fill(self, now: float) -> None:
+        flow = self.flow
+        queue = flow.queue
+        while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
+            msg = queue.popleft()
+            if msg.qos:
+                flow.admit(msg, now)
+            self._send_message(msg, now)
+
+    def _acknowledged(self, msg: OutMessage, code: int, now: float) -> None:
+        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos, code,
+                                                   client_id=self.client_id))
+
+    def _dropped(self, msg: OutMessage, reason: str, now: float) -> None:
+        self._events.append(ev.MessageDropped(now, msg.topic, msg.qos, reason, msg.number,
+                                              client_id=self.client_id, payload=msg.payload))
+
+    def _discard_session(self, now: float, reason: str) -> None:
+        """Forget unacknowledged messages and QoS 2 ids; messages never sent stay queued."""
+        for msg in list(self.flow.inflight.values()):
+            self._dropped(msg, reason, now)
+        self.flow.inflight.clear()
+        self.incoming.pending.clear()
+
+    def _ping_timeout(self) -> float:
+        return self.config.ping_timeout if self.config.ping_timeout is not None \
+            else float(self.keepalive)
+
+    def _local_max_packet(self) -> int | None:
+        return self.config.properties.maximum_packet_size if self.version == MQTT_5 else None
+
+    def _protocol_error(self, exc: MQTTError, now: float) -> None:
+        if self.version == MQTT_5 and self.state == "connected":
+            self._send(Disconnect(exc.reason_code), now)
+        self._close(now, "protocol_error", exc.message, exc.rule)
+
+    def _close(self, now: float, reason: str, detail: str = "", rule: str | None = None) -> None:
+        """The engine decided the connection is over: the driver must close the transport."""
+        self.should_close = True
+        self._closed(now, reason, detail, rule)
+
+    def _closed(self, now: float, reason: str, detail: str = "", rule: str | None = None) -> None:
+        self.state = "disconnected"
+        self._ping_sent_at = None
+        self._pending_subs.clear()
+        self._pending_unsubs.clear()
+        self.flow._reserved.clear()
+        for msg in self.flow.drop_queued_qos0():
+            self._dropped(msg, "qos0_offline", now)
+        self._events.append(ev.ConnectionClosed(now, self.client_id, reason, detail, rule))
+
+
+_HANDLERS = {
+    Connack: ClientEngine._on_connack,
+    Publish: ClientEngine._on_publish,
+    Puback: ClientEngine._on_puback,
+    Pubrec: ClientEngine._on_pubrec,
+    Pubrel: ClientEngine._on_pubrel,
+    Pubcomp: ClientEngine._on_pubcomp,
+    Suback: ClientEngine._on_suback,
+    Unsuback: ClientEngine._on_unsuback,
+    Pingresp: ClientEngine._on_pingresp,
+    Disconnect: ClientEngine._on_disconnect,
+}
+
+
+def _replace(props: Properties, **changes) -> Properties:
+    from dataclasses import replace
+    return replace(props, **changes)
+
+
+def _as_list(value) -> list:
+    if isinstance(value, (str, Subscription, tuple)):
+        return [value]
+    return list(value)
+
+
+def _as_subscription(value, qos: int) -> Subscription:
+    if isinstance(value, Subscription):
+        return value
+    if isinstance(value, tuple):
+        return Subscription(value[0], value[1])
+    return Subscription(value, qos)

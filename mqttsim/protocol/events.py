@@ -1,0 +1,166 @@
+"""What the engines report: small immutable events, each stamped with the time it happened.
+
+The simulator's tables, the broker's ``-v`` log and the tests are all built from these, so
+there is one account of what happened, not one per consumer. Events from the broker engine
+carry the connection (``conn``, whatever hashable id the driver chose) and the client id;
+events from a client engine leave ``conn`` as None.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from ._frozen import frozen
+from .properties import NO_PROPERTIES, Properties
+
+
+@frozen
+class PacketSent:
+    """An encoded packet was queued for the transport (``size`` bytes on the wire)."""
+
+    t: float
+    packet: Any
+    size: int
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class PacketReceived:
+    """A whole packet was decoded from the transport."""
+
+    t: float
+    packet: Any
+    size: int
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class Connected:
+    """A connection was accepted (CONNACK 0): seen by the client, or granted by the broker."""
+
+    t: float
+    client_id: str
+    session_present: bool
+    version: int
+    conn: Hashable = None
+    keepalive: int = 0
+
+
+@frozen
+class ConnectionRefused:
+    """CONNACK with a non-zero return/reason code; ``reason`` is its readable name."""
+
+    t: float
+    client_id: str | None
+    reason_code: int
+    reason: str
+    conn: Hashable = None
+
+
+@frozen
+class ConnectionClosed:
+    """A connection ended. ``reason`` is one of: clean (DISCONNECT), keepalive (broker saw
+    nothing for 1.5 x keepalive), pingresp_timeout (client saw no PINGRESP), protocol_error,
+    takeover (same client id connected again), refused, connect_timeout, server_disconnect,
+    transport (socket or transport closed underneath), shutdown. ``rule`` names the spec
+    statement for protocol errors and keepalive."""
+
+    t: float
+    client_id: str | None
+    reason: str
+    detail: str = ""
+    rule: str | None = None
+    conn: Hashable = None
+    will_published: bool = False
+
+
+@frozen
+class Subscribed:
+    """SUBACK: one granted QoS (or failure code >= 0x80) per requested filter."""
+
+    t: float
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    granted: tuple[int, ...]
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class Unsubscribed:
+    """UNSUBACK for the given filters."""
+
+    t: float
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    reason_codes: tuple[int, ...] = ()
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class MessageReceived:
+    """An application message arrived for the application (client side), or was accepted
+    from a publisher (broker side). ``dup`` is the DUP flag of the PUBLISH that carried it."""
+
+    t: float
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool = False
+    dup: bool = False
+    packet_id: int | None = None
+    properties: Properties = NO_PROPERTIES
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class MessageAcknowledged:
+    """The sender's part of a QoS 1/2 flow finished (PUBACK or PUBCOMP received).
+
+    ``message`` is the number ``publish()`` returned; a reason code >= 0x80 (MQTT 5) means the
+    receiver refused it."""
+
+    t: float
+    message: int
+    packet_id: int
+    qos: int
+    reason_code: int = 0
+    conn: Hashable = None
+    client_id: str | None = None
+
+
+@frozen
+class MessageDropped:
+    """A message will never be delivered by this engine, and why: queue_full,
+    clean_session (session discarded), not_authorized, expired, packet_too_large,
+    refused (ack with failure code), qos0_offline, session_expired."""
+
+    t: float
+    topic: str
+    qos: int
+    reason: str
+    message: int | None = None
+    conn: Hashable = None
+    client_id: str | None = None
+    payload: bytes = b""
+
+
+@frozen
+class WillPublished:
+    """The broker published a client's will message."""
+
+    t: float
+    client_id: str
+    topic: str
+    qos: int
+    retain: bool
+    conn: Hashable = None
+
+
+Event = (PacketSent | PacketReceived | Connected | ConnectionRefused | ConnectionClosed
+         | Subscribed | Unsubscribed | MessageReceived | MessageAcknowledged | MessageDropped
+         | WillPublished)

@@ -1,0 +1,208 @@
+"""The QoS machinery both engines share: packet identifiers, in-flight window, queue, dedupe.
+
+A client publishing to a broker and a broker forwarding to a subscriber run the same sender
+protocol (section 4.3), so it lives here once. ``OutgoingFlow`` is the sender side of one
+session: it assigns packet identifiers that are unused [MQTT-2.3.1-2], keeps at most
+``window`` QoS 1/2 messages unacknowledged (mosquitto's max_inflight_messages, MQTT 5's
+Receive Maximum [MQTT-3.3.4-7]) with a queue behind them, and knows what to resend, in the
+original order [MQTT-4.6.0-1], when a session resumes [MQTT-4.4.0-1] or a retry timer fires
+(MQTT 3.1). ``IncomingQoS2`` is the receiver side of QoS 2: it remembers packet ids between
+PUBLISH and PUBREL so a resent PUBLISH is not delivered twice [MQTT-4.3.3-2].
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .packets import Publish, Pubrel
+from .properties import NO_PROPERTIES, Properties
+
+
+@dataclass(slots=True)
+class OutMessage:
+    """An application message on its way out of one session, with its QoS progress."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool = False
+    properties: Properties = NO_PROPERTIES
+    number: int = 0  # the sender's handle, reported in events
+    packet_id: int | None = None
+    released: bool = False  # QoS 2: PUBREC seen and PUBREL sent; PUBLISH never resent again
+    sent_at: float = 0.0
+    expires_at: float | None = None  # MQTT 5 Message Expiry, broker side
+
+    def publish_packet(self, dup: bool = False) -> Publish:
+        return Publish(self.topic, self.payload, self.qos, self.retain, dup and self.qos > 0,
+                       self.packet_id, self.properties)
+
+
+class OutgoingFlow:
+    """Sender side of QoS 0/1/2 for one session."""
+
+    __slots__ = ("window", "max_queued", "queue_qos0", "inflight", "queue", "_next_id",
+                 "_reserved")
+
+    def __init__(self, window: int = 20, max_queued: int | None = None, queue_qos0: bool = False):
+        self.window = window
+        self.max_queued = max_queued
+        self.queue_qos0 = queue_qos0
+        self.inflight: dict[int, OutMessage] = {}  # in send order (dicts keep insertion order)
+        self.queue: deque[OutMessage] = deque()
+        self._next_id = 1
+        self._reserved: set[int] = set()  # ids held by SUBSCRIBE/UNSUBSCRIBE in flight
+
+    # -- packet identifiers --------------------------------------------------------------
+    def allocate_id(self) -> int:
+        """The next packet id not currently in use [MQTT-2.3.1-2]."""
+        busy = self.inflight
+        reserved = self._reserved
+        if len(busy) + len(reserved) >= 65535:
+            raise RuntimeError("all 65535 packet identifiers are in use")
+        packet_id = self._next_id
+        while packet_id in busy or packet_id in reserved:
+            packet_id = packet_id % 65535 + 1
+        self._next_id = packet_id % 65535 + 1
+        return packet_id
+
+    def reserve_id(self) -> int:
+        packet_id = self.allocate_id()
+        self._reserved.add(packet_id)
+        return packet_id
+
+    def release_id(self, packet_id: int) -> bool:
+        if packet_id in self._reserved:
+            self._reserved.discard(packet_id)
+            return True
+        return False
+
+    # -- sending -------------------------------------------------------------------------
+    def submit(self, msg: OutMessage, online: bool, now: float) -> tuple[list, str | None]:
+        """Offer a message: returns (packets to send now, drop reason or None)."""
+        if msg.qos == 0:
+            if online and not self.queue:
+                return [msg.publish_packet()], None
+            if not online and not self.queue_qos0:
+                return [], "qos0_offline"
+        elif online and not self.queue and len(self.inflight) < self.window:
+            return [self.start(msg, now)], None
+        if self.max_queued is not None and len(self.queue) >= self.max_queued:
+            return [], "queue_full"
+        self.queue.append(msg)
+        return [], None
+
+    def start(self, msg: OutMessage, now: float) -> Publish:
+        """Put a message in flight now (the caller checked the window)."""
+        self.admit(msg, now)
+        return msg.publish_packet()
+
+    def admit(self, msg: OutMessage, now: float) -> None:
+        """``start`` without building the packet (the engines encode from the message)."""
+        msg.packet_id = packet_id = self.allocate_id()
+        msg.sent_at = now
+        self.inflight[packet_id] = msg
+
+    def fill(self, now: float) -> list:
+        """Move queued messages into the window; QoS 0 ones go straight out."""
+        out = []
+        queue = self.queue
+        while queue and (queue[0].qos == 0 or len(self.inflight) < self.window):
+            msg = queue.popleft()
+            out.append(msg.publish_packet() if msg.qos == 0 else self.start(msg, now))
+        return out
+
+    # -- acknowledgements ------------------------------------------------------------------
+    def on_puback(self, packet_id: int) -> OutMessage | None:
+        """PUBACK: QoS 1 done. None if the id was not a QoS 1 message in flight."""
+        msg = self.inflight.get(packet_id)
+        if msg is None or msg.qos != 1:
+            return None
+        del self.inflight[packet_id]
+        return msg
+
+    def on_pubrec(self, packet_id: int, failed: bool, now: float) -> tuple[OutMessage | None, bool]:
+        """PUBREC: returns (message, send PUBREL?). A failed PUBREC (MQTT 5, code >= 0x80)
+        ends the flow without PUBREL [MQTT-4.4.0-2]."""
+        msg = self.inflight.get(packet_id)
+        if msg is None or msg.qos != 2:
+            return None, not failed  # unknown id: still release it so the peer can forget it
+        if failed:
+            del self.inflight[packet_id]
+            return msg, False
+        msg.released = True
+        msg.sent_at = now
+        return msg, True
+
+    def on_pubcomp(self, packet_id: int) -> OutMessage | None:
+        msg = self.inflight.get(packet_id)
+        if msg is None or msg.qos != 2 or not msg.released:
+            return None
+        del self.inflight[packet_id]
+        return msg
+
+    # -- retransmission --------------------------------------------------------------------
+    def resend_all(self, now: float) -> list:
+        """On session resume: every unacknowledged PUBLISH (DUP=1) or PUBREL, in the original
+        order and with the original packet ids [MQTT-4.4.0-1][MQTT-4.6.0-1]."""
+        out = []
+        for msg in self.inflight.values():
+            msg.sent_at = now
+            out.append(Pubrel(msg.packet_id) if msg.released else msg.publish_packet(dup=True))
+        return out
+
+    def resend_due(self, now: float, interval: float) -> list:
+        """MQTT 3.1 style: resend what has waited ``interval`` seconds for its ack."""
+        out = []
+        for msg in self.inflight.values():
+            if msg.sent_at + interval <= now:
+                msg.sent_at = now
+                out.append(Pubrel(msg.packet_id) if msg.released
+                           else msg.publish_packet(dup=True))
+        return out
+
+    def next_retry(self, interval: float) -> float | None:
+        if not self.inflight:
+            return None
+        return min(msg.sent_at for msg in self.inflight.values()) + interval
+
+    def discard(self) -> list[OutMessage]:
+        """Forget everything (clean session): returns the messages that will never arrive."""
+        lost = list(self.inflight.values()) + list(self.queue)
+        self.inflight.clear()
+        self.queue.clear()
+        self._reserved.clear()
+        return lost
+
+    def drop_queued_qos0(self) -> list[OutMessage]:
+        """QoS 0 messages waiting in the queue when a connection breaks are gone."""
+        if self.queue_qos0 or not self.queue:
+            return []
+        kept = deque(m for m in self.queue if m.qos)
+        lost = [m for m in self.queue if not m.qos]
+        self.queue = kept
+        return lost
+
+
+class IncomingQoS2:
+    """Receiver side of QoS 2: packet ids between PUBREC and PUBREL [MQTT-4.3.3-2]."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+
+    def on_publish(self, packet_id: int) -> bool:
+        """True if this is a new message to deliver; False for a resend of one we hold."""
+        if packet_id in self.pending:
+            return False
+        self.pending.add(packet_id)
+        return True
+
+    def on_pubrel(self, packet_id: int) -> bool:
+        """Release the id; False if it was not held (the PUBCOMP is still sent)."""
+        if packet_id in self.pending:
+            self.pending.discard(packet_id)
+            return True
+        return False
