@@ -79,7 +79,8 @@ def encode_string(text: str, version: int, what: str = "string") -> bytes:
     if "\x00" in text:
         raise MalformedPacket(f"{what} {text!r} contains U+0000", string_rules(version)[1])
     if len(data) > 65535:
-        raise MalformedPacket(f"{what} is {len(data)} bytes long; the limit is 65535")
+        raise MalformedPacket(f"{what} is {len(data)} bytes long; the limit is 65535",
+                              "MQTT-4.7.3-3" if what.startswith("topic") else None)
     return UINT16.pack(len(data)) + data
 
 

@@ -256,9 +256,11 @@ def _decode_connect(buf, pos: int, end: int, expected: int | None) -> tuple[Conn
     props = NO_PROPERTIES
     if version == MQTT_5:
         props, pos = decode_properties(buf, pos, end, 1)
+    _field_present(pos, end, "client identifier", "client_id_present", version)
     client_id, pos = decode_string(buf, pos, end, version, "client identifier")
     will = None
     if will_flag:
+        _field_present(pos, end, "will topic and message", "will_fields_present", version)
         will_props = NO_PROPERTIES
         if version == MQTT_5:
             will_props, pos = decode_properties(buf, pos, end, WILL)
@@ -266,16 +268,30 @@ def _decode_connect(buf, pos: int, end: int, expected: int | None) -> tuple[Conn
         if not will_topic or "+" in will_topic or "#" in will_topic:
             raise InvalidTopic(f"will topic {will_topic!r} is not a valid topic name",
                                rule("publish_wildcard" if will_topic else "empty_topic", version))
+        _field_present(pos, end, "will message", "will_fields_present", version)
         will_payload, pos = decode_binary(buf, pos, end, "will payload")
         will = Will(will_topic, will_payload, will_qos, will_retain, will_props)
     username = password = None
     if has_username:
+        _field_present(pos, end, "user name", "username_present", version)
         username, pos = decode_string(buf, pos, end, version, "user name")
     if has_password:
+        _field_present(pos, end, "password", "password_present", version)
         password, pos = decode_binary(buf, pos, end, "password")
-    _expect_end(pos, end, "CONNECT")
+    if pos != end:
+        # Bytes after the last field the flags announce: most likely a field whose flag is 0.
+        absent = "username_absent" if not has_username else (
+            "password_absent" if not has_password else None)
+        raise MalformedPacket(f"CONNECT has {end - pos} bytes after its last announced field "
+                              "(a user name or password without its flag?)",
+                              rule(absent, version) if absent else None)
     return Connect(client_id, bool(flags & 0x02), keepalive, username, password, will,
                    props), version
+
+
+def _field_present(pos: int, end: int, what: str, rule_name: str, version: int) -> None:
+    if pos + 2 > end:
+        raise MalformedPacket(f"CONNECT ends where its {what} should be", rule(rule_name, version))
 
 
 def _decode_connack(buf, pos: int, end: int, version: int) -> Connack:
@@ -359,8 +375,10 @@ def _subscription(topic_filter: str, options: int, version: int) -> Subscription
         raise MalformedPacket(f"subscription options 0x{options:02X} set reserved bits",
                               rule("subscribe_options", version))
     if qos == 3:
+        if version == MQTT_5:  # 5.0 section 3.8.3.1 calls it a Protocol Error
+            raise ProtocolError(f"requested QoS 3 for {topic_filter!r} does not exist")
         raise MalformedPacket(f"requested QoS 3 for {topic_filter!r} does not exist",
-                              rule("subscribe_options", version) if version != MQTT_5 else None)
+                              rule("subscribe_options", version))
     if version != MQTT_5:
         return Subscription(topic_filter, qos)
     no_local = bool(options & 0x04)

@@ -118,8 +118,10 @@ def _encode_connack(p: Connack, version: int) -> bytes:
 
 
 # Valid topic names, already length-prefixed: most traffic goes to a few topics, so the
-# validation and UTF-8 encoding run once per topic instead of once per message.
+# validation and UTF-8 encoding run once per topic instead of once per message. Engines
+# also read it: a topic found here has passed validate_topic_name.
 _TOPIC_CACHE: dict[str, bytes] = {}
+VALID_TOPICS = _TOPIC_CACHE
 _PACK_U16 = UINT16.pack
 
 
@@ -130,6 +132,9 @@ def _topic_bytes(topic: str, version: int, props: Properties) -> bytes:
         return b"\x00\x00"
     _check_topic_name(topic, version)
     data = encode_string(topic, version, "topic name")
+    if len(data) > 65537:  # encode_string allows up to 65535; keep the topic rule's id
+        raise InvalidTopic(f"topic name is {len(data) - 2} bytes long; the limit is 65535",
+                           rule("topic_length", version))
     if len(_TOPIC_CACHE) >= 4096:
         _TOPIC_CACHE.clear()
     _TOPIC_CACHE[topic] = data
@@ -183,6 +188,10 @@ def _check_response_topic(props: Properties) -> None:
     topic = props.response_topic
     if topic is not None and ("+" in topic or "#" in topic):
         raise InvalidTopic(f"Response Topic {topic!r} contains a wildcard", "MQTT-3.3.2-14")
+
+
+#: First two bytes of a plain PUBACK/PUBREC/PUBREL/PUBCOMP, for engines' fast path.
+ACK_HEADS = {Puback: b"\x40\x02", Pubrec: b"\x50\x02", Pubrel: b"\x62\x02", Pubcomp: b"\x70\x02"}
 
 
 def _ack_encoder(packet_type: int, first_byte: int, allowed: frozenset[int], name: str):

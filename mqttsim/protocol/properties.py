@@ -74,6 +74,7 @@ class PropertySpec(NamedTuple):
     kind: str  # byte | u16 | u32 | varint | utf8 | binary | pair
     allowed: frozenset[int]  # packet types (and WILL) that may carry it
     check: Callable[[int], bool] | None = None  # value rule, for integers
+    rule: str | None = None  # the statement the value rule enforces, if it has an id
 
 
 def _flag(value: int) -> bool:
@@ -123,7 +124,8 @@ SPECS: tuple[PropertySpec, ...] = (
                  frozenset({_CONNECT, _CONNACK}), _nonzero),
     PropertySpec(0x22, "topic_alias_maximum", "Topic Alias Maximum", "u16",
                  frozenset({_CONNECT, _CONNACK})),
-    PropertySpec(0x23, "topic_alias", "Topic Alias", "u16", frozenset({_PUBLISH}), _nonzero),
+    PropertySpec(0x23, "topic_alias", "Topic Alias", "u16", frozenset({_PUBLISH}), _nonzero,
+                 "MQTT-3.3.2-8"),
     PropertySpec(0x24, "maximum_qos", "Maximum QoS", "byte", frozenset({_CONNACK}), _flag),
     PropertySpec(0x25, "retain_available", "Retain Available", "byte", frozenset({_CONNACK}),
                  _flag),
@@ -157,7 +159,7 @@ def _encode_value(spec: PropertySpec, value) -> bytes:
         if not 0 <= value <= _INT_LIMITS[kind]:
             raise MalformedPacket(f"property {spec.label} value {value} does not fit a {kind}")
         if spec.check is not None and not spec.check(value):
-            raise ProtocolError(f"property {spec.label} may not be {value}")
+            raise ProtocolError(f"property {spec.label} may not be {value}", spec.rule)
         if kind == "byte":
             return bytes((value,))
         if kind == "u16":
@@ -228,6 +230,8 @@ def decode_properties(buf, pos: int, end: int, packet_type: int) -> tuple[Proper
     for name in ("user_properties", "subscription_identifiers"):
         if name in values:
             values[name] = tuple(values[name])
+    if "authentication_data" in values and "authentication_method" not in values:
+        raise ProtocolError(f"Authentication Data without an Authentication Method in {where}")
     return Properties(**values), stop
 
 
@@ -250,5 +254,5 @@ def _decode_value(spec: PropertySpec, buf, pos: int, end: int):
         value = int.from_bytes(buf[pos:pos + size], "big")
         pos += size
     if spec.check is not None and not spec.check(value):
-        raise ProtocolError(f"property {spec.label} may not be {value}")
+        raise ProtocolError(f"property {spec.label} may not be {value}", spec.rule)
     return value, pos
