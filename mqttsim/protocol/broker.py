@@ -233,7 +233,8 @@ class BrokerEngine(PacketHandlersMixin):
         policy = cfg.retry_policy or ("timer" if version == MQTT_3_1 else "on_reconnect")
         session.retry_timer = policy == "timer"
         c.session = session
-        self._send(c, Connack(session_present, 0,
+        # MQTT 3.1's CONNACK has no Session Present flag: the session resumes all the same.
+        self._send(c, Connack(session_present and version != MQTT_3_1, 0,
                               self._connack_properties(c, assigned, server_keepalive)), now)
         self._events.append(ev.Connected(now, client_id, session_present, version, c.conn,
                                          keepalive))

@@ -19,7 +19,7 @@ from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Pub
                       Publish, Pubrec, Pubrel, Suback, Subscribe, Unsuback, Unsubscribe)
 from .properties import NO_PROPERTIES, Properties
 from .topics import parse_shared_subscription
-from .encoder import encode_publish
+from .encoder import ACK_HEADS, encode_publish
 
 
 def _aggregate(matches: list, publisher: str | None) -> dict[str, tuple]:
@@ -74,8 +74,12 @@ class PacketHandlersMixin:
             code = 0
             if c.version == MQTT_5:
                 code = 0x87 if not allowed else 0x10 if matched == 0 else 0
-            self._send(c, (Puback if qos == 1 else Pubrec)(p.packet_id, code), now)
-            self._session_changed(session)
+            if code:
+                self._send(c, (Puback if qos == 1 else Pubrec)(p.packet_id, code), now)
+            else:
+                self._send_ack(c, Puback if qos == 1 else Pubrec, p.packet_id, now)
+            if self.store is not None:
+                self._session_changed(session)
 
     def _inbound_properties(self, c: Connection, topic: str, props: Properties):
         if props.subscription_identifiers:
@@ -121,9 +125,14 @@ class PacketHandlersMixin:
             targets = _aggregate(plain, publisher)
         for group, members in shared.items():
             client_id, entry = self._pick_member(group, members)
-            if client_id not in targets:
-                targets[client_id] = (entry.options.qos, entry.options.retain_as_published,
-                                      (entry.identifier,) if entry.identifier else ())
+            options = entry.options
+            ident = (entry.identifier,) if entry.identifier else ()
+            old = targets.get(client_id)
+            if old is None:
+                targets[client_id] = (options.qos, options.retain_as_published, ident)
+            else:  # the member matched on its own too: one copy for both [MQTT-3.3.4-2/3]
+                targets[client_id] = (max(old[0], options.qos),
+                                      old[1] or options.retain_as_published, old[2] + ident)
         authz = self.authz
         for client_id, (granted, keep_retain, identifiers) in targets.items():
             session = self.sessions.get(client_id)
@@ -192,7 +201,7 @@ class PacketHandlersMixin:
             _, drop = flow.submit(msg, session.conn is not None, now)
             if drop:
                 self._drop(session, msg, drop, now)
-        if msg.qos:
+        if msg.qos and self.store is not None:
             self._session_changed(session)
 
     def _fill(self, session: Session, now: float) -> None:
@@ -210,6 +219,13 @@ class PacketHandlersMixin:
             if msg.qos:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
+
+    def _send_ack(self, c: Connection, cls, packet_id: int, now: float) -> None:
+        """A success ack without properties, written directly (the commonest packet)."""
+        c.out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
+        self._pending.add(c.conn)
+        if self.config.emit_packet_events:
+            self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
 
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
         """Write a message's first PUBLISH to its subscriber's connection."""
@@ -269,7 +285,8 @@ class PacketHandlersMixin:
     def _acked(self, c: Connection, msg: OutMessage, code: int, now: float) -> None:
         self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos,
                                                    code, c.conn, c.client_id))
-        self._session_changed(c.session)
+        if self.store is not None:
+            self._session_changed(c.session)
 
     # -- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
     def _on_subscribe(self, c: Connection, p: Subscribe, now: float) -> None:

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from . import events as ev
 from .decoder import Decoder
-from .encoder import encode, encode_publish
+from .encoder import ACK_HEADS, VALID_TOPICS, encode, encode_publish
 from .errors import MQTTError, ProtocolError
 from .flows import IncomingQoS2, OutgoingFlow, OutMessage
 from .packets import (MQTT_3_1, MQTT_5, Connack, Connect, Disconnect, Pingreq, Pingresp,
@@ -69,6 +69,9 @@ class ClientEngine:
         if config.retry_policy not in (None, ON_RECONNECT, TIMER):
             raise ValueError(f"retry_policy must be 'on_reconnect' or 'timer', "
                              f"not {config.retry_policy!r}")
+        if not config.client_id and not config.clean_session and config.version != MQTT_5:
+            raise ValueError("[MQTT-3.1.3-7] an empty client id needs clean_session=True "
+                             "(only MQTT 5 lets the server keep a session for it)")
         self.config = config
         self.version = config.version
         self.client_id = config.client_id
@@ -197,9 +200,13 @@ class ClientEngine:
     def publish(self, topic: str, payload: bytes = b"", qos: int = 0, retain: bool = False,
                 now: float = 0.0, properties: Properties = NO_PROPERTIES) -> int:
         """Queue an application message; returns its number (used in later events)."""
-        validate_topic_name(topic, self.version)
+        if topic not in VALID_TOPICS:
+            validate_topic_name(topic, self.version)
         if qos not in (0, 1, 2):
             raise ProtocolError(f"QoS must be 0, 1 or 2, not {qos!r}", "MQTT-3.3.1-4")
+        if properties.subscription_identifiers:
+            raise ProtocolError("a client PUBLISH never carries a Subscription Identifier",
+                                "MQTT-3.3.4-6")
         if isinstance(payload, str):
             payload = payload.encode()
         self._numbers += 1
@@ -225,6 +232,7 @@ class ClientEngine:
     def subscribe(self, subscriptions, now: float = 0.0, qos: int = 0,
                   properties: Properties = NO_PROPERTIES) -> int:
         """SUBSCRIBE to a filter, a Subscription, or a list of them (or of (filter, qos))."""
+        self._require_connection("SUBSCRIBE")
         subs = tuple(_as_subscription(s, qos) for s in _as_list(subscriptions))
         for sub in subs:
             validate_topic_filter(sub.topic_filter, self.version)
@@ -234,6 +242,7 @@ class ClientEngine:
         return packet_id
 
     def unsubscribe(self, topic_filters, now: float = 0.0) -> int:
+        self._require_connection("UNSUBSCRIBE")
         filters = tuple(_as_list(topic_filters))
         for topic_filter in filters:
             validate_topic_filter(topic_filter, self.version)
@@ -278,6 +287,9 @@ class ClientEngine:
                                                      name))
             self._close(now, "refused", name)
             return
+        if packet.session_present and self.config.clean_session and self.version == MQTT_5:
+            raise ProtocolError("Session Present 1 although the client asked for a clean "
+                                "start and has no session", "MQTT-3.2.2-4")
         props = self.server_properties = packet.properties
         if self.version == MQTT_5:
             if props.assigned_client_identifier:
@@ -306,20 +318,22 @@ class ClientEngine:
         if alias is not None:
             limit = self.config.properties.topic_alias_maximum or 0
             if not 1 <= alias <= limit:
-                raise ProtocolError(f"topic alias {alias} is outside 1..{limit}", "MQTT-3.3.2-10")
+                raise ProtocolError(f"topic alias {alias} is outside 1..{limit}", "MQTT-3.3.2-10",
+                                    reason_code=0x94)
             if topic:
                 self._inbound_aliases[alias] = topic
             elif alias in self._inbound_aliases:
                 topic = self._inbound_aliases[alias]
             else:
-                raise ProtocolError(f"topic alias {alias} was never set on this connection")
+                raise ProtocolError(f"topic alias {alias} was never set on this connection",
+                                    "MQTT-3.3.2-7", reason_code=0x94)
         qos = packet.qos
         deliver = True
         if qos == 1:
-            self._send(Puback(packet.packet_id), now)  # [MQTT-4.3.2-2]
+            self._send_ack(Puback, packet.packet_id, now)  # [MQTT-4.3.2-2]
         elif qos == 2:
             deliver = self.incoming.on_publish(packet.packet_id)  # [MQTT-4.3.3-2]
-            self._send(Pubrec(packet.packet_id), now)
+            self._send_ack(Pubrec, packet.packet_id, now)
         if deliver:
             self._events.append(ev.MessageReceived(now, topic, packet.payload, qos, packet.retain,
                                                    packet.dup, packet.packet_id,
@@ -383,6 +397,13 @@ class ClientEngine:
         if self.config.emit_packet_events:
             self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
 
+    def _send_ack(self, cls, packet_id: int, now: float) -> None:
+        """A success ack without properties: the commonest packet, written directly."""
+        self._out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
+        self._last_sent = now
+        if self.config.emit_packet_events:
+            self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
+
     def _send_message(self, msg: OutMessage, now: float) -> None:
         """A message's first PUBLISH (it is already in flight if QoS > 0)."""
         data = encode_publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
@@ -399,6 +420,13 @@ class ClientEngine:
         if self.config.emit_packet_events:
             self._events.append(ev.PacketSent(now, msg.publish_packet(), len(data),
                                               client_id=self.client_id))
+
+    def _require_connection(self, what: str) -> None:
+        """Unlike PUBLISH, (UN)SUBSCRIBE cannot wait in the queue: without a connection it
+        would be written after a DISCONNECT [MQTT-3.14.4-2] or thrown away by connect()."""
+        if self.state == "disconnected":
+            raise ProtocolError(f"{what} needs a connection: call connect() first",
+                                "MQTT-3.14.4-2" if self.should_close else None)
 
     def _fill(self, now: float) -> None:
         flow = self.flow
