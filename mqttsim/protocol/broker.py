@@ -147,6 +147,12 @@ class BrokerEngine(PacketHandlersMixin):
                 handler(self, c, packet, now)
         except MQTTError as exc:
             self._violation(c, exc, now)
+        except Exception as exc:  # noqa: BLE001 - an authenticator or store failed
+            # A transient error closes only the connection whose packet hit it [MQTT-4.8.0-2].
+            if c.version == MQTT_5 and c.session is not None and not c.ended:
+                self._send(c, Disconnect(0x80), now)
+            self._close(c, now, "transient_error", f"{type(exc).__name__}: {exc}",
+                        "MQTT-4.8.0-2" if c.version != MQTT_5 else None, publish_will=True)
         return not (c.close or c.ended)
 
     def _violation(self, c: Connection, exc: MQTTError, now: float) -> None:

@@ -207,9 +207,12 @@ class PacketHandlersMixin:
     def _fill(self, session: Session, now: float) -> None:
         """Move queued messages into the window; expired ones are dropped [MQTT-3.3.2-5]."""
         flow = session.flow
-        if session.conn is None or not flow.queue:
+        if session.conn is None or not (flow.queue or flow.waiting):
             return
         c = self.connections[session.conn]
+        if flow.waiting:
+            for packet in flow.resend_waiting(now):
+                self._send(c, packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
             msg = queue.popleft()

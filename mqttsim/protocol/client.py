@@ -12,6 +12,7 @@ not in the connection, so it survives reconnects exactly as the spec says it sho
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -93,6 +94,11 @@ class ClientEngine:
         self._connect_sent_at = 0.0
         self._inbound_aliases: dict[int, str] = {}
         self._server_max_packet: int | None = None
+        # What the server accepts, from its CONNACK (MQTT 5; defaults mean "no limit").
+        self._server_max_qos = 2
+        self._server_retain = True
+        self._server_alias_max = 0
+        self._outbound_aliases: dict[int, str] = {}  # alias -> topic, this connection only
         self._ever_connected = False
 
     # -- driver interface --------------------------------------------------------------
@@ -104,6 +110,8 @@ class ClientEngine:
         self.should_close = False
         self._ping_sent_at = None
         self._inbound_aliases.clear()
+        self._outbound_aliases.clear()  # aliases never outlive a connection [MQTT-3.3.2-7]
+        self._server_max_qos, self._server_retain, self._server_alias_max = 2, True, 0
         self.keepalive = cfg.keepalive
         if cfg.clean_session:
             self._discard_session(now, "clean_session")
@@ -193,13 +201,15 @@ class ClientEngine:
                 self._ping_sent_at = now
         if self.config.effective_retry_policy == TIMER:
             for packet in self.flow.resend_due(now, self.config.retry_interval):
-                self._send(packet, now)
+                self._resend(packet, now)
         return self.take_events()
 
     # -- application interface -------------------------------------------------------------
     def publish(self, topic: str, payload: bytes = b"", qos: int = 0, retain: bool = False,
                 now: float = 0.0, properties: Properties = NO_PROPERTIES) -> int:
         """Queue an application message; returns its number (used in later events)."""
+        if self.version == MQTT_5:
+            topic = self._check_server_limits(topic, qos, retain, properties)
         if topic not in VALID_TOPICS:
             validate_topic_name(topic, self.version)
         if qos not in (0, 1, 2):
@@ -299,6 +309,10 @@ class ClientEngine:
             window = min(self.config.max_inflight, props.receive_maximum or 65535)
             self.flow.window = window
             self._server_max_packet = props.maximum_packet_size
+            if props.maximum_qos is not None:
+                self._server_max_qos = props.maximum_qos
+            self._server_retain = props.retain_available != 0
+            self._server_alias_max = props.topic_alias_maximum or 0
         self.state = "connected"
         self.session_present = packet.session_present
         self._ever_connected = True
@@ -309,7 +323,7 @@ class ClientEngine:
                 self._discard_session(now, "session_lost")  # [MQTT-3.2.2-5]
             else:
                 for resend in self.flow.resend_all(now):  # [MQTT-4.4.0-1]
-                    self._send(resend, now)
+                    self._resend(resend, now)
         self._fill(now)
 
     def _on_publish(self, packet: Publish, now: float) -> None:
@@ -404,10 +418,69 @@ class ClientEngine:
         if self.config.emit_packet_events:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
 
+    def _check_server_limits(self, topic: str, qos: int, retain: bool,
+                             props: Properties) -> str:
+        """MQTT 5: refuse what the server's CONNACK said it does not accept
+        [MQTT-3.2.2-11][MQTT-3.2.2-14][MQTT-3.2.2-17/18]; returns the topic an alias stands for."""
+        if self.state == "connected":
+            if qos > self._server_max_qos:
+                raise ProtocolError(f"the server accepts QoS up to {self._server_max_qos}, "
+                                    f"not {qos}", "MQTT-3.2.2-11", reason_code=0x9B)
+            if retain and not self._server_retain:
+                raise ProtocolError("the server does not support retained messages",
+                                    "MQTT-3.2.2-14", reason_code=0x9A)
+        alias = props.topic_alias
+        if alias is None:
+            return topic
+        limit = self._server_alias_max
+        if self.state == "connected" and not 1 <= alias <= limit:
+            raise ProtocolError(f"topic alias {alias} is outside the server's 1..{limit}",
+                                "MQTT-3.3.2-9" if limit else "MQTT-3.2.2-18", reason_code=0x94)
+        if not topic:
+            topic = self._outbound_aliases.get(alias, "")
+            if not topic:
+                raise ProtocolError(f"topic alias {alias} stands for no topic yet on this "
+                                    "connection: publish with the topic and the alias first",
+                                    "MQTT-3.3.2-9", reason_code=0x94)
+        return topic
+
+    def _wire_topic(self, msg: OutMessage) -> tuple[str, Properties]:
+        """The topic and properties to put on the wire: an alias the server already knows
+        replaces the topic; one it cannot know (a new connection's smaller maximum) is
+        dropped and the full topic sent."""
+        props = msg.properties
+        alias = props.topic_alias
+        if alias is None:
+            return msg.topic, props
+        if alias > self._server_alias_max:
+            return msg.topic, _replace(props, topic_alias=None)
+        if self._outbound_aliases.get(alias) == msg.topic:
+            return "", props
+        self._outbound_aliases[alias] = msg.topic
+        return msg.topic, props
+
+    def _resend(self, packet, now: float) -> None:
+        """A PUBLISH (DUP) or PUBREL resent on a later connection or by the retry timer:
+        sent with its full topic, since aliases do not outlive a connection."""
+        if packet.__class__ is Publish and packet.properties.topic_alias is not None:
+            packet = _replace_packet(packet, _replace(packet.properties, topic_alias=None))
+        self._send(packet, now)
+
     def _send_message(self, msg: OutMessage, now: float) -> None:
         """A message's first PUBLISH (it is already in flight if QoS > 0)."""
-        data = encode_publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
-                              msg.properties, self.version)
+        if self.version == MQTT_5 and (msg.qos > self._server_max_qos
+                                       or (msg.retain and not self._server_retain)):
+            # Queued before the CONNACK said what the server accepts.
+            if msg.qos:
+                self.flow.inflight.pop(msg.packet_id, None)
+            self._dropped(msg, "qos_not_supported" if msg.qos > self._server_max_qos
+                          else "retain_not_supported", now)
+            return
+        topic, props = msg.topic, msg.properties
+        if props is not NO_PROPERTIES:
+            topic, props = self._wire_topic(msg)
+        data = encode_publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+                              props, self.version)
         limit = self._server_max_packet
         if limit is not None and len(data) > limit:
             # Never send more than the server accepts [MQTT-3.2.2-15]; the message is dropped.
@@ -418,8 +491,9 @@ class ClientEngine:
         self._out += data
         self._last_sent = now
         if self.config.emit_packet_events:
-            self._events.append(ev.PacketSent(now, msg.publish_packet(), len(data),
-                                              client_id=self.client_id))
+            self._events.append(ev.PacketSent(
+                now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id, props),
+                len(data), client_id=self.client_id))
 
     def _require_connection(self, what: str) -> None:
         """Unlike PUBLISH, (UN)SUBSCRIBE cannot wait in the queue: without a connection it
@@ -430,6 +504,9 @@ class ClientEngine:
 
     def _fill(self, now: float) -> None:
         flow = self.flow
+        if flow.waiting:
+            for packet in flow.resend_waiting(now):
+                self._resend(packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
             msg = queue.popleft()
@@ -447,9 +524,11 @@ class ClientEngine:
 
     def _discard_session(self, now: float, reason: str) -> None:
         """Forget unacknowledged messages and QoS 2 ids; messages never sent stay queued."""
-        for msg in list(self.flow.inflight.values()):
-            self._dropped(msg, reason, now)
+        for msg in self.flow.inflight.values():
+            if not msg.released:  # after PUBREC the server owns the message: it is not lost
+                self._dropped(msg, reason, now)
         self.flow.inflight.clear()
+        self.flow.waiting.clear()
         self.incoming.pending.clear()
 
     def _ping_timeout(self) -> float:
@@ -495,8 +574,11 @@ _HANDLERS = {
 
 
 def _replace(props: Properties, **changes) -> Properties:
-    from dataclasses import replace
-    return replace(props, **changes)
+    return dataclasses.replace(props, **changes)
+
+
+def _replace_packet(packet: Publish, props: Properties) -> Publish:
+    return dataclasses.replace(packet, properties=props)
 
 
 def _as_list(value) -> list:

@@ -136,8 +136,10 @@ class MessageAcknowledged:
 @frozen
 class MessageDropped:
     """A message will never be delivered by this engine, and why: queue_full,
-    clean_session (session discarded), not_authorized, expired, packet_too_large,
-    refused (ack with failure code), qos0_offline, session_expired."""
+    clean_session (a new clean session discarded the old one), session_ended (a clean
+    session ended with its connection), session_lost (MQTT 5: the server had no session to
+    resume), session_expired, not_authorized, expired (Message Expiry), packet_too_large,
+    qos_not_supported, retain_not_supported, qos0_offline (QoS 0 with no connection)."""
 
     t: float
     topic: str

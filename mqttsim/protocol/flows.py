@@ -42,8 +42,8 @@ class OutMessage:
 class OutgoingFlow:
     """Sender side of QoS 0/1/2 for one session."""
 
-    __slots__ = ("window", "max_queued", "queue_qos0", "inflight", "queue", "_next_id",
-                 "_reserved")
+    __slots__ = ("window", "max_queued", "queue_qos0", "inflight", "queue", "waiting",
+                 "_next_id", "_reserved")
 
     def __init__(self, window: int = 20, max_queued: int | None = None, queue_qos0: bool = False):
         self.window = window
@@ -51,6 +51,9 @@ class OutgoingFlow:
         self.queue_qos0 = queue_qos0
         self.inflight: dict[int, OutMessage] = {}  # in send order (dicts keep insertion order)
         self.queue: deque[OutMessage] = deque()
+        # Packet ids in flight from an earlier connection that this connection has not resent
+        # yet because its window is smaller [MQTT-3.3.4-7/9]; they go before anything new.
+        self.waiting: deque[int] = deque()
         self._next_id = 1
         self._reserved: set[int] = set()  # ids held by SUBSCRIBE/UNSUBSCRIBE in flight
 
@@ -86,7 +89,7 @@ class OutgoingFlow:
                 return [msg.publish_packet()], None
             if not online and not self.queue_qos0:
                 return [], "qos0_offline"
-        elif online and not self.queue and len(self.inflight) < self.window:
+        elif online and not self.queue and self.has_room():
             return [self.start(msg, now)], None
         if self.max_queued is not None and len(self.queue) >= self.max_queued:
             return [], "queue_full"
@@ -104,9 +107,13 @@ class OutgoingFlow:
         msg.sent_at = now
         self.inflight[packet_id] = msg
 
+    def has_room(self) -> bool:
+        """May one more QoS 1/2 PUBLISH go out now?"""
+        return len(self.inflight) - len(self.waiting) < self.window and not self.waiting
+
     def fill(self, now: float) -> list:
         """Move queued messages into the window; QoS 0 ones go straight out."""
-        out = []
+        out = self.resend_waiting(now)
         queue = self.queue
         while queue and (queue[0].qos == 0 or len(self.inflight) < self.window):
             msg = queue.popleft()
@@ -120,7 +127,15 @@ class OutgoingFlow:
         if msg is None or msg.qos != 1:
             return None
         del self.inflight[packet_id]
+        if self.waiting:
+            self._not_waiting(packet_id)
         return msg
+
+    def _not_waiting(self, packet_id: int) -> None:
+        try:
+            self.waiting.remove(packet_id)
+        except ValueError:
+            pass
 
     def on_pubrec(self, packet_id: int, failed: bool, now: float) -> tuple[OutMessage | None, bool]:
         """PUBREC: returns (message, send PUBREL?). A failed PUBREC (MQTT 5, code >= 0x80)
@@ -128,6 +143,8 @@ class OutgoingFlow:
         msg = self.inflight.get(packet_id)
         if msg is None or msg.qos != 2:
             return None, not failed  # unknown id: still release it so the peer can forget it
+        if self.waiting:
+            self._not_waiting(packet_id)
         if failed:
             del self.inflight[packet_id]
             return msg, False
@@ -140,23 +157,36 @@ class OutgoingFlow:
         if msg is None or msg.qos != 2 or not msg.released:
             return None
         del self.inflight[packet_id]
+        if self.waiting:
+            self._not_waiting(packet_id)
         return msg
 
     # -- retransmission --------------------------------------------------------------------
     def resend_all(self, now: float) -> list:
         """On session resume: every unacknowledged PUBLISH (DUP=1) or PUBREL, in the original
-        order and with the original packet ids [MQTT-4.4.0-1][MQTT-4.6.0-1]."""
+        order and with the original packet ids [MQTT-4.4.0-1][MQTT-4.6.0-1] — as many as the
+        (possibly smaller) new window allows; the rest wait for acknowledgements."""
+        self.waiting = deque(self.inflight)
+        return self.resend_waiting(now)
+
+    def resend_waiting(self, now: float) -> list:
+        """Resend waiting messages while the window has room."""
         out = []
-        for msg in self.inflight.values():
-            msg.sent_at = now
-            out.append(Pubrel(msg.packet_id) if msg.released else msg.publish_packet(dup=True))
+        waiting, inflight = self.waiting, self.inflight
+        while waiting and len(inflight) - len(waiting) < self.window:
+            msg = inflight.get(waiting.popleft())
+            if msg is not None:
+                msg.sent_at = now
+                out.append(Pubrel(msg.packet_id) if msg.released
+                           else msg.publish_packet(dup=True))
         return out
 
     def resend_due(self, now: float, interval: float) -> list:
         """MQTT 3.1 style: resend what has waited ``interval`` seconds for its ack."""
         out = []
+        waiting = self.waiting
         for msg in self.inflight.values():
-            if msg.sent_at + interval <= now:
+            if msg.sent_at + interval <= now and not (waiting and msg.packet_id in waiting):
                 msg.sent_at = now
                 out.append(Pubrel(msg.packet_id) if msg.released
                            else msg.publish_packet(dup=True))
@@ -168,10 +198,12 @@ class OutgoingFlow:
         return min(msg.sent_at for msg in self.inflight.values()) + interval
 
     def discard(self) -> list[OutMessage]:
-        """Forget everything (clean session): returns the messages that will never arrive."""
-        lost = list(self.inflight.values()) + list(self.queue)
+        """Forget everything (clean session): returns the messages that will never arrive
+        (a QoS 2 message past PUBREC is already the receiver's, so it is not among them)."""
+        lost = [msg for msg in self.inflight.values() if not msg.released] + list(self.queue)
         self.inflight.clear()
         self.queue.clear()
+        self.waiting.clear()
         self._reserved.clear()
         return lost
 

@@ -464,8 +464,6 @@ def test_v5_MQTT_3_3_4_10_and_4_9_0_3_other_packets_flow_while_the_quota_is_zero
     assert [type(x).__name__ for x in s.read()] == ["Pingresp", "Suback", "Unsuback", "Puback"]
 
 
-@pytest.mark.xfail(strict=True, reason="OutgoingFlow.resend_all resends every unacknowledged "
-                   "PUBLISH on resume, even when the new connection's Receive Maximum is lower")
 def test_v5_MQTT_3_3_4_9_resume_resends_no_more_than_the_new_receive_maximum():
     b = broker()
     s = persistent(b, "s", ("t", 1), receive_maximum=3)

@@ -146,7 +146,6 @@ def test_v5_MQTT_3_2_2_16_client_uses_the_assigned_client_identifier():
     assert connected_event.client_id == "auto-7" == srv.client.client_id
 
 
-@pytest.mark.xfail(strict=True, reason="the client does not look at Maximum QoS in CONNACK")
 def test_v5_MQTT_3_2_2_11_client_never_publishes_above_the_servers_maximum_qos():
     srv = Server()
     srv.start()
@@ -159,7 +158,6 @@ def test_v5_MQTT_3_2_2_11_client_never_publishes_above_the_servers_maximum_qos()
     assert all(p.qos <= 1 for p in publishes(srv.read()))
 
 
-@pytest.mark.xfail(strict=True, reason="the client does not look at Retain Available in CONNACK")
 def test_v5_MQTT_3_2_2_14_client_sends_no_retained_publish_when_retain_is_unavailable():
     srv = Server()
     srv.start()
@@ -227,8 +225,6 @@ def test_v5_MQTT_3_3_2_7_client_forgets_aliases_with_the_connection():
     assert [m.payload for m in of(srv.events, ev.MessageReceived)] == [b"1"]
 
 
-@pytest.mark.xfail(strict=True, reason="the client passes caller-supplied Topic Aliases through "
-                   "without checking the server's Topic Alias Maximum")
 @pytest.mark.parametrize("server_maximum", [None, 2])
 def test_v5_MQTT_3_2_2_17_18_and_3_3_2_9_client_aliases_stay_within_the_servers_maximum(
         server_maximum):
