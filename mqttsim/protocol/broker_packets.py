@@ -18,7 +18,7 @@ from .flows import OutMessage
 from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Puback, Pubcomp,
                       Publish, Pubrec, Pubrel, Suback, Subscribe, Unsuback, Unsubscribe)
 from .properties import NO_PROPERTIES, Properties
-from .topics import parse_shared_subscription
+from .topics import parse_shared_subscription, resolve_topic_alias
 from .encoder import ACK_HEADS, encode_publish
 
 
@@ -63,10 +63,14 @@ class PacketHandlersMixin:
                                     reason_code=0x93)
             if not allowed:
                 session.incoming.on_pubrel(p.packet_id)  # a failed PUBREC frees the id
-            matched = self._accept(c, p, topic, props, now) if new and allowed else -1
+            accept = new and allowed
         else:
-            matched = self._accept(c, p, topic, props, now) if allowed else -1
-        if not allowed:
+            accept = allowed
+        matched = -1
+        if accept:
+            self._events.append(ev.MessageReceived(now, topic, p, c.conn, c.client_id))
+            matched = self.route(topic, p.payload, qos, p.retain, props, c.client_id, now)
+        elif not allowed:
             # 3.1.1: acknowledge normally and drop [MQTT-3.3.5-2]; 5.0: say "not authorized".
             self._events.append(ev.MessageDropped(now, topic, qos, "not_authorized", None,
                                                   c.conn, c.client_id, p.payload))
@@ -88,24 +92,9 @@ class PacketHandlersMixin:
         alias = props.topic_alias
         if alias is None:
             return topic, props
-        if not 1 <= alias <= self.config.topic_alias_maximum:
-            raise ProtocolError(f"topic alias {alias} is outside 1.."
-                                f"{self.config.topic_alias_maximum}", "MQTT-3.3.2-12",
-                                reason_code=0x94)
-        if topic:
-            c.aliases[alias] = topic
-        elif alias in c.aliases:
-            topic = c.aliases[alias]
-        else:
-            raise ProtocolError(f"topic alias {alias} was never set on this connection",
-                                reason_code=0x94)
+        topic = resolve_topic_alias(c.aliases, topic, alias, self.config.topic_alias_maximum,
+                                    "MQTT-3.3.2-12", None)
         return topic, replace(props, topic_alias=None)  # aliases are per connection
-
-    def _accept(self, c: Connection, p: Publish, topic: str, props: Properties,
-                now: float) -> int:
-        self._events.append(ev.MessageReceived(now, topic, p.payload, p.qos, p.retain, p.dup,
-                                               p.packet_id, props, c.conn, c.client_id))
-        return self.route(topic, p.payload, p.qos, p.retain, props, c.client_id, now)
 
     # -- routing ---------------------------------------------------------------------------
     def route(self, topic: str, payload: bytes, qos: int, retain: bool,
@@ -227,7 +216,7 @@ class PacketHandlersMixin:
         """A success ack without properties, written directly (the commonest packet)."""
         c.out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
         self._pending.add(c.conn)
-        if self.config.emit_packet_events:
+        if self._trace:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
 
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
@@ -245,7 +234,7 @@ class PacketHandlersMixin:
             return
         c.out += data
         self._pending.add(c.conn)
-        if self.config.emit_packet_events:
+        if self._trace:
             packet = Publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
                              props)
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))

@@ -26,7 +26,7 @@ from .packets import (MQTT_3_1, MQTT_5, Connack, Connect, Disconnect, Pingreq, P
                       Unsuback, Unsubscribe, Will)
 from .properties import NO_PROPERTIES, Properties
 from .reason_codes import reason_name
-from .topics import validate_topic_filter, validate_topic_name
+from .topics import resolve_topic_alias, validate_topic_filter, validate_topic_name
 
 ON_RECONNECT = "on_reconnect"
 TIMER = "timer"
@@ -74,6 +74,7 @@ class ClientEngine:
             raise ValueError("[MQTT-3.1.3-7] an empty client id needs clean_session=True "
                              "(only MQTT 5 lets the server keep a session for it)")
         self.config = config
+        self._trace = config.emit_packet_events  # read on every packet
         self.version = config.version
         self.client_id = config.client_id
         self.state = "disconnected"  # connecting | connected | disconnected
@@ -278,7 +279,7 @@ class ClientEngine:
 
     # -- packet handling -------------------------------------------------------------------
     def _handle(self, packet, now: float, size: int) -> None:
-        if self.config.emit_packet_events:
+        if self._trace:
             self._events.append(ev.PacketReceived(now, packet, size, client_id=self.client_id))
         handler = _HANDLERS.get(packet.__class__)
         if handler is None:
@@ -330,17 +331,9 @@ class ClientEngine:
         topic = packet.topic
         alias = packet.properties.topic_alias if self.version == MQTT_5 else None
         if alias is not None:
-            limit = self.config.properties.topic_alias_maximum or 0
-            if not 1 <= alias <= limit:
-                raise ProtocolError(f"topic alias {alias} is outside 1..{limit}", "MQTT-3.3.2-10",
-                                    reason_code=0x94)
-            if topic:
-                self._inbound_aliases[alias] = topic
-            elif alias in self._inbound_aliases:
-                topic = self._inbound_aliases[alias]
-            else:
-                raise ProtocolError(f"topic alias {alias} was never set on this connection",
-                                    "MQTT-3.3.2-7", reason_code=0x94)
+            topic = resolve_topic_alias(self._inbound_aliases, topic, alias,
+                                        self.config.properties.topic_alias_maximum or 0,
+                                        "MQTT-3.3.2-10", "MQTT-3.3.2-7")
         qos = packet.qos
         deliver = True
         if qos == 1:
@@ -349,9 +342,7 @@ class ClientEngine:
             deliver = self.incoming.on_publish(packet.packet_id)  # [MQTT-4.3.3-2]
             self._send_ack(Pubrec, packet.packet_id, now)
         if deliver:
-            self._events.append(ev.MessageReceived(now, topic, packet.payload, qos, packet.retain,
-                                                   packet.dup, packet.packet_id,
-                                                   packet.properties, client_id=self.client_id))
+            self._events.append(ev.MessageReceived(now, topic, packet, client_id=self.client_id))
 
     def _on_puback(self, packet: Puback, now: float) -> None:
         msg = self.flow.on_puback(packet.packet_id)
@@ -408,14 +399,14 @@ class ClientEngine:
         data = encode(packet, self.version)
         self._out += data
         self._last_sent = now
-        if self.config.emit_packet_events:
+        if self._trace:
             self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
 
     def _send_ack(self, cls, packet_id: int, now: float) -> None:
         """A success ack without properties: the commonest packet, written directly."""
         self._out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
         self._last_sent = now
-        if self.config.emit_packet_events:
+        if self._trace:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
 
     def _check_server_limits(self, topic: str, qos: int, retain: bool,
@@ -490,7 +481,7 @@ class ClientEngine:
             return
         self._out += data
         self._last_sent = now
-        if self.config.emit_packet_events:
+        if self._trace:
             self._events.append(ev.PacketSent(
                 now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id, props),
                 len(data), client_id=self.client_id))

@@ -63,35 +63,36 @@ class Decoder:
         self.sizes = sizes = []
         pos = 0
         size = len(buf)
+        version = self.version
+        limit = self.max_packet_size
         try:
             while size - pos >= 2:
                 first = buf[pos]
-                ptype = first >> 4
-                if ptype == 0 or (ptype == 15 and self.version is not None
-                                  and self.version != MQTT_5):
-                    raise MalformedPacket(f"unknown control packet type {ptype} "
+                if first < 0x10 or (first >= 0xF0 and version is not None and version != MQTT_5):
+                    raise MalformedPacket(f"unknown control packet type {first >> 4} "
                                           f"(first byte 0x{first:02X})")
                 length = buf[pos + 1]
-                head = 2
-                if length & 0x80:
+                if length < 0x80:
+                    head = 2
+                else:
                     length, head = self._long_length(buf, pos, size)
                     if head == 0:
                         break  # the length itself is not complete yet
                 total = head + length
-                limit = self.max_packet_size
                 if limit is not None and total > limit:
-                    raise PacketTooLarge(f"{_NAMES[ptype]} of {total} bytes exceeds the maximum "
-                                         f"packet size {limit}")
+                    raise PacketTooLarge(f"{_NAMES[first >> 4]} of {total} bytes exceeds the "
+                                         f"maximum packet size {limit}")
                 if size - pos < total:
                     break
-                if ptype == 3 and self.version is not None:
-                    out.append(_decode_publish(first, buf, pos + head, pos + total, self.version))
-                elif total == 4 and first in _PLAIN_ACKS and self.version is not None \
+                if 0x30 <= first < 0x40 and version is not None:
+                    out.append(_decode_publish(first, buf, pos + head, pos + total, version))
+                elif total == 4 and first in _PLAIN_ACKS and version is not None \
                         and (buf[pos + 2] or buf[pos + 3]):
                     # The common ack: two-byte packet id, no reason code (fast path).
                     out.append(_PLAIN_ACKS[first]((buf[pos + 2] << 8) | buf[pos + 3]))
                 else:
                     out.append(self._decode_other(first, buf, pos + head, pos + total))
+                    version = self.version  # a CONNECT may just have set it
                 sizes.append(total)
                 pos += total
         except MQTTError as exc:

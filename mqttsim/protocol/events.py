@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Hashable
 
 from ._frozen import frozen
-from .properties import NO_PROPERTIES, Properties
+from .packets import Publish
+from .properties import Properties
 
 
 @frozen
@@ -103,18 +104,41 @@ class Unsubscribed:
 @frozen
 class MessageReceived:
     """An application message arrived for the application (client side), or was accepted
-    from a publisher (broker side). ``dup`` is the DUP flag of the PUBLISH that carried it."""
+    from a publisher (broker side).
+
+    ``packet`` is the PUBLISH that carried it (``dup``, ``qos``... read from it); ``topic`` is
+    the message's topic, which differs from ``packet.topic`` only when an MQTT 5 topic alias
+    stood in for it."""
 
     t: float
     topic: str
-    payload: bytes
-    qos: int
-    retain: bool = False
-    dup: bool = False
-    packet_id: int | None = None
-    properties: Properties = NO_PROPERTIES
+    packet: Publish
     conn: Hashable = None
     client_id: str | None = None
+
+    @property
+    def payload(self) -> bytes:
+        return self.packet.payload
+
+    @property
+    def qos(self) -> int:
+        return self.packet.qos
+
+    @property
+    def retain(self) -> bool:
+        return self.packet.retain
+
+    @property
+    def dup(self) -> bool:
+        return self.packet.dup
+
+    @property
+    def packet_id(self) -> int | None:
+        return self.packet.packet_id
+
+    @property
+    def properties(self) -> Properties:
+        return self.packet.properties
 
 
 @frozen

@@ -24,6 +24,7 @@ __all__ = [
     "validate_topic_filter",
     "parse_shared_subscription",
     "topic_matches",
+    "resolve_topic_alias",
 ]
 
 #: A topic is a UTF-8 string with a two-byte length prefix [MQTT-4.7.3-3].
@@ -204,3 +205,26 @@ def topic_matches(topic_filter: str, topic_name: str) -> bool:
         if level != "+" and level != name_levels[i]:
             return False
     return len(filter_levels) == n_names
+
+
+def resolve_topic_alias(aliases: dict[int, str], topic: str, alias: int, limit: int,
+                        range_rule: str, unknown_rule: str | None) -> str:
+    """MQTT 5 receiver side of a Topic Alias (section 3.3.2.3.4), for broker and client.
+
+    ``aliases`` is this connection's map. A PUBLISH with a topic and an alias (re)binds the
+    alias; one with an empty topic uses it. Out-of-range or unbound aliases are protocol
+    errors with reason code 0x94 (Topic Alias invalid).
+    """
+    from .errors import ProtocolError
+
+    if not 1 <= alias <= limit:
+        raise ProtocolError(f"topic alias {alias} is outside 1..{limit}", range_rule,
+                            reason_code=0x94)
+    if topic:
+        aliases[alias] = topic
+        return topic
+    bound = aliases.get(alias)
+    if bound is None:
+        raise ProtocolError(f"topic alias {alias} was never set on this connection",
+                            unknown_rule, reason_code=0x94)
+    return bound

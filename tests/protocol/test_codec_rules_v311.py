@@ -20,27 +20,18 @@ from mqttsim.protocol.packets import (
     Connack, Connect, Publish, Suback, Subscribe, Subscription, Unsubscribe, Will,
 )
 
-from vectors import connect_bytes, frame, h, utf8
+import vectors
+from vectors import check, connect_bytes, frame, h, utf8
 
 V = 4  # protocol level of MQTT 3.1.1
 
 
 def decode_error(data: bytes, version: int | None = V) -> MQTTError:
-    with pytest.raises(MQTTError) as info:
-        Decoder(version).feed(data)
-    return info.value
+    return vectors.decode_error(data, version)
 
 
 def encode_error(packet, version: int = V) -> MQTTError:
-    with pytest.raises(MQTTError) as info:
-        encode(packet, version)
-    return info.value
-
-
-def check(err: MQTTError, cls: type, *rules: str) -> None:
-    assert isinstance(err, cls), f"expected {cls.__name__}, got {type(err).__name__}: {err}"
-    if rules:
-        assert err.rule in rules, f"rule {err.rule!r}, expected {' or '.join(rules)}: {err}"
+    return vectors.encode_error(packet, version)
 
 
 def publish_bytes(topic: bytes, payload: bytes = b"", first: int = 0x30,

@@ -20,28 +20,19 @@ from mqttsim.protocol.packets import (
 )
 from mqttsim.protocol.properties import Properties
 
-from vectors import connect_bytes, frame, h, props, utf8
+import vectors
+from vectors import check, connect_bytes, frame, h, props, utf8
 
 V = 5
 NO_PROPS = b"\x00"
 
 
 def decode_error(data: bytes, version: int | None = V) -> MQTTError:
-    with pytest.raises(MQTTError) as info:
-        Decoder(version).feed(data)
-    return info.value
+    return vectors.decode_error(data, version)
 
 
 def encode_error(packet, version: int = V) -> MQTTError:
-    with pytest.raises(MQTTError) as info:
-        encode(packet, version)
-    return info.value
-
-
-def check(err: MQTTError, cls: type, *rules: str) -> None:
-    assert isinstance(err, cls), f"expected {cls.__name__}, got {type(err).__name__}: {err}"
-    if rules:
-        assert err.rule in rules, f"rule {err.rule!r}, expected {' or '.join(rules)}: {err}"
+    return vectors.encode_error(packet, version)
 
 
 def connect5(flags: int = 0x02, payload: bytes = utf8("c1"), properties: bytes = NO_PROPS,

@@ -680,3 +680,36 @@ def cases(vectors: list[Vector] = VECTORS) -> list[tuple[int, Vector]]:
 def case_id(case: tuple[int, Vector]) -> str:
     version, vec = case
     return f"v{version}-{vec.name}"
+
+
+# -- helpers for the spec-rule tests: the error a bad packet raises, checked by rule id -----
+
+def decode_error(data: bytes, version: int | None):
+    """The codec error decoding ``data`` raises (``version`` None: a broker's decoder)."""
+    import pytest
+
+    from mqttsim.protocol import Decoder
+    from mqttsim.protocol.errors import MQTTError
+
+    with pytest.raises(MQTTError) as info:
+        Decoder(version).feed(data)
+    return info.value
+
+
+def encode_error(packet, version: int):
+    """The codec error encoding ``packet`` raises."""
+    import pytest
+
+    from mqttsim.protocol import encode
+    from mqttsim.protocol.errors import MQTTError
+
+    with pytest.raises(MQTTError) as info:
+        encode(packet, version)
+    return info.value
+
+
+def check(err, cls: type, *rules: str) -> None:
+    """``err`` is a ``cls`` naming one of ``rules`` (any rule when none are given)."""
+    assert isinstance(err, cls), f"expected {cls.__name__}, got {type(err).__name__}: {err}"
+    if rules:
+        assert err.rule in rules, f"rule {err.rule!r}, expected {' or '.join(rules)}: {err}"
