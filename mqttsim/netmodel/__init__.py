@@ -1,0 +1,14 @@
+"""Network models shared by both backends: links (bandwidth, latency, jitter, queue, loss,
+outages) and TCP's retransmission timer.
+
+Pure and deterministic (an explicit ``random.Random``, time passed in): the SimPy simulator
+schedules its events from these answers, and the real-socket relay delays bytes by them, so
+the two backends cannot drift apart. Like ``mqttsim.protocol``, nothing here does IO or
+reads a clock.
+"""
+
+from .link import Bernoulli, GilbertElliott, LinkDirection, LinkParams, Outage, Transmission
+from .rto import RtoEstimator
+
+__all__ = ["Bernoulli", "GilbertElliott", "LinkDirection", "LinkParams", "Outage",
+           "Transmission", "RtoEstimator"]
