@@ -9,6 +9,8 @@ reads a clock.
 
 from .link import Bernoulli, GilbertElliott, LinkDirection, LinkParams, Outage, Transmission
 from .rto import RtoEstimator
+from .tcp import HEADER_BYTES, Segment, TcpReceiver, TcpSender, syn_schedule
 
 __all__ = ["Bernoulli", "GilbertElliott", "LinkDirection", "LinkParams", "Outage",
-           "Transmission", "RtoEstimator"]
+           "Transmission", "RtoEstimator", "HEADER_BYTES", "Segment", "TcpReceiver",
+           "TcpSender", "syn_schedule"]

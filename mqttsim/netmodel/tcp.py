@@ -1,0 +1,186 @@
+"""A TCP byte stream, reduced to what decides MQTT's fate: segments, ACKs, retransmission.
+
+Theory of operation: ``TcpSender`` cuts written bytes into segments of at most ``mss`` bytes,
+keeps at most ``window`` bytes unacknowledged, and retransmits the earliest unacknowledged
+segment when the retransmission timer (RFC 6298, via ``RtoEstimator``) expires or when three
+duplicate ACKs arrive (fast retransmit, RFC 5681). Each expiry doubles the timer; after
+``max_retransmits`` expiries in a row the connection is declared dead (Linux's
+``tcp_retries2``, 15 by default), which is how a TCP connection across a long outage ends.
+``TcpReceiver`` delivers bytes in order, keeps out-of-order segments until the gap is
+filled, and answers every segment with a cumulative ACK.
+
+Left out, on purpose: congestion control (MQTT messages are small; the window rarely binds),
+delayed ACKs, SACK, Nagle (MQTT brokers and clients set TCP_NODELAY). Like the engines, this is
+sans-IO: time is passed in and segments are returned; the simulator puts them on links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rto import RtoEstimator
+
+HEADER_BYTES = 40  # IPv4 (20) + TCP (20) without options, counted on every segment
+
+
+@dataclass(slots=True)
+class Segment:
+    """A TCP segment: ``data`` starting at stream offset ``seq`` (a pure ACK has no data)."""
+
+    seq: int
+    data: bytes = b""
+    ack: int | None = None  # cumulative acknowledgement carried by the segment
+    retransmission: bool = False
+
+    @property
+    def wire_size(self) -> int:
+        return HEADER_BYTES + len(self.data)
+
+    @property
+    def end(self) -> int:
+        return self.seq + len(self.data)
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    segment: Segment
+    sent_at: float
+    retransmitted: bool = False
+
+
+class TcpSender:
+    """The sending half of one direction of a TCP connection."""
+
+    def __init__(self, mss: int = 1460, window: int = 65535, rto: RtoEstimator | None = None,
+                 max_retransmits: int = 15):
+        if mss < 1 or window < mss:
+            raise ValueError(f"need 1 <= mss <= window, got mss={mss}, window={window}")
+        self.mss, self.window, self.max_retransmits = mss, window, max_retransmits
+        self.rto = rto or RtoEstimator()
+        self.acked = 0  # every byte below this offset is acknowledged
+        self.next_seq = 0  # offset of the next byte never sent
+        self._pending = bytearray()  # written, not yet sent
+        self._outstanding: list[_Outstanding] = []  # in sequence order
+        self._timer_at: float | None = None
+        self._dupacks = 0
+        self.timeouts_in_a_row = 0
+        self.failed = False  # gave up: the connection must be reset
+        self.retransmissions = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.next_seq - self.acked
+
+    @property
+    def idle(self) -> bool:
+        """Nothing written is still unacknowledged."""
+        return not self._pending and not self._outstanding
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+
+    def poll(self, now: float) -> list[Segment]:
+        """New segments the window allows now."""
+        out = []
+        while self._pending and not self.failed:
+            room = self.window - self.in_flight
+            if room <= 0:
+                break
+            size = min(self.mss, room, len(self._pending))
+            segment = Segment(self.next_seq, bytes(self._pending[:size]))
+            del self._pending[:size]
+            self.next_seq += size
+            self._outstanding.append(_Outstanding(segment, now))
+            out.append(segment)
+        if out and self._timer_at is None:
+            self._timer_at = now + self.rto.rto  # RFC 6298 5.1
+        return out
+
+    def on_ack(self, ack: int, now: float) -> list[Segment]:
+        """A cumulative ACK arrived; returns segments to send because of it."""
+        if self.failed:
+            return []
+        if ack > self.acked:
+            sample = None
+            while self._outstanding and self._outstanding[0].segment.end <= ack:
+                done = self._outstanding.pop(0)
+                if not done.retransmitted:
+                    sample = now - done.sent_at  # Karn: never from a retransmission
+            if sample is not None:
+                self.rto.sample(sample)
+            self.acked = ack
+            self._dupacks = 0
+            self.timeouts_in_a_row = 0
+            # 5.2 / 5.3: stop the timer when all is acknowledged, else restart it.
+            self._timer_at = now + self.rto.rto if self._outstanding else None
+            return self.poll(now)
+        if ack == self.acked and self._outstanding:
+            self._dupacks += 1
+            if self._dupacks == 3:  # fast retransmit (RFC 5681 3.2)
+                return [self._retransmit_first(now)]
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None if self.failed else self._timer_at
+
+    def on_timer(self, now: float) -> list[Segment]:
+        """The retransmission timer expired (5.4-5.6): resend the earliest segment, back off."""
+        if self._timer_at is None or now < self._timer_at or self.failed:
+            return []
+        self.timeouts_in_a_row += 1
+        if self.timeouts_in_a_row > self.max_retransmits:
+            self.failed = True
+            self._timer_at = None
+            return []
+        self.rto.timed_out()
+        segment = self._retransmit_first(now)
+        self._timer_at = now + self.rto.rto
+        return [segment]
+
+    def _retransmit_first(self, now: float) -> Segment:
+        first = self._outstanding[0]
+        first.retransmitted = True
+        first.sent_at = now
+        self.retransmissions += 1
+        old = first.segment
+        return Segment(old.seq, old.data, old.ack, retransmission=True)
+
+
+class TcpReceiver:
+    """The receiving half: in-order delivery and cumulative ACKs."""
+
+    def __init__(self) -> None:
+        self.expected = 0  # next stream offset the application has not received
+        self._out_of_order: dict[int, bytes] = {}
+
+    def on_segment(self, segment: Segment) -> tuple[bytes, int]:
+        """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
+        data, seq = segment.data, segment.seq
+        if not data:
+            return b"", self.expected
+        if seq > self.expected:
+            self._out_of_order.setdefault(seq, data)
+            return b"", self.expected  # a duplicate ACK tells the sender about the gap
+        if seq + len(data) <= self.expected:
+            return b"", self.expected  # all of it was delivered before
+        delivered = bytearray(data[self.expected - seq:])
+        self.expected = seq + len(data)
+        for s in sorted(self._out_of_order):  # segments that came early may now fit
+            if s > self.expected:
+                break
+            early = self._out_of_order.pop(s)
+            if s + len(early) > self.expected:
+                delivered += early[self.expected - s:]
+                self.expected = s + len(early)
+        return bytes(delivered), self.expected
+
+
+def syn_schedule(initial_rto: float = 1.0, syn_retries: int = 6) -> tuple[list[float], float]:
+    """When a connecting client (re)sends its SYN, and when it gives up (Linux defaults:
+    1 s initial RTO doubling, 6 retries: SYNs at 0, 1, 3, 7, 15, 31, 63 s; failure at 127 s)."""
+    times, t, rto = [], 0.0, initial_rto
+    for _ in range(syn_retries + 1):
+        times.append(t)
+        t += rto
+        rto *= 2
+    return times, t

@@ -1,0 +1,142 @@
+"""The TCP model over the link model: loss becomes delay, until TCP gives up.
+
+A tiny event loop carries segments over two ``LinkDirection``s (data one way, ACKs back),
+so these tests are small stories with exact times, the way the simulator will use the model.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+
+import pytest
+
+from mqttsim.netmodel import (HEADER_BYTES, LinkDirection, LinkParams, Outage, Segment,
+                              TcpReceiver, TcpSender, syn_schedule)
+
+
+class Wire:
+    """Sender -> forward link -> receiver, ACKs -> back link -> sender."""
+
+    def __init__(self, forward: LinkParams, back: LinkParams | None = None, drop=(), **sender):
+        rng = random.Random(5)
+        self.forward = LinkDirection(forward, rng)
+        self.back = LinkDirection(back or LinkParams(latency=forward.latency), rng)
+        self.sender, self.receiver = TcpSender(**sender), TcpReceiver()
+        self.drop = set(drop)  # indexes of data transmissions to lose, counted from 0
+        self.sent = 0
+        self.events: list = []
+        self.got = bytearray()
+        self.arrivals: list[tuple[float, int]] = []  # (time, total bytes delivered)
+
+    def put(self, now: float, segments: list[Segment]) -> None:
+        for seg in segments:
+            index, self.sent = self.sent, self.sent + 1
+            fate = self.forward.send(now, seg.wire_size)
+            if index not in self.drop and fate.arrival is not None:
+                heapq.heappush(self.events, (fate.arrival, index, "data", seg))
+
+    def run(self, until: float = 1e9) -> float:
+        now = 0.0
+        while True:
+            timer = self.sender.next_deadline()
+            nxt = self.events[0][0] if self.events else None
+            if nxt is None and timer is None:
+                return now
+            if timer is not None and (nxt is None or timer < nxt):
+                now = timer
+                if now > until:
+                    return now
+                self.put(now, self.sender.on_timer(now))
+                continue
+            now, _, kind, item = heapq.heappop(self.events)
+            if kind == "data":
+                data, ack = self.receiver.on_segment(item)
+                if data:
+                    self.got += data
+                    self.arrivals.append((now, len(self.got)))
+                fate = self.back.send(now, HEADER_BYTES)
+                if fate.arrival is not None:
+                    heapq.heappush(self.events, (fate.arrival, -1, "ack", ack))
+            else:
+                self.put(now, self.sender.on_ack(item, now))
+
+
+def test_lossless_stream_arrives_in_order_in_mss_segments():
+    wire = Wire(LinkParams(latency=0.05), mss=1000)
+    payload = bytes(range(256)) * 20  # 5120 bytes -> 6 segments
+    wire.sender.write(payload)
+    wire.put(0.0, wire.sender.poll(0.0))
+    wire.run()
+    assert bytes(wire.got) == payload
+    assert wire.sent == 6 and wire.sender.retransmissions == 0 and wire.sender.idle
+    assert wire.arrivals[-1][0] == pytest.approx(0.05)
+
+
+def test_a_lost_segment_is_resent_after_the_initial_one_second_rto_as_delay_not_loss():
+    wire = Wire(LinkParams(latency=0.05), drop={0})
+    wire.sender.write(b"PUBLISH")
+    wire.put(0.0, wire.sender.poll(0.0))
+    wire.run()
+    assert bytes(wire.got) == b"PUBLISH"
+    assert wire.arrivals == [(pytest.approx(1.05), 7)]  # RTO 1 s, then 50 ms on the wire
+    assert wire.sender.retransmissions == 1
+
+
+def test_three_duplicate_acks_trigger_fast_retransmit_before_the_timer():
+    wire = Wire(LinkParams(latency=0.05), drop={0}, mss=100)
+    wire.sender.write(bytes(500))  # segment 0 lost, 1-4 arrive and each is dup-ACKed
+    wire.put(0.0, wire.sender.poll(0.0))
+    wire.run()
+    assert len(wire.got) == 500
+    done_at = wire.arrivals[-1][0]
+    assert done_at == pytest.approx(0.15)  # third dup ACK at 0.1, resent segment lands 0.15
+    assert wire.sender.retransmissions == 1
+
+
+def test_rtt_samples_shape_the_rto_and_retransmissions_do_not_count():
+    wire = Wire(LinkParams(latency=0.3), drop={1})
+    for i in range(2):
+        wire.sender.write(b"x" * 10)
+        wire.put(i * 5.0, wire.sender.poll(i * 5.0))
+        wire.run()
+    assert wire.sender.rto.srtt == pytest.approx(0.6)  # only the first, clean round trip
+    assert len(wire.got) == 20
+
+
+def test_an_outage_longer_than_the_retry_budget_makes_tcp_give_up():
+    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 10_000.0),)), max_retransmits=3)
+    wire.sender.write(b"lost cause")
+    wire.put(0.0, wire.sender.poll(0.0))
+    end = wire.run()
+    assert wire.sender.failed and wire.got == bytearray()
+    assert end == pytest.approx(1 + 2 + 4 + 8)  # three back-offs, then the fourth expiry
+
+
+def test_an_outage_shorter_than_the_budget_only_delays_the_data():
+    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 5.0),)))
+    wire.sender.write(b"late")
+    wire.put(0.0, wire.sender.poll(0.0))
+    wire.run()
+    assert bytes(wire.got) == b"late" and not wire.sender.failed
+    assert wire.arrivals[0][0] == pytest.approx(7.01)  # resends at 1, 3 and 7 s
+
+
+def test_window_limits_unacknowledged_bytes():
+    sender = TcpSender(mss=100, window=300)
+    sender.write(bytes(1000))
+    assert [len(s.data) for s in sender.poll(0.0)] == [100, 100, 100]
+    assert sender.poll(0.0) == []
+    assert [s.seq for s in sender.on_ack(100, 0.1)] == [300]
+
+
+def test_receiver_reassembles_overlapping_and_out_of_order_segments():
+    receiver = TcpReceiver()
+    assert receiver.on_segment(Segment(4, b"efgh")) == (b"", 0)
+    assert receiver.on_segment(Segment(2, b"cdef")) == (b"", 0)
+    assert receiver.on_segment(Segment(0, b"abc")) == (b"abcdefgh", 8)
+    assert receiver.on_segment(Segment(0, b"abc")) == (b"", 8)  # an old duplicate
+
+
+def test_syn_retries_follow_linux_defaults():
+    assert syn_schedule() == ([0, 1, 3, 7, 15, 31, 63], 127)
