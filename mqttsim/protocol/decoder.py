@@ -33,7 +33,7 @@ _NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6:
 class Decoder:
     """Turns a byte stream into packets for one connection."""
 
-    __slots__ = ("version", "max_packet_size", "sizes", "_buf", "_error")
+    __slots__ = ("version", "max_packet_size", "sizes", "_parts", "_have", "_need", "_error")
 
     def __init__(self, version: int | None = None, max_packet_size: int | None = None):
         if version is not None and version not in VERSIONS:
@@ -41,7 +41,11 @@ class Decoder:
                                              protocol_level=version)
         self.version = version
         self.max_packet_size = max_packet_size
-        self._buf = bytearray()
+        # Bytes not yet decoded, kept as received: joined only once they can complete a packet,
+        # so a big packet trickling in byte by byte costs linear, not quadratic, time.
+        self._parts: list[bytes] = []
+        self._have = 0  # bytes in _parts
+        self._need = 0  # size of the packet they start, when its header is complete
         self._error: MQTTError | None = None
         #: wire size of each packet the last ``feed`` returned (engines report it in events)
         self.sizes: list[int] = []
@@ -49,7 +53,7 @@ class Decoder:
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet form a whole packet."""
-        return len(self._buf)
+        return self._have
 
     def feed(self, data) -> list:
         """Add ``data`` to the stream; return the packets it completed, in order."""
@@ -57,8 +61,16 @@ class Decoder:
             err = self._error
             raise MalformedPacket(f"stream already broken by an earlier error: {err}", err.rule,
                                   reason_code=err.reason_code)
-        buf = self._buf
-        buf += data
+        if self._parts:
+            self._have += len(data)
+            self._parts.append(bytes(data))
+            if self._have < self._need:
+                self.sizes = []
+                return []
+            buf = b"".join(self._parts)
+        else:
+            buf = bytes(data)  # no copy when it already is bytes
+        self._need = 0
         out: list = []
         self.sizes = sizes = []
         pos = 0
@@ -83,6 +95,7 @@ class Decoder:
                     raise PacketTooLarge(f"{_NAMES[first >> 4]} of {total} bytes exceeds the "
                                          f"maximum packet size {limit}")
                 if size - pos < total:
+                    self._need = total
                     break
                 if 0x30 <= first < 0x40 and version is not None:
                     out.append(_decode_publish(first, buf, pos + head, pos + total, version))
@@ -98,10 +111,13 @@ class Decoder:
         except MQTTError as exc:
             exc.decoded = out
             self._error = exc
-            del buf[:]
+            self._parts, self._have = [], 0
             raise
-        if pos:
-            del buf[:pos]
+        if pos < size:
+            rest = buf[pos:] if pos else buf
+            self._parts, self._have = [rest], len(rest)  # _need stays 0 if the header is short
+        else:
+            self._parts, self._have, self._need = [], 0, 0
         return out
 
     def _long_length(self, buf, pos: int, size: int) -> tuple[int, int]:
