@@ -182,8 +182,7 @@ class BrokerEngine(PacketHandlersMixin):
                 return self._refuse(c, 0x02, now, "empty client id needs clean session "
                                     "[MQTT-3.1.3-8]" if version == MQTT_3_1_1 else
                                     "empty client id not allowed", "MQTT-3.1.3-8")
-            self._assigned += 1
-            client_id = assigned = f"{cfg.assigned_id_prefix}{self._assigned}"
+            client_id = assigned = self._new_client_id()
         elif version == MQTT_3_1 and len(client_id) > 23:
             return self._refuse(c, 0x02, now, "MQTT 3.1 client ids are 1-23 characters")
         keepalive = p.keepalive
@@ -253,6 +252,15 @@ class BrokerEngine(PacketHandlersMixin):
         self._fill(session, now)
         self._arm_retry(session)
         self._session_changed(session)
+
+    def _new_client_id(self) -> str:
+        """A unique id for a client that sent none [MQTT-3.1.3-6]: never one a stored
+        session (perhaps restored from disk) already uses."""
+        while True:
+            self._assigned += 1
+            client_id = f"{self.config.assigned_id_prefix}{self._assigned}"
+            if client_id not in self.sessions:
+                return client_id
 
     def _session_expiry(self, version: int, p: Connect) -> int:
         if version == MQTT_5:
@@ -428,6 +436,8 @@ class BrokerEngine(PacketHandlersMixin):
         for session in sessions:
             session.conn = None
             self.sessions[session.client_id] = session
+            if session.expires_at is not None:  # it keeps expiring while offline
+                self._schedule(session.expires_at, "expire", session.client_id)
             for topic_filter, entry in session.subscriptions.items():
                 self.subscriptions.add(topic_filter, session.client_id, entry,
                                        version=session.version)

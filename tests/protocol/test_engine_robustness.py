@@ -135,3 +135,18 @@ def test_clean_publisher_reconnecting_after_pubrec_reports_no_loss():
     pipe.run(2)
     assert [m.payload for m in pipe.of(ev.MessageReceived, "sub")] == [b"once"]
     assert pipe.of(ev.MessageDropped, "pub") == []
+
+
+def test_v311_MQTT_3_1_3_6_assigned_ids_never_collide_with_a_restored_session():
+    """A broker restarted from disk numbers assigned ids from 1 again: it must skip ids
+    that stored sessions hold, or a new anonymous client would take one over."""
+    broker = BrokerEngine()
+    first = online(broker, "", clean_session=True)
+    [connected] = [e for e in first.events if isinstance(e, ev.Connected)]
+    assert connected.client_id == "auto-1"
+    restarted = BrokerEngine()
+    stored = broker.sessions["auto-1"]
+    restarted.restore([stored], [])
+    newcomer = online(restarted, "")
+    [again] = [e for e in newcomer.events if isinstance(e, ev.Connected)]
+    assert again.client_id != "auto-1"
