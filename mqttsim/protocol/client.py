@@ -492,6 +492,11 @@ class ClientEngine:
         if self.state == "disconnected":
             raise ProtocolError(f"{what} needs a connection: call connect() first",
                                 "MQTT-3.14.4-2" if self.should_close else None)
+        if self.state == "connecting" and self.version == MQTT_5 \
+                and self.config.properties.authentication_method is not None:
+            raise ProtocolError(f"{what} before CONNACK: a client that sent an Authentication "
+                                "Method sends only AUTH or DISCONNECT until then",
+                                "MQTT-3.1.2-30")
 
     def _fill(self, now: float) -> None:
         flow = self.flow

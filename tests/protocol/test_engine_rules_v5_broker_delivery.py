@@ -107,7 +107,7 @@ def test_v5_MQTT_3_8_4_4_replaced_subscription_resends_retained_messages():
     assert payloads(s.subscribe(("r", 2), packet_id=2)) == [b"kept"]
 
 
-def test_v5_MQTT_3_8_4_5_to_7_and_3_9_3_1_multi_filter_subscribe_one_suback_in_order():
+def test_v5_MQTT_3_8_4_5_6_7_and_3_9_3_1_multi_filter_subscribe_one_suback_in_order():
     rules = TopicRules({None: [("ok/#", "readwrite")]})
     b = broker(authz=rules)
     p = client(b, "c")
@@ -225,7 +225,7 @@ def test_v5_MQTT_3_10_4_3_in_flight_deliveries_complete_after_unsubscribe():
     assert [e.packet_id for e in of(s.events, ev.MessageAcknowledged)] == [msg.packet_id]
 
 
-def test_v5_MQTT_3_10_4_4_to_6_and_3_11_3_1_one_unsuback_per_unsubscribe_codes_in_order():
+def test_v5_MQTT_3_10_4_4_5_6_and_3_11_3_1_one_unsuback_per_unsubscribe_codes_in_order():
     b = broker()
     s = client(b, "s", ("a", 0), ("c", 0))
     s.send(Unsubscribe(5, ("c", "b", "a", "a")))
@@ -246,7 +246,7 @@ def test_v5_MQTT_3_12_4_1_every_pingreq_gets_a_pingresp():
 # 4.3 QoS protocols: the broker as sender
 # --------------------------------------------------------------------------------------
 
-def test_v5_MQTT_4_3_2_1_to_3_and_3_3_1_1_qos1_sender_unacked_until_puback_resent_dup():
+def test_v5_MQTT_4_3_2_1_2_3_and_3_3_1_1_qos1_sender_unacked_until_puback_resent_dup():
     b = broker()
     s = persistent(b, "s", ("t", 1))
     pub = client(b, "p")
@@ -261,7 +261,7 @@ def test_v5_MQTT_4_3_2_1_to_3_and_3_3_1_1_qos1_sender_unacked_until_puback_resen
         (b"1", sent[0].packet_id, True), (b"3", sent[2].packet_id, True)]
 
 
-def test_v5_MQTT_4_3_3_1_to_3_qos2_sender_publish_unacked_until_pubrec():
+def test_v5_MQTT_4_3_3_1_2_3_qos2_sender_publish_unacked_until_pubrec():
     b = broker()
     s = persistent(b, "s", ("t", 2))
     client(b, "p").publish("t", b"x", 2)
@@ -272,7 +272,7 @@ def test_v5_MQTT_4_3_3_1_to_3_qos2_sender_publish_unacked_until_pubrec():
     assert (again.packet_id, again.dup, again.payload) == (msg.packet_id, True, b"x")
 
 
-def test_v5_MQTT_4_3_3_4_to_6_qos2_sender_pubrel_after_pubrec_then_never_publish_again():
+def test_v5_MQTT_4_3_3_4_5_6_qos2_sender_pubrel_after_pubrec_then_never_publish_again():
     b = broker()
     s = persistent(b, "s", ("t", 2))
     client(b, "p").publish("t", b"x", 2)

@@ -298,7 +298,7 @@ def test_v5_MQTT_4_3_1_1_qos0_publish_has_qos0_and_dup0():
     assert (p.qos, p.dup, p.packet_id) == (0, False, None)
 
 
-def test_v5_MQTT_4_3_2_1_to_3_qos1_sender_unacked_until_puback():
+def test_v5_MQTT_4_3_2_1_2_3_qos1_sender_unacked_until_puback():
     srv = persistent()
     c = srv.client
     for n in range(3):
@@ -313,7 +313,7 @@ def test_v5_MQTT_4_3_2_1_to_3_qos1_sender_unacked_until_puback():
         (b"0", sent[0].packet_id, True), (b"2", sent[2].packet_id, True)]
 
 
-def test_v5_MQTT_4_3_3_1_to_6_qos2_sender_flow_and_resume():
+def test_v5_MQTT_4_3_3_1_2_3_4_5_6_qos2_sender_flow_and_resume():
     srv = persistent()
     srv.client.publish("t", b"x", 2)
     [p] = srv.read()

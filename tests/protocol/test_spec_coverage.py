@@ -40,6 +40,29 @@ NOT_APPLICABLE = {
         "MQTT-6.0.0-2": "WebSocket transport: mqttsim speaks MQTT over TCP only",
         "MQTT-6.0.0-3": "WebSocket transport: mqttsim speaks MQTT over TCP only",
         "MQTT-6.0.0-4": "WebSocket transport: mqttsim speaks MQTT over TCP only",
+        "MQTT-3.2.2-12": "binds servers whose Maximum QoS is below 2; the broker always "
+                         "supports QoS 2 (no setting lowers it, it advertises no Maximum QoS: "
+                         "test_v5_MQTT_3_2_2_9_and_10), so no valid Will QoS exceeds it (Will "
+                         "QoS 3 is malformed, MQTT-3.1.2-12); test_v5_broker_accepts_a_will_at_"
+                         "qos_2",
+        # Enhanced authentication (4.12): neither engine implements an AUTH exchange. The
+        # broker refuses every CONNECT with an Authentication Method (CONNACK 0x8C, then
+        # close: that is MQTT-4.12.0-1's test); the client engine never sends AUTH and ends
+        # the connection if a server sends one. Revisit all of these if AUTH is implemented.
+        "MQTT-3.15.2-2": "AUTH Reason String: neither engine ever sends AUTH (see 4.12 note)",
+        "MQTT-3.15.2-3": "AUTH User Property: neither engine ever sends AUTH (see 4.12 note)",
+        "MQTT-4.12.0-2": "server AUTH challenge (0x18): the broker never continues an "
+                         "authentication exchange, it refuses the method at CONNECT",
+        "MQTT-4.12.0-3": "client AUTH reply (0x18): the client engine answers no AUTH; it "
+                         "closes the connection (test_v5_client_without_enhanced_auth_never_"
+                         "answers_a_server_auth)",
+        "MQTT-4.12.0-4": "rejecting authentication during the exchange: no exchange ever "
+                         "starts; refusing the method itself at CONNECT is MQTT-4.12.0-1",
+        "MQTT-4.12.0-5": "method repeated in AUTH and successful CONNACK: the broker never "
+                         "accepts a CONNECT with a method and the client never sends AUTH",
+        "MQTT-4.12.1-1": "re-authentication: the client engine never sends AUTH 0x19",
+        "MQTT-4.12.1-2": "failed re-authentication: re-authentication never happens; an AUTH "
+                         "on a connection without a method is DISCONNECT 0x82 (MQTT-4.12.0-7)",
     },
 }
 PREFIX = {"3.1.1": "test_v311_", "5.0": "test_v5_"}
