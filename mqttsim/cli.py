@@ -9,6 +9,7 @@ they need themselves, so ``mqttsim --help`` stays quick however heavy a subcomma
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Callable, Sequence
@@ -27,6 +28,9 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    # False for tools that take -h as an option (pub/sub: host, as in mosquitto); they add
+    # their own --help.
+    add_help: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,10 +226,27 @@ def _run_decode(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 # The table and the entry point
 
+def _lazy(module: str, add: str = "add_arguments", run: str = "run"):
+    """(add_arguments, run) for a subcommand living in ``module``, imported on first use so
+    the network and lab code load only for the commands that need them."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(module), add)(parser)
+
+    def run_command(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), run)(args)
+
+    return add_arguments, run_command
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "encode and decode the 'sensor 12' walk-through, byte by byte",
             _demo_arguments, _run_demo),
     Command("decode", "decode MQTT packets given in hex", _decode_arguments, _run_decode),
+    Command("broker", "run an MQTT broker on TCP, like mosquitto",
+            *_lazy("mqttsim.net.cli_broker")),
+    Command("passwd", "create or update a mosquitto password file (like mosquitto_passwd)",
+            *_lazy("mqttsim.net.passwd")),
 )
 
 
@@ -236,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mqttsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help,
+                                    add_help=command.add_help)
         command.add_arguments(sub_parser)
         sub_parser.set_defaults(run=command.run)
     return parser

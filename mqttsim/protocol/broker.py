@@ -13,6 +13,7 @@ connection boundary and reported as an event naming the spec statement.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import replace
 from typing import Hashable
 
@@ -53,7 +54,16 @@ class BrokerEngine(PacketHandlersMixin):
         self._assigned = 0
         self._share_turn: dict[str, int] = {}
         self._route_cache: dict[str, tuple] = {}  # topic -> matches; cleared on any change
-        self._delayed_wills: dict[str, tuple] = {}  # client id -> (will, conn, due) [MQTT-3.1.3-9]
+        self._delayed_wills: dict[str, tuple] = {}
+        # Flow control (BrokerConfig.hold_acks_when_congested): congested sessions, and per
+        # publisher connection the acks waiting for them, in order.
+        limit = self.config.max_queued_messages
+        self._high_water = (max(1, limit // 2) if limit and self.config.hold_acks_when_congested
+                            else None)
+        self._low_water = (self._high_water or 0) // 2
+        self._congested: set[str] = set()
+        self._held_acks: dict[Hashable, deque] = {}
+        self._route_blockers: set[str] = set()  # client id -> (will, conn, due) [MQTT-3.1.3-9]
 
     # -- driver interface ------------------------------------------------------------------
     def connection_made(self, conn: Hashable, now: float) -> None:
@@ -111,6 +121,19 @@ class BrokerEngine(PacketHandlersMixin):
         events, self._events = self._events, []
         return events
 
+    def set_writable(self, conn: Hashable, writable: bool, now: float) -> list:
+        """The driver's socket buffer for ``conn`` filled up (False) or drained (True).
+
+        While a connection is not writable its messages wait in its session's queue (bounded
+        by max_queued_messages, drops reported) instead of piling up in the socket buffer.
+        """
+        c = self.connections.get(conn)
+        if c is not None:
+            c.writable = writable
+            if writable and c.session is not None and c.session.conn == conn:
+                self._fill(c.session, now)
+        return self.take_events()
+
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 
@@ -148,6 +171,8 @@ class BrokerEngine(PacketHandlersMixin):
                 handler(self, c, packet, now)
         except MQTTError as exc:
             self._violation(c, exc, now)
+        except (NameError, AttributeError, TypeError, AssertionError):
+            raise  # a bug in mqttsim, not a transient condition: never hide it
         except Exception as exc:  # noqa: BLE001 - an authenticator or store failed
             # A transient error closes only the connection whose packet hit it [MQTT-4.8.0-2].
             if c.version == MQTT_5 and c.session is not None and not c.ended:
@@ -305,10 +330,13 @@ class BrokerEngine(PacketHandlersMixin):
     def _end(self, c: Connection, now: float, reason: str, detail: str = "",
              rule: str | None = None, publish_will: bool = False) -> None:
         c.ended = True
+        self._held_acks.pop(c.conn, None)  # the publisher resends on reconnect, as MQTT says
         session = c.session
         will_published = False
         if session is not None and session.conn == c.conn:
             session.conn = None
+            if session.client_id in self._congested:  # offline sessions never hold acks
+                self._uncongest(session.client_id, now)
             if c.will is not None and publish_will:
                 if c.will_delay and session.expiry:
                     due = now + min(c.will_delay, session.expiry)

@@ -9,6 +9,7 @@ while it is offline, in the order messages arrived [MQTT-4.6.0-6].
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import replace
 
 from . import events as ev
@@ -67,6 +68,7 @@ class PacketHandlersMixin:
         else:
             accept = allowed
         matched = -1
+        self._route_blockers.clear()
         if accept:
             self._events.append(ev.MessageReceived(now, topic, p, c.conn, c.client_id))
             matched = self.route(topic, p.payload, qos, p.retain, props, c.client_id, now)
@@ -78,10 +80,15 @@ class PacketHandlersMixin:
             code = 0
             if c.version == MQTT_5:
                 code = 0x87 if not allowed else 0x10 if matched == 0 else 0
-            if code:
-                self._send(c, (Puback if qos == 1 else Pubrec)(p.packet_id, code), now)
+            cls = Puback if qos == 1 else Pubrec
+            if self._route_blockers or c.conn in self._held_acks:
+                # A subscriber this message went to is congested: the ack waits for it.
+                self._held_acks.setdefault(c.conn, deque()).append(
+                    (frozenset(self._route_blockers), cls, p.packet_id, code))
+            elif code:
+                self._send(c, cls(p.packet_id, code), now)
             else:
-                self._send_ack(c, Puback if qos == 1 else Pubrec, p.packet_id, now)
+                self._send_ack(c, cls, p.packet_id, now)
             if self.store is not None:
                 self._session_changed(session)
 
@@ -181,15 +188,21 @@ class PacketHandlersMixin:
 
     def _enqueue(self, session: Session, msg: OutMessage, now: float) -> None:
         flow = session.flow
-        if session.conn is not None and not flow.queue and (
-                msg.qos == 0 or len(flow.inflight) < flow.window):
+        conn = session.conn
+        writable = conn is not None and self.connections[conn].writable
+        if writable and not flow.queue and (msg.qos == 0 or len(flow.inflight) < flow.window):
             if msg.qos:
                 flow.admit(msg, now)
-            self._deliver(self.connections[session.conn], session, msg, now)
+            self._deliver(self.connections[conn], session, msg, now)
         else:
-            _, drop = flow.submit(msg, session.conn is not None, now)
+            _, drop = flow.submit(msg, conn is not None, now, writable)
             if drop:
                 self._drop(session, msg, drop, now)
+            elif conn is not None and self._high_water is not None and (
+                    session.client_id in self._congested
+                    or len(flow.queue) >= self._high_water):
+                self._congested.add(session.client_id)
+                self._route_blockers.add(session.client_id)
         if msg.qos and self.store is not None:
             self._session_changed(session)
 
@@ -199,6 +212,8 @@ class PacketHandlersMixin:
         if session.conn is None or not (flow.queue or flow.waiting):
             return
         c = self.connections[session.conn]
+        if not c.writable:
+            return
         if flow.waiting:
             for packet in flow.resend_waiting(now):
                 self._send(c, packet, now)
@@ -211,6 +226,24 @@ class PacketHandlersMixin:
             if msg.qos:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
+        if session.client_id in self._congested and len(queue) <= self._low_water:
+            self._uncongest(session.client_id, now)
+
+    def _uncongest(self, client_id: str, now: float) -> None:
+        """A session drained (or went away): send the acks that were waiting only for it."""
+        self._congested.discard(client_id)
+        congested = self._congested
+        for conn in list(self._held_acks):
+            held = self._held_acks[conn]
+            c = self.connections[conn]
+            while held and not (held[0][0] & congested):
+                _, cls, packet_id, code = held.popleft()
+                if code:
+                    self._send(c, cls(packet_id, code), now)
+                else:
+                    self._send_ack(c, cls, packet_id, now)
+            if not held:
+                del self._held_acks[conn]
 
     def _send_ack(self, c: Connection, cls, packet_id: int, now: float) -> None:
         """A success ack without properties, written directly (the commonest packet)."""

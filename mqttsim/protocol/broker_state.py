@@ -23,6 +23,11 @@ class BrokerConfig:
 
     max_inflight: int = 20  # per client, outgoing QoS 1/2 (mosquitto max_inflight_messages)
     max_queued_messages: int = 1000  # per client, behind the window and while offline
+    # Flow control: when a *connected* subscriber's queue reaches half of max_queued_messages,
+    # the PUBACK/PUBREC to the publishers feeding it wait until it drains to a quarter, so the
+    # publishers' in-flight windows slow them down instead of the queue overflowing. (mosquitto
+    # drops instead: set False for its behaviour. Offline sessions never hold acks back.)
+    hold_acks_when_congested: bool = True
     queue_qos0: bool = False  # queue QoS 0 for offline persistent sessions
     retain_available: bool = True
     max_packet_size: int | None = None  # largest packet accepted from clients
@@ -86,6 +91,7 @@ class Connection:
     keepalive: int = 0
     will: Will | None = None
     close: bool = False  # engine asked the driver to close after writing ``out``
+    writable: bool = True  # False while the driver's socket buffer is full (set_writable)
     ended: bool = False  # the engine already accounted for the end of this connection
     max_packet_out: int | None = None  # MQTT 5: the client's Maximum Packet Size
     aliases: dict[int, str] = field(default_factory=dict)

@@ -82,14 +82,17 @@ class OutgoingFlow:
         return False
 
     # -- sending -------------------------------------------------------------------------
-    def submit(self, msg: OutMessage, online: bool, now: float) -> tuple[list, str | None]:
-        """Offer a message: returns (packets to send now, drop reason or None)."""
+    def submit(self, msg: OutMessage, online: bool, now: float,
+               writable: bool = True) -> tuple[list, str | None]:
+        """Offer a message: returns (packets to send now, drop reason or None). A connection
+        that is ``online`` but not ``writable`` (socket buffer full) gets nothing sent now:
+        its messages wait in the queue."""
         if msg.qos == 0:
-            if online and not self.queue:
+            if online and writable and not self.queue:
                 return [msg.publish_packet()], None
             if not online and not self.queue_qos0:
                 return [], "qos0_offline"
-        elif online and not self.queue and self.has_room():
+        elif online and writable and not self.queue and self.has_room():
             return [self.start(msg, now)], None
         if self.max_queued is not None and len(self.queue) >= self.max_queued:
             return [], "queue_full"

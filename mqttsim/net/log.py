@@ -1,0 +1,181 @@
+"""The broker's ``-v`` log: what happened, one mosquitto-like line at a time.
+
+It is built only from the engine's events (mqttsim.protocol.events), so the log shows what
+the engine decided, not what a driver guessed; the same events feed the simulator's tables.
+The lines imitate ``mosquitto -v`` so the seed tutorial reads the same with either broker::
+
+    1700000000: New client connected from 127.0.0.1:53412 as sub (p2, c1, k60).
+    1700000000: Received PUBLISH from pub (d0, q0, r0, m0, 'sensor', ... (2 bytes))
+    1700000000: Sending PINGRESP to sub
+    1700000000: Client sub disconnected: keepalive expired [MQTT-3.1.2-24]
+
+Packet lines need ``BrokerConfig(emit_packet_events=True)``, which costs time on every
+packet: ``mqttsim broker`` turns it on only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from ..protocol import events as ev
+from ..protocol.packets import (MQTT_3_1, MQTT_3_1_1, MQTT_5, Connect, Publish, Subscribe,
+                                Unsubscribe)
+
+# mosquitto's numbering of protocol versions in "(p2, c1, k60)".
+PROTOCOL_NUMBERS = {MQTT_3_1: 1, MQTT_3_1_1: 2, MQTT_5: 5}
+
+# What a ConnectionClosed reason means, in words.
+CLOSE_REASONS = {
+    "keepalive": "keepalive expired",
+    "protocol_error": "protocol error",
+    "takeover": "taken over",
+    "refused": "connection refused",
+    "connect_timeout": "no CONNECT in time",
+    "server_disconnect": "disconnected by the server",
+    "shutdown": "broker shutting down",
+    "transient_error": "broker error",
+}
+
+
+def publish_summary(packet: Publish) -> str:
+    """``(d0, q1, r0, m7, 'sensor', ... (2 bytes))``, as mosquitto shows a PUBLISH."""
+    return (f"(d{int(packet.dup)}, q{packet.qos}, r{int(packet.retain)}, "
+            f"m{packet.packet_id or 0}, '{packet.topic}', ... ({len(packet.payload)} bytes))")
+
+
+def connect_flags(version: int | None, clean: bool, keepalive: int,
+                  username: str | None = None) -> str:
+    """``(p2, c1, k60)`` or ``(p2, c1, k60, u'alice')``."""
+    user = f", u'{username}'" if username is not None else ""
+    return f"(p{PROTOCOL_NUMBERS.get(version, 0)}, c{int(clean)}, k{keepalive}{user})"
+
+
+class BrokerLog:
+    """Turns lists of engine events into log lines; call it with each list of events.
+
+    ``peer(conn)`` names a connection's remote address (the driver knows it, the engine does
+    not); ``clock()`` gives the wall-clock seconds printed at the start of each line.
+    """
+
+    def __init__(self, stream: TextIO | None = None, peer: Callable[[object], str] = str,
+                 clock: Callable[[], float] = time.time):
+        self.stream = stream
+        self.peer = peer
+        self.clock = clock
+        self._connects: dict[object, Connect] = {}  # conn -> its CONNECT, until Connected
+
+    def __call__(self, events: list) -> None:
+        lines = []
+        for event in events:
+            lines.extend(self.lines(event))
+        if lines:
+            stream = self.stream or sys.stderr
+            stamp = f"{int(self.clock())}: "
+            stream.write("".join(f"{stamp}{line}\n" for line in lines))
+            stream.flush()
+
+    def write(self, line: str) -> None:
+        """A line that is not about an event (start-up, listening sockets)."""
+        stream = self.stream or sys.stderr
+        stream.write(f"{int(self.clock())}: {line}\n")
+        stream.flush()
+
+    # -- one event -> lines ----------------------------------------------------------------
+    def lines(self, event) -> list[str]:
+        kind = type(event)
+        if kind is ev.PacketReceived:
+            return self._received(event)
+        if kind is ev.PacketSent:
+            return self._sent(event)
+        if kind is ev.Connected:
+            return self._connected(event)
+        if kind is ev.ConnectionClosed:
+            return [self._closed(event)]
+        if kind is ev.ConnectionRefused:
+            return [f"Refused connection from {self.peer(event.conn)}: {event.reason} "
+                    f"(0x{event.reason_code:02X})."]
+        if kind is ev.Subscribed:
+            return [f"{event.client_id} {granted} {topic_filter}"
+                    for topic_filter, granted in zip(event.topic_filters, event.granted)]
+        if kind is ev.MessageDropped:
+            who = event.client_id or "<unknown>"
+            return [f"Dropped message for {who} on '{event.topic}' (q{event.qos}): "
+                    f"{event.reason}."]
+        if kind is ev.WillPublished:
+            return [f"Publishing will of {event.client_id} to '{event.topic}' "
+                    f"(q{event.qos}, r{int(event.retain)})."]
+        return []  # MessageReceived / MessageAcknowledged: the packet lines already say it
+
+    def _who(self, event) -> str:
+        return event.client_id if event.client_id is not None else "<unknown>"
+
+    def _received(self, event: ev.PacketReceived) -> list[str]:
+        packet = event.packet
+        name = packet.type.name
+        if isinstance(packet, Connect):
+            self._connects[event.conn] = packet
+            lines = [f"Received CONNECT from {self.peer(event.conn)} as '{packet.client_id}' "
+                     f"({event.size} bytes)"]
+            will = packet.will
+            if will is None:
+                lines.append("No will message specified.")
+            else:
+                lines.append(f"Will message specified ({len(will.payload)} bytes) "
+                             f"(r{int(will.retain)}, q{will.qos}).")
+                lines.append(f"\t{will.topic}")
+            return lines
+        who = self._who(event)
+        if isinstance(packet, Publish):
+            return [f"Received PUBLISH from {who} {publish_summary(packet)}"]
+        if isinstance(packet, Subscribe):
+            return [f"Received SUBSCRIBE from {who}"] + [
+                f"\t{sub.topic_filter} (QoS {sub.qos})" for sub in packet.subscriptions]
+        if isinstance(packet, Unsubscribe):
+            return [f"Received UNSUBSCRIBE from {who}"] + [
+                f"\t{topic_filter}" for topic_filter in packet.topic_filters]
+        if hasattr(packet, "packet_id"):
+            code = getattr(packet, "reason_code", 0)
+            return [f"Received {name} from {who} (Mid: {packet.packet_id}, RC:{code})"]
+        return [f"Received {name} from {who}"]
+
+    def _sent(self, event: ev.PacketSent) -> list[str]:
+        packet = event.packet
+        name = packet.type.name
+        who = self._who(event)
+        if isinstance(packet, Publish):
+            return [f"Sending PUBLISH to {who} {publish_summary(packet)}"]
+        if name == "CONNACK":
+            return [f"Sending CONNACK to {who} ({int(packet.session_present)}, "
+                    f"{packet.reason_code})"]
+        if name == "DISCONNECT":
+            return [f"Sending DISCONNECT to {who} (0x{packet.reason_code:02X})"]
+        if hasattr(packet, "packet_id") and name not in ("SUBACK", "UNSUBACK"):
+            code = getattr(packet, "reason_code", 0)
+            return [f"Sending {name} to {who} (m{packet.packet_id}, rc{code})"]
+        return [f"Sending {name} to {who}"]
+
+    def _connected(self, event: ev.Connected) -> list[str]:
+        connect = self._connects.pop(event.conn, None)
+        clean = connect.clean_session if connect is not None else True
+        username = connect.username if connect is not None else None
+        flags = connect_flags(event.version, clean, event.keepalive, username)
+        return [f"New client connected from {self.peer(event.conn)} as {event.client_id} "
+                f"{flags}."]
+
+    def _closed(self, event: ev.ConnectionClosed) -> str:
+        self._connects.pop(event.conn, None)
+        who = event.client_id if event.client_id is not None else (
+            f"<unknown> from {self.peer(event.conn)}")
+        rule = f" [{event.rule}]" if event.rule else ""
+        if event.reason == "clean":
+            return f"Client {who} disconnected.{rule}"
+        if event.reason == "transport":
+            if event.detail in ("", "client closed the connection"):
+                return f"Client {who} closed its connection."
+            return f"Socket error on client {who}, disconnecting: {event.detail}"
+        words = CLOSE_REASONS.get(event.reason, event.reason)
+        detail = f" ({event.detail})" if event.detail and event.reason != "keepalive" else ""
+        return f"Client {who} disconnected: {words}{detail}{rule}"
