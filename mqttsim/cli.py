@@ -247,6 +247,10 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.net.cli_broker")),
     Command("passwd", "create or update a mosquitto password file (like mosquitto_passwd)",
             *_lazy("mqttsim.net.passwd")),
+    Command("sub", "subscribe and print messages, like mosquitto_sub (-h is the host)",
+            *_lazy("mqttsim.net.cli_clients", "add_sub_arguments", "run_sub"), add_help=False),
+    Command("pub", "publish a message, like mosquitto_pub (-h is the host)",
+            *_lazy("mqttsim.net.cli_clients", "add_pub_arguments", "run_pub"), add_help=False),
 )
 
 

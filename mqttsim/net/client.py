@@ -1,0 +1,475 @@
+"""An MQTT client on real sockets: ``ClientEngine`` driven by asyncio, plus a blocking wrapper.
+
+Theory of operation: the engine holds every protocol rule and all session state; this module
+only moves bytes and time. An ``asyncio.Protocol`` hands received chunks to the engine, the
+engine's output is written straight after every call into it, and one ``loop.call_at`` handle
+wakes the engine at its ``next_deadline()`` (keepalive, PINGRESP wait, CONNACK wait). The
+engine's events are turned into resolved futures (CONNACK, SUBACK, PUBACK/PUBCOMP) and into
+messages for ``async for message in client.messages``. The engine's clock is ``loop.time()``.
+
+```python
+async with Client("127.0.0.1", 1883, client_id="demo") as c:
+    granted = await c.subscribe("sensor", qos=1)      # (1,) or (0x80,): the caller decides
+    await c.publish("sensor", b"12", qos=1)           # returns once PUBACK arrived
+    async for message in c.messages:
+        print(message.topic, message.payload)
+```
+
+``BlockingClient`` runs the same client on an event loop in a background thread, for notebooks
+and scripts that do not use asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol import events as ev
+from ..protocol.client import ClientConfig, ClientEngine
+from ..protocol.packets import Subscription, Will
+from ..protocol.properties import NO_PROPERTIES, Properties
+
+__all__ = ["Client", "BlockingClient", "Message", "ClientError", "ConnectionRefused",
+           "ConnectionLost", "MessageNotDelivered"]
+
+
+class ClientError(Exception):
+    """Base class of the errors this client raises."""
+
+
+class ConnectionRefused(ClientError):
+    """The broker answered CONNECT with a non-zero return/reason code."""
+
+    def __init__(self, reason_code: int, reason: str):
+        super().__init__(f"connection refused by the broker: {reason} (code {reason_code})")
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+class ConnectionLost(ClientError):
+    """The connection ended while something was waiting on it."""
+
+    def __init__(self, reason: str, detail: str = "", rule: str | None = None):
+        text = f"connection closed ({reason})"
+        if detail:
+            text += f": {detail}"
+        if rule:
+            text += f" [{rule}]"
+        super().__init__(text)
+        self.reason = reason
+        self.detail = detail
+        self.rule = rule
+
+
+class MessageNotDelivered(ClientError):
+    """The engine gave up on a message it had accepted (queue full, packet too large, ...)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"message dropped by the client: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    """An application message received from the broker."""
+
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+    dup: bool = False
+    properties: Properties = NO_PROPERTIES
+    packet_id: int | None = None  # the PUBLISH's packet id (None at QoS 0), mosquitto's "mid"
+
+
+_END = object()  # placed in the message queue when the connection is over
+
+
+class _Transport(asyncio.Protocol):
+    """Hands socket events to the client; holds no protocol state of its own."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.client._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._transport_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.client._writable.clear()
+
+    def resume_writing(self) -> None:
+        self.client._writable.set()
+
+
+class _Messages:
+    """``async for message in client.messages``: ends after a clean disconnect, raises
+    ``ConnectionLost`` when the connection broke."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self
+
+    async def __anext__(self) -> Message:
+        item = await self._client._queue.get()
+        if item is _END:
+            self._client._queue.put_nowait(_END)  # every later reader ends too
+            error = self._client._closed_error
+            if error is not None and not self._client._closing:
+                raise error
+            raise StopAsyncIteration
+        return item
+
+
+class Client:
+    """An asyncio MQTT 3.1/3.1.1/5.0 client over TCP (optionally TLS).
+
+    ``on_event`` receives every engine event (``PacketSent``, ``PacketReceived``, ...) as it
+    happens; the command-line tools use it for their ``-d`` packet log.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, client_id: str = "",
+                 version: int = 4, keepalive: int = 60, clean_session: bool = True,
+                 session_expiry: int = 0, username: str | None = None,
+                 password: bytes | str | None = None, will: Will | None = None,
+                 tls: ssl.SSLContext | None = None, server_hostname: str | None = None,
+                 connect_timeout: float = 10.0, max_inflight: int = 20,
+                 properties: Properties = NO_PROPERTIES,
+                 on_event: Callable[[Any], None] | None = None):
+        if isinstance(password, str):
+            password = password.encode()
+        self.host, self.port = host, port
+        self.tls, self.server_hostname = tls, server_hostname
+        self.connect_timeout = connect_timeout
+        self.engine = ClientEngine(ClientConfig(
+            client_id=client_id, version=version, keepalive=keepalive,
+            clean_session=clean_session, session_expiry=session_expiry, username=username,
+            password=password, will=will, max_inflight=max_inflight,
+            connect_timeout=connect_timeout, properties=properties,
+            emit_packet_events=on_event is not None))
+        self.on_event = on_event
+        self.messages = _Messages(self)
+        self.session_present = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._connected: asyncio.Future | None = None
+        self._closed: asyncio.Future | None = None
+        self._subs: dict[int, asyncio.Future] = {}
+        self._unsubs: dict[int, asyncio.Future] = {}
+        self._published: dict[int, asyncio.Future] = {}
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed_error: ClientError | None = None
+        self._closing = False
+
+    @property
+    def client_id(self) -> str:
+        """The client id in use (MQTT 5: the one the broker assigned, if it did)."""
+        return self.engine.client_id
+
+    @property
+    def version(self) -> int:
+        return self.engine.version
+
+    # -- connecting and disconnecting ----------------------------------------------------
+    async def connect(self) -> ev.Connected:
+        """Open the connection and wait for CONNACK; raises ``ConnectionRefused`` on a refusal."""
+        if self._transport is not None:
+            raise ClientError("already connected")
+        loop = self._loop = asyncio.get_running_loop()
+        self._connected = loop.create_future()
+        self._closed = loop.create_future()
+        self._closed_error = None
+        self._closing = False
+        self._drop_end_markers()  # a reconnect: messages not yet read stay readable
+        hostname = self.server_hostname or (self.host if self.tls is not None else None)
+        transport, _ = await asyncio.wait_for(
+            loop.create_connection(lambda: _Transport(self), self.host, self.port,
+                                   ssl=self.tls, server_hostname=hostname),
+            self.connect_timeout)
+        self._transport = transport
+        if transport.is_closing():  # the broker hung up at once
+            await self._closed
+            raise self._closed_error or ConnectionLost("transport")
+        self.engine.connect(loop.time())
+        self._after()
+        connected = await self._connected
+        self.session_present = connected.session_present
+        return connected
+
+    async def disconnect(self) -> None:
+        """Send DISCONNECT (the broker then discards the will) and close the connection."""
+        if self._transport is None or self._closed is None:
+            return  # never connected, or the connection is already over
+        self._closing = True
+        if not self._transport.is_closing():
+            self._dispatch(self.engine.disconnect(self._loop.time()))
+            self._after()
+        await asyncio.shield(self._closed)
+
+    async def __aenter__(self) -> Client:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.disconnect()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without DISCONNECT (the broker publishes the will)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    # -- application calls ---------------------------------------------------------------
+    async def subscribe(self, topic_filters: str | Subscription | Iterable, qos: int = 0,
+                        properties: Properties = NO_PROPERTIES) -> tuple[int, ...]:
+        """SUBSCRIBE and wait for SUBACK; returns one code per filter, as the broker sent them.
+
+        Codes 0-2 are the granted QoS; a code of 0x80 or more means that filter was refused
+        (3.1.1: 0x80 Failure; MQTT 5: the reason code, e.g. 0x87 Not authorized). They are
+        returned rather than raised because a partial grant is a normal answer.
+        """
+        self._require_open()
+        packet_id = self.engine.subscribe(topic_filters, self._now(), qos, properties)
+        future = self._subs[packet_id] = self._loop.create_future()
+        self._after()
+        return await future
+
+    async def unsubscribe(self, topic_filters: str | Iterable[str]) -> tuple[int, ...]:
+        """UNSUBSCRIBE and wait for UNSUBACK; returns its reason codes (empty before MQTT 5)."""
+        self._require_open()
+        packet_id = self.engine.unsubscribe(topic_filters, self._now())
+        future = self._unsubs[packet_id] = self._loop.create_future()
+        self._after()
+        return await future
+
+    async def publish(self, topic: str, payload: bytes | str = b"", qos: int = 0,
+                      retain: bool = False, properties: Properties = NO_PROPERTIES) -> int:
+        """Publish; returns when the QoS flow is complete (PUBACK for 1, PUBCOMP for 2), or at
+        once for QoS 0 once the bytes are handed to the transport. Returns the reason code
+        of the final acknowledgement (0 for QoS 0; MQTT 5 may say 0x10 "No matching
+        subscribers"). A refusal (code >= 0x80) is returned, not raised, like SUBACK's."""
+        await self._writable.wait()
+        self._require_open()
+        number = self.engine.publish(topic, payload, qos, retain, self._now(), properties)
+        future = None
+        if qos:
+            future = self._published[number] = self._loop.create_future()
+        self._after()
+        if future is None:
+            return 0
+        return await future
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over (for whatever reason)."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
+    # -- driver ----------------------------------------------------------------------------
+    def _drop_end_markers(self) -> None:
+        kept = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _END:
+                kept.append(item)
+        for item in kept:
+            self._queue.put_nowait(item)
+
+    def _require_open(self) -> None:
+        """Nothing may wait on a connection that is over: it would never be answered."""
+        if self._transport is None or self.engine.state == "disconnected":
+            raise self._closed_error or ConnectionLost("not_connected", "call connect() first")
+
+    def _now(self) -> float:
+        if self._loop is None:
+            raise ConnectionLost("not_connected", "call connect() first")
+        return self._loop.time()
+
+    def _received(self, data: bytes) -> None:
+        self._dispatch(self.engine.receive(data, self._loop.time()))
+        self._after()
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, None
+        self._dispatch(self.engine.on_timer(self._loop.time()))
+        self._after()
+
+    def _after(self) -> None:
+        """Write what the engine produced, close if it asked to, re-arm the one timer."""
+        engine, transport = self.engine, self._transport
+        data = engine.data_to_send()
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+        if engine.should_close and transport is not None and not transport.is_closing():
+            transport.close()
+        deadline = engine.next_deadline()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = None if deadline is None else self._loop.call_at(deadline,
+                                                                            self._on_timer)
+
+    def _transport_lost(self, exc: Exception | None) -> None:
+        detail = str(exc) if exc else "closed by the broker"
+        self._dispatch(self.engine.connection_lost(self._loop.time(), "transport", detail))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+        self._transport = None
+        self._writable.set()
+        if self._closed_error is None:  # the engine did not say why: the socket broke
+            self._finish(ConnectionLost("transport", detail))
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _dispatch(self, events: list) -> None:
+        for event in events:
+            if self.on_event is not None:
+                self.on_event(event)
+            kind = event.__class__
+            if kind is ev.MessageReceived:
+                self._queue.put_nowait(Message(event.topic, event.payload, event.qos,
+                                               event.retain, event.dup, event.properties,
+                                               event.packet_id))
+            elif kind is ev.MessageAcknowledged:
+                _resolve(self._published.pop(event.message, None), event.reason_code)
+            elif kind is ev.Subscribed:
+                _resolve(self._subs.pop(event.packet_id, None), tuple(event.granted))
+            elif kind is ev.Unsubscribed:
+                _resolve(self._unsubs.pop(event.packet_id, None), tuple(event.reason_codes))
+            elif kind is ev.MessageDropped:
+                future = self._published.pop(event.message, None)
+                if future is not None and not future.done():
+                    future.set_exception(MessageNotDelivered(event.reason))
+            elif kind is ev.Connected:
+                _resolve(self._connected, event)
+            elif kind is ev.ConnectionRefused:
+                self._finish(ConnectionRefused(event.reason_code, event.reason))
+            elif kind is ev.ConnectionClosed:
+                self._finish(ConnectionLost(event.reason, event.detail, event.rule))
+
+    def _finish(self, error: ClientError) -> None:
+        """The connection is over: fail everything still waiting and end ``messages``."""
+        if self._closed_error is None:
+            self._closed_error = error
+        error = self._closed_error
+        waiting = [self._connected, *self._subs.values(), *self._unsubs.values(),
+                   *self._published.values()]
+        self._subs.clear()
+        self._unsubs.clear()
+        self._published.clear()
+        for future in waiting:
+            if future is not None and not future.done():
+                future.set_exception(error)
+        self._queue.put_nowait(_END)
+
+
+def _resolve(future: asyncio.Future | None, value: Any) -> None:
+    if future is not None and not future.done():
+        future.set_result(value)
+
+
+class BlockingClient:
+    """``Client`` for code without asyncio: an event loop runs in a daemon thread.
+
+    ```python
+    with BlockingClient("127.0.0.1", 1883) as c:
+        c.subscribe("sensor", qos=1)
+        c.publish("sensor", b"12", qos=1)
+        print(c.messages(timeout=1.0))      # [Message(topic='sensor', payload=b'12', ...)]
+    ```
+    Every call takes the keyword arguments of the asyncio method and blocks until it is done.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, **options: Any):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name=f"mqttsim-client-{host}:{port}")
+        self._thread.start()
+        self._client: Client = self._call(self._make(host, port, options))
+
+    @staticmethod
+    async def _make(host: str, port: int, options: dict) -> Client:
+        return Client(host, port, **options)  # created on the loop thread: its futures live there
+
+    def _call(self, coroutine, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    @property
+    def client(self) -> Client:
+        """The asyncio client underneath (for its engine, client id, ...)."""
+        return self._client
+
+    def connect(self) -> ev.Connected:
+        return self._call(self._client.connect())
+
+    def subscribe(self, topic_filters, qos: int = 0, **kwargs: Any) -> tuple[int, ...]:
+        return self._call(self._client.subscribe(topic_filters, qos, **kwargs))
+
+    def unsubscribe(self, topic_filters) -> tuple[int, ...]:
+        return self._call(self._client.unsubscribe(topic_filters))
+
+    def publish(self, topic: str, payload: bytes | str = b"", qos: int = 0,
+                retain: bool = False, **kwargs: Any) -> int:
+        return self._call(self._client.publish(topic, payload, qos, retain, **kwargs))
+
+    def messages(self, timeout: float = 1.0, count: int | None = None) -> list[Message]:
+        """Messages that arrive within ``timeout`` seconds (fewer if ``count`` is reached)."""
+        return self._call(self._collect(timeout, count))
+
+    async def _collect(self, timeout: float, count: int | None) -> list[Message]:
+        got: list[Message] = []
+        iterator = self._client.messages.__aiter__()
+        deadline = self._loop.time() + timeout
+        while count is None or len(got) < count:
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                break
+            try:
+                got.append(await asyncio.wait_for(iterator.__anext__(), remaining))
+            except (asyncio.TimeoutError, StopAsyncIteration):
+                break
+        return got
+
+    def disconnect(self) -> None:
+        self._call(self._client.disconnect())
+
+    def close(self) -> None:
+        """Disconnect if connected, then stop the loop thread."""
+        if self._loop.is_closed():
+            return
+        try:
+            if self._client._transport is not None:
+                self.disconnect()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    def __enter__(self) -> BlockingClient:
+        try:
+            self.connect()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
