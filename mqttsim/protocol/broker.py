@@ -42,7 +42,8 @@ class BrokerEngine(PacketHandlersMixin):
         self.auth = auth or AllowAll()
         self.authz = authz  # None: everything allowed, and no per-message cost
         self.store = store
-        self._trace = self.config.emit_packet_events  # read on every packet
+        #: PacketSent/PacketReceived events on or off; a driver may flip it at any time
+        self.trace_packets = self.config.emit_packet_events
         self.connections: dict[Hashable, Connection] = {}
         self.sessions: dict[str, Session] = {}
         self.subscriptions: SubscriptionTree = SubscriptionTree()
@@ -156,7 +157,7 @@ class BrokerEngine(PacketHandlersMixin):
     # -- dispatch --------------------------------------------------------------------------
     def _dispatch(self, c: Connection, packet, size: int, now: float) -> bool:
         """Handle one packet; False once the connection is closing."""
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketReceived(now, packet, size, c.conn, c.client_id))
         try:
             if c.session is None:
@@ -445,7 +446,7 @@ class BrokerEngine(PacketHandlersMixin):
         data = encode(packet, c.version or MQTT_3_1_1)
         c.out += data
         self._pending.add(c.conn)
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
         return len(data)
 

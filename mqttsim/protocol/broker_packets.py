@@ -249,7 +249,7 @@ class PacketHandlersMixin:
         """A success ack without properties, written directly (the commonest packet)."""
         c.out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
         self._pending.add(c.conn)
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
 
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
@@ -267,7 +267,7 @@ class PacketHandlersMixin:
             return
         c.out += data
         self._pending.add(c.conn)
-        if self._trace:
+        if self.trace_packets:
             packet = Publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
                              props)
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))

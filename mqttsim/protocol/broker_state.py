@@ -38,7 +38,7 @@ class BrokerConfig:
     retry_interval: float = 20.0
     topic_alias_maximum: int = 10  # MQTT 5: aliases a client may use towards the broker
     receive_maximum: int = 65535  # MQTT 5: QoS 2 messages a client may have unreleased
-    emit_packet_events: bool = True
+    emit_packet_events: bool = False  # PacketSent/PacketReceived: a trace, like mosquitto -v
     assigned_id_prefix: str = "auto-"
 
 

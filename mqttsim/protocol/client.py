@@ -53,7 +53,7 @@ class ClientConfig:
     ping_timeout: float | None = None  # seconds to wait for PINGRESP; None = one keepalive
     connect_timeout: float = 30.0  # seconds to wait for CONNACK
     properties: Properties = NO_PROPERTIES  # extra MQTT 5 CONNECT properties
-    emit_packet_events: bool = True
+    emit_packet_events: bool = False  # PacketSent/PacketReceived: a trace, like mosquitto -v
 
     @property
     def effective_retry_policy(self) -> str:
@@ -74,7 +74,8 @@ class ClientEngine:
             raise ValueError("[MQTT-3.1.3-7] an empty client id needs clean_session=True "
                              "(only MQTT 5 lets the server keep a session for it)")
         self.config = config
-        self._trace = config.emit_packet_events  # read on every packet
+        #: PacketSent/PacketReceived events on or off; a driver may flip it at any time
+        self.trace_packets = config.emit_packet_events
         self.version = config.version
         self.client_id = config.client_id
         self.state = "disconnected"  # connecting | connected | disconnected
@@ -279,7 +280,7 @@ class ClientEngine:
 
     # -- packet handling -------------------------------------------------------------------
     def _handle(self, packet, now: float, size: int) -> None:
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketReceived(now, packet, size, client_id=self.client_id))
         handler = _HANDLERS.get(packet.__class__)
         if handler is None:
@@ -399,14 +400,14 @@ class ClientEngine:
         data = encode(packet, self.version)
         self._out += data
         self._last_sent = now
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
 
     def _send_ack(self, cls, packet_id: int, now: float) -> None:
         """A success ack without properties: the commonest packet, written directly."""
         self._out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
         self._last_sent = now
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
 
     def _check_server_limits(self, topic: str, qos: int, retain: bool,
@@ -481,7 +482,7 @@ class ClientEngine:
             return
         self._out += data
         self._last_sent = now
-        if self._trace:
+        if self.trace_packets:
             self._events.append(ev.PacketSent(
                 now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id, props),
                 len(data), client_id=self.client_id))

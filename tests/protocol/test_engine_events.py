@@ -51,7 +51,8 @@ def tapped_pipe(version: int, names: list[str], broker: BrokerEngine | None = No
     p = Pipe(broker or BrokerEngine())
     for name in names:
         p.add_client(name, connect=False)
-        p.clients[name] = TapClient(ClientConfig(name, version=version, keepalive=10))
+        p.clients[name] = TapClient(ClientConfig(name, version=version, keepalive=10,
+                                                 emit_packet_events=True))
         p.connect(name, now=0)
     p.run(0)
     return p
@@ -120,7 +121,7 @@ def test_without_packet_events_the_other_events_are_unchanged(version):
     else: the same story yields the same remaining events."""
     def story(emit: bool) -> list:
         broker = BrokerEngine(BrokerConfig(emit_packet_events=emit))
-        p = Pipe(broker)
+        p = Pipe(broker, trace=emit)
         for name in ("sub", "pub"):
             p.add_client(name, ClientConfig(name, version=version, keepalive=10,
                                             emit_packet_events=emit), now=0)

@@ -16,8 +16,10 @@ from mqttsim.protocol.client import ClientConfig, ClientEngine
 
 
 class Pipe:
-    def __init__(self, broker: BrokerEngine | None = None):
+    def __init__(self, broker: BrokerEngine | None = None, trace: bool = True):
         self.broker = broker or BrokerEngine()
+        self.trace = trace  # the pipe records every packet unless told not to
+        self.broker.trace_packets = trace
         self.clients: dict[str, ClientEngine] = {}
         self.conn_of: dict[str, str | None] = {}  # client name -> live connection id
         self.name_of: dict[str, str] = {}  # connection id -> client name
@@ -31,6 +33,7 @@ class Pipe:
     def add_client(self, name: str, config: ClientConfig | None = None, now: float | None = None,
                    connect: bool = True) -> ClientEngine:
         client = ClientEngine(config or ClientConfig(client_id=name))
+        client.trace_packets = self.trace
         self.clients[name] = client
         self.conn_of[name] = None
         if connect:
