@@ -110,7 +110,7 @@ class PacketHandlersMixin:
         if retain and self.config.retain_available:
             self._retain(topic, payload, qos, properties, now)
         expires_at = None
-        if properties.message_expiry_interval is not None:
+        if properties is not NO_PROPERTIES and properties.message_expiry_interval is not None:
             expires_at = now + properties.message_expiry_interval
         plain, shared, aggregated = self._matches(topic)
         if aggregated is not None:
@@ -189,11 +189,12 @@ class PacketHandlersMixin:
     def _enqueue(self, session: Session, msg: OutMessage, now: float) -> None:
         flow = session.flow
         conn = session.conn
-        writable = conn is not None and self.connections[conn].writable
+        c = self.connections[conn] if conn is not None else None
+        writable = c is not None and c.writable
         if writable and not flow.queue and (msg.qos == 0 or len(flow.inflight) < flow.window):
             if msg.qos:
                 flow.admit(msg, now)
-            self._deliver(self.connections[conn], session, msg, now)
+            self._deliver(c, session, msg, now)
         else:
             _, drop = flow.submit(msg, conn is not None, now, writable)
             if drop:

@@ -216,13 +216,13 @@ class ClientEngine:
             validate_topic_name(topic, self.version)
         if qos not in (0, 1, 2):
             raise ProtocolError(f"QoS must be 0, 1 or 2, not {qos!r}", "MQTT-3.3.1-4")
-        if properties.subscription_identifiers:
+        if properties is not NO_PROPERTIES and properties.subscription_identifiers:
             raise ProtocolError("a client PUBLISH never carries a Subscription Identifier",
                                 "MQTT-3.3.4-6")
-        if isinstance(payload, str):
-            payload = payload.encode()
+        if payload.__class__ is not bytes:
+            payload = payload.encode() if isinstance(payload, str) else bytes(payload)
         self._numbers += 1
-        msg = OutMessage(topic, bytes(payload), qos, retain, properties, self._numbers)
+        msg = OutMessage(topic, payload, qos, retain, properties, self._numbers)
         if self.state == "connecting":
             if self.config.max_queued is not None and len(self.flow.queue) >= self.config.max_queued:
                 self._dropped(msg, "queue_full", now)

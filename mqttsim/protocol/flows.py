@@ -62,11 +62,12 @@ class OutgoingFlow:
         """The next packet id not currently in use [MQTT-2.3.1-2]."""
         busy = self.inflight
         reserved = self._reserved
-        if len(busy) + len(reserved) >= 65535:
-            raise RuntimeError("all 65535 packet identifiers are in use")
         packet_id = self._next_id
-        while packet_id in busy or packet_id in reserved:
-            packet_id = packet_id % 65535 + 1
+        if packet_id in busy or packet_id in reserved:  # rare: the counter wrapped around
+            if len(busy) + len(reserved) >= 65535:
+                raise RuntimeError("all 65535 packet identifiers are in use")
+            while packet_id in busy or packet_id in reserved:
+                packet_id = packet_id % 65535 + 1
         self._next_id = packet_id % 65535 + 1
         return packet_id
 
