@@ -243,7 +243,8 @@ PAHO_VERSIONS = {"mqttv31": paho.MQTTv31, "mqttv311": paho.MQTTv311, "mqttv5": p
 class PahoClient:
     """A paho client on its own network thread, collecting messages."""
 
-    def __init__(self, broker: ServerThread, client_id: str, version: str, clean: bool = True):
+    def __init__(self, broker: ServerThread, client_id: str, version: str, clean: bool = True,
+                 will: tuple[str, bytes, int] | None = None):
         protocol = PAHO_VERSIONS[version]
         kwargs = {}
         if protocol != paho.MQTTv5:
@@ -258,6 +259,8 @@ class PahoClient:
         self.client.on_subscribe = lambda *args: self.acked.set()
         self.refused = None
         self.client.on_connect = self._on_connect
+        if will is not None:
+            self.client.will_set(*will)
         host, port = broker.address
         connect_kwargs = {}
         if protocol == paho.MQTTv5:
@@ -340,6 +343,20 @@ def test_paho_persistent_session_gets_qos2_messages_sent_while_offline(broker,
         assert got == [(topic, b"%d" % n, 2) for n in range(5)]
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_paho_will_is_published_when_its_connection_drops(broker, version: str) -> None:
+    topic = f"paho/will/{version}"
+    watcher = PahoClient(broker, f"paho-watch-{version}", version)
+    try:
+        watcher.subscribe("paho/will/+", 1)  # a wildcard subscription receives the will
+        dying = PahoClient(broker, f"paho-dying-{version}", version, will=(topic, b"gone", 1))
+        dying.client.loop_stop()  # no more paho thread: nothing can send DISCONNECT
+        dying.client.socket().close()  # the connection just drops, as in a crash
+        assert watcher.wait_messages(1) == [(topic, b"gone", 1)]
+    finally:
+        watcher.close()
 
 
 # -- TLS listener from a mosquitto.conf -------------------------------------------------------
