@@ -90,8 +90,22 @@ class BrokerEngine(PacketHandlersMixin):
                     return self.take_events()
             self._violation(c, exc, now)
             return self.take_events()
-        for packet, size in zip(packets, sizes):
-            if not self._dispatch(c, packet, size, now):
+        if self.trace_packets or c.session is None:
+            for packet, size in zip(packets, sizes):
+                if not self._dispatch(c, packet, size, now):
+                    break
+            return self.take_events()
+        handlers = _HANDLERS
+        for packet in packets:  # an established session: the common case, without detours
+            handler = handlers.get(packet.__class__)
+            if handler is None:
+                self._dispatch(c, packet, 0, now)  # reports what is wrong with it
+                break
+            try:
+                handler(self, c, packet, now)
+            except Exception as exc:  # noqa: BLE001 - sorted out by _failed
+                self._failed(c, exc, now)
+            if c.close or c.ended:
                 break
         return self.take_events()
 
@@ -170,17 +184,23 @@ class BrokerEngine(PacketHandlersMixin):
                     raise ProtocolError(f"a client never sends {packet.type.name}",
                                         "MQTT-3.1.0-2" if packet.__class__ is Connect else None)
                 handler(self, c, packet, now)
-        except MQTTError as exc:
-            self._violation(c, exc, now)
-        except (NameError, AttributeError, TypeError, AssertionError):
-            raise  # a bug in mqttsim, not a transient condition: never hide it
-        except Exception as exc:  # noqa: BLE001 - an authenticator or store failed
-            # A transient error closes only the connection whose packet hit it [MQTT-4.8.0-2].
-            if c.version == MQTT_5 and c.session is not None and not c.ended:
-                self._send(c, Disconnect(0x80), now)
-            self._close(c, now, "transient_error", f"{type(exc).__name__}: {exc}",
-                        "MQTT-4.8.0-2" if c.version != MQTT_5 else None, publish_will=True)
+        except Exception as exc:  # noqa: BLE001 - sorted out by _failed
+            self._failed(c, exc, now)
         return not (c.close or c.ended)
+
+    def _failed(self, c: Connection, exc: Exception, now: float) -> None:
+        """A packet could not be handled: a protocol violation, a transient failure of an
+        authenticator or store [MQTT-4.8.0-2], or a bug (re-raised, never hidden). Only this
+        connection is closed."""
+        if isinstance(exc, MQTTError):
+            self._violation(c, exc, now)
+            return
+        if isinstance(exc, (NameError, AttributeError, TypeError, AssertionError)):
+            raise exc
+        if c.version == MQTT_5 and c.session is not None and not c.ended:
+            self._send(c, Disconnect(0x80), now)
+        self._close(c, now, "transient_error", f"{type(exc).__name__}: {exc}",
+                    "MQTT-4.8.0-2" if c.version != MQTT_5 else None, publish_will=True)
 
     def _violation(self, c: Connection, exc: MQTTError, now: float) -> None:
         """Any protocol violation closes this connection and only this one [MQTT-4.8.0-1]."""

@@ -278,10 +278,12 @@ class PacketHandlersMixin:
     # -- acknowledgements from subscribers -------------------------------------------------
     def _on_puback(self, c: Connection, p: Puback, now: float) -> None:
         session = c.session
-        msg = session.flow.on_puback(p.packet_id)
+        flow = session.flow
+        msg = flow.on_puback(p.packet_id)
         if msg is not None:
             self._acked(c, msg, p.reason_code, now)
-        self._fill(session, now)
+        if flow.queue or flow.waiting or session.client_id in self._congested:
+            self._fill(session, now)
 
     def _on_pubrec(self, c: Connection, p: Pubrec, now: float) -> None:
         session = c.session

@@ -138,9 +138,14 @@ class ClientEngine:
                     return self.take_events()
             self._protocol_error(exc, now)
             return self.take_events()
+        trace, handlers = self.trace_packets, _HANDLERS
         for packet, size in zip(packets, self._decoder.sizes):
             try:
-                self._handle(packet, now, size)
+                handler = handlers.get(packet.__class__)
+                if trace or handler is None or self.state != "connected":
+                    self._handle(packet, now, size)  # the general path, with all its checks
+                else:
+                    handler(self, packet, now)
             except MQTTError as exc:
                 self._protocol_error(exc, now)
             if self.should_close:
@@ -346,10 +351,14 @@ class ClientEngine:
             self._events.append(ev.MessageReceived(now, topic, packet, client_id=self.client_id))
 
     def _on_puback(self, packet: Puback, now: float) -> None:
-        msg = self.flow.on_puback(packet.packet_id)
+        flow = self.flow
+        msg = flow.on_puback(packet.packet_id)
         if msg is not None:
-            self._acknowledged(msg, packet.reason_code, now)
-        self._fill(now)
+            self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, 1,
+                                                       packet.reason_code,
+                                                       client_id=self.client_id))
+        if flow.queue or flow.waiting:
+            self._fill(now)
 
     def _on_pubrec(self, packet: Pubrec, now: float) -> None:
         failed = packet.reason_code >= 0x80

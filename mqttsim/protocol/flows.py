@@ -107,7 +107,12 @@ class OutgoingFlow:
 
     def admit(self, msg: OutMessage, now: float) -> None:
         """``start`` without building the packet (the engines encode from the message)."""
-        msg.packet_id = packet_id = self.allocate_id()
+        packet_id = self._next_id
+        if packet_id in self.inflight or packet_id in self._reserved:
+            packet_id = self.allocate_id()
+        else:
+            self._next_id = packet_id % 65535 + 1
+        msg.packet_id = packet_id
         msg.sent_at = now
         self.inflight[packet_id] = msg
 
