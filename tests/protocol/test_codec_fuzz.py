@@ -22,6 +22,7 @@ from mqttsim.protocol.errors import MQTTError
 from mqttsim.protocol.packets import PACKET_CLASSES, Connect
 
 from vectors import VECTORS, cases
+from vectors import varint as _varint  # written there, not by the codec
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -29,16 +30,6 @@ DECODER_VERSIONS = [3, 4, 5, None]  # None: server side, version learned from CO
 SMALL_CASES = [(v, vec) for v, vec in cases(VECTORS) if len(vec.data) <= 300]
 CONNECT_BYTES = {v: encode(Connect(client_id="fuzz"), v) for v in (3, 4, 5)}
 PACKET_TYPES = tuple(PACKET_CLASSES.values())
-
-
-def _varint(n: int) -> bytes:
-    """Remaining-length bytes, written here so the fuzz input does not trust the codec."""
-    out = bytearray()
-    while True:
-        n, digit = n >> 7, n & 0x7F
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def feed(version, chunks, max_packet_size=None) -> None:
