@@ -192,15 +192,10 @@ def _decode_publish(first: int, buf, pos: int, end: int, version: int) -> Publis
     stop = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
     if stop > end:
         raise MalformedPacket("PUBLISH topic runs past the end of the packet")
-    try:
-        topic = buf[pos + 2:stop].decode()
-    except UnicodeDecodeError:
-        topic, _ = decode_string(buf, pos, end, version, "topic name")  # raises with the rule
-    if "+" in topic or "#" in topic:
-        raise InvalidTopic(f"PUBLISH topic name {topic!r} contains a wildcard",
-                           rule("publish_wildcard", version))
-    if "\x00" in topic:
-        decode_string(buf, pos, end, version, "topic name")  # raises with the rule
+    raw = buf[pos + 2:stop]
+    topic = _KNOWN_TOPICS.get(raw)
+    if topic is None:
+        topic = _new_topic(raw, buf, pos, end, version)
     pos = stop
     if qos:
         if pos + 2 > end:
@@ -223,7 +218,28 @@ def _decode_publish(first: int, buf, pos: int, end: int, version: int) -> Publis
             raise ProtocolError("PUBLISH has an empty topic name and no Topic Alias")
     elif not topic:
         raise InvalidTopic("PUBLISH topic name is empty", rule("empty_topic", version))
-    return Publish(topic, bytes(buf[pos:end]), qos, bool(first & 0x01), dup, packet_id, props)
+    return Publish(topic, buf[pos:end], qos, bool(first & 0x01), dup, packet_id, props)
+
+
+# Topic names already decoded and checked, by their bytes: a stream repeats a few topics.
+_KNOWN_TOPICS: dict[bytes, str] = {}
+
+
+def _new_topic(raw: bytes, buf, pos: int, end: int, version: int) -> str:
+    try:
+        topic = raw.decode()
+    except UnicodeDecodeError:
+        topic, _ = decode_string(buf, pos, end, version, "topic name")  # raises with the rule
+    if "+" in topic or "#" in topic:
+        raise InvalidTopic(f"PUBLISH topic name {topic!r} contains a wildcard",
+                           rule("publish_wildcard", version))
+    if "\x00" in topic:
+        decode_string(buf, pos, end, version, "topic name")  # raises with the rule
+    if topic:  # an empty name is legal only with an MQTT 5 alias: checked by the caller
+        if len(_KNOWN_TOPICS) >= 4096:
+            _KNOWN_TOPICS.clear()
+        _KNOWN_TOPICS[raw] = topic
+    return topic
 
 
 def _check_publish_properties(props) -> None:
