@@ -8,7 +8,6 @@ expected value. One mosquitto serves the module; every test uses its own topics.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -30,32 +29,26 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # seconds for any single step on loopback
 VERSIONS = ("mqttv31", "mqttv311", "mqttv5")
-# Running as root, mosquitto would switch to user "mosquitto", which cannot read files in
-# pytest's private temporary directories; "user root" keeps it root (no effect otherwise).
-AS_ROOT = "user root\n" if os.geteuid() == 0 else ""
 
 
 @dataclass(frozen=True)
 class Live:
-    """A running mosquitto and its log file, which (unlike its piped stdout) is written
-    line by line, so a test can wait for "Sending SUBACK"."""
+    """A running mosquitto, whose log a test can wait on (e.g. for "Sending SUBACK")."""
 
     broker: Broker
-    log_path: Path
 
     @property
     def port(self) -> int:
         return self.broker.port
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return self.broker.log()
 
 
 @contextmanager
 def live_mosquitto(workdir: Path, extra: str = "") -> Iterator[Live]:
-    log_path = workdir / "live.log"
-    with mosquitto_broker(workdir, f"log_dest file {log_path}\n{AS_ROOT}{extra}") as running:
-        yield Live(running, log_path)
+    with mosquitto_broker(workdir, extra) as running:
+        yield Live(running)
 
 
 @pytest.fixture(scope="module")

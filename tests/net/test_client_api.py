@@ -9,7 +9,6 @@ acknowledgement arrived, messages come out of ``client.messages``, a refusal rai
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import subprocess
 import threading
@@ -27,7 +26,6 @@ from support.mosquitto import Broker, mosquitto_broker, require_mosquitto
 pytestmark = pytest.mark.timeout(60)
 
 WAIT = 5.0
-AS_ROOT = "user root\n" if os.geteuid() == 0 else ""  # see test_cli_clients.py
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def auth_broker(tmp_path_factory) -> Iterator[Broker]:
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "alice", "secret"],
                    check=True, capture_output=True)
     acl.write_text("user alice\ntopic readwrite allowed/#\n")
-    extra = f"password_file {passwords}\nacl_file {acl}\nallow_anonymous false\n{AS_ROOT}"
+    extra = f"password_file {passwords}\nacl_file {acl}\nallow_anonymous false\n"
     with mosquitto_broker(work, extra) as running:
         yield running
 

@@ -131,9 +131,7 @@ def test_file_made_by_us_works_in_real_mosquitto(tmp_path: Path) -> None:
     require_mosquitto("mosquitto_pub")
     path = tmp_path / "pw"
     assert main(["passwd", "-c", "-b", str(path), "alice", "s3cret"]) == 0
-    # Run as root, mosquitto drops to the "mosquitto" user before reading the password file,
-    # which then cannot enter pytest's private temporary directory; "user root" keeps root.
-    extra = f"password_file {path}\nallow_anonymous false\nuser root\n"
+    extra = f"password_file {path}\nallow_anonymous false\n"
     with mosquitto_broker(tmp_path / "broker", extra) as broker:
         def publish(*credentials: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port),

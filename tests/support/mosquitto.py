@@ -7,6 +7,7 @@ the apt-get command) rather than fail when the binaries are not installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -86,17 +87,21 @@ class Broker:
 
     def log(self) -> str:
         """The broker's log so far (useful in assertion messages)."""
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def _config(port: int, extra: str) -> str:
+def _config(port: int, extra: str, log_path: Path) -> str:
+    # A log file, not stdout: mosquitto writes files line by line but buffers a piped stdout,
+    # so tests can wait for a log line while the broker runs. As root, mosquitto would switch
+    # to user "mosquitto", who cannot read pytest's private temporary directories.
+    as_root = "user root\n" if os.geteuid() == 0 else ""
     return (f"listener {port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
-            "log_dest stdout\n"
+            f"log_dest file {log_path}\n"
             "log_type all\n"
             "connection_messages true\n"
-            f"{extra}")
+            f"{as_root}{extra}")
 
 
 @contextmanager
@@ -113,10 +118,10 @@ def mosquitto_broker(workdir: Path, extra_config: str = "", attempts: int = 5,
     for attempt in range(attempts):
         port = free_port()
         conf = workdir / f"mosquitto-{attempt}.conf"
-        conf.write_text(_config(port, extra_config))
         log_path = workdir / f"mosquitto-{attempt}.log"
-        with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file,
+        conf.write_text(_config(port, extra_config, log_path))
+        with open(workdir / f"mosquitto-{attempt}.out", "wb") as out:  # start-up errors
+            proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             if wait_listening(port, start_timeout, alive=lambda: proc.poll() is None):
@@ -124,7 +129,7 @@ def mosquitto_broker(workdir: Path, extra_config: str = "", attempts: int = 5,
                 yield broker
                 return
             failures.append(f"port {port}: exit code {proc.poll()}, log:\n"
-                            f"{log_path.read_text(errors='replace')}")
+                            f"{(workdir / f'mosquitto-{attempt}.out').read_text(errors='replace')}")
         finally:
             stop_process(proc)
     raise RuntimeError(f"mosquitto did not start in {attempts} attempts:\n" + "\n".join(failures))
