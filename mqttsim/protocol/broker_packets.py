@@ -196,7 +196,7 @@ class PacketHandlersMixin:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
         else:
-            _, drop = flow.submit(msg, conn is not None, now, writable)
+            drop = flow.hold(msg, online=conn is not None)
             if drop:
                 self._drop(session, msg, drop, now)
             elif conn is not None and self._high_water is not None and (

@@ -96,7 +96,6 @@ class Connection:
     max_packet_out: int | None = None  # MQTT 5: the client's Maximum Packet Size
     aliases: dict[int, str] = field(default_factory=dict)
     will_delay: int = 0
-    disconnect_expiry: int | None = None
 
 
 class BrokerStore:

@@ -101,7 +101,6 @@ class ClientEngine:
         self._server_retain = True
         self._server_alias_max = 0
         self._outbound_aliases: dict[int, str] = {}  # alias -> topic, this connection only
-        self._ever_connected = False
 
     # -- driver interface --------------------------------------------------------------
     def connect(self, now: float) -> None:
@@ -228,12 +227,6 @@ class ClientEngine:
             payload = payload.encode() if isinstance(payload, str) else bytes(payload)
         self._numbers += 1
         msg = OutMessage(topic, payload, qos, retain, properties, self._numbers)
-        if self.state == "connecting":
-            if self.config.max_queued is not None and len(self.flow.queue) >= self.config.max_queued:
-                self._dropped(msg, "queue_full", now)
-            else:
-                self.flow.queue.append(msg)
-            return msg.number
         flow = self.flow
         if self.state == "connected" and not flow.queue and (
                 qos == 0 or len(flow.inflight) < flow.window):
@@ -241,7 +234,8 @@ class ClientEngine:
                 flow.admit(msg, now)
             self._send_message(msg, now)
             return msg.number
-        _, drop = flow.submit(msg, self.state == "connected", now)
+        # A connection being set up keeps even QoS 0: it goes out after CONNACK.
+        drop = flow.hold(msg, online=self.state != "disconnected")
         if drop:
             self._dropped(msg, drop, now)
         return msg.number
@@ -322,7 +316,6 @@ class ClientEngine:
             self._server_alias_max = props.topic_alias_maximum or 0
         self.state = "connected"
         self.session_present = packet.session_present
-        self._ever_connected = True
         self._events.append(ev.Connected(now, self.client_id, packet.session_present,
                                          self.version, keepalive=self.keepalive))
         if not self.config.clean_session:

@@ -83,30 +83,22 @@ class OutgoingFlow:
         return False
 
     # -- sending -------------------------------------------------------------------------
-    def submit(self, msg: OutMessage, online: bool, now: float,
-               writable: bool = True) -> tuple[list, str | None]:
-        """Offer a message: returns (packets to send now, drop reason or None). A connection
-        that is ``online`` but not ``writable`` (socket buffer full) gets nothing sent now:
-        its messages wait in the queue."""
-        if msg.qos == 0:
-            if online and writable and not self.queue:
-                return [msg.publish_packet()], None
-            if not online and not self.queue_qos0:
-                return [], "qos0_offline"
-        elif online and writable and not self.queue and self.has_room():
-            return [self.start(msg, now)], None
-        if self.max_queued is not None and len(self.queue) >= self.max_queued:
-            return [], "queue_full"
-        self.queue.append(msg)
-        return [], None
+    def hold(self, msg: OutMessage, online: bool) -> str | None:
+        """Queue a message that cannot go out now (window full, socket full, connection
+        being set up, or none at all); returns why it is dropped instead, or None.
 
-    def start(self, msg: OutMessage, now: float) -> Publish:
-        """Put a message in flight now (the caller checked the window)."""
-        self.admit(msg, now)
-        return msg.publish_packet()
+        The engines send a message themselves when it can go out at once; this is the rest.
+        Without a connection, QoS 0 is kept only if ``queue_qos0`` says so.
+        """
+        if msg.qos == 0 and not online and not self.queue_qos0:
+            return "qos0_offline"
+        if self.max_queued is not None and len(self.queue) >= self.max_queued:
+            return "queue_full"
+        self.queue.append(msg)
+        return None
 
     def admit(self, msg: OutMessage, now: float) -> None:
-        """``start`` without building the packet (the engines encode from the message)."""
+        """Put a message in flight now (the caller checked the window): give it a packet id."""
         packet_id = self._next_id
         if packet_id in self.inflight or packet_id in self._reserved:
             packet_id = self.allocate_id()
@@ -115,19 +107,6 @@ class OutgoingFlow:
         msg.packet_id = packet_id
         msg.sent_at = now
         self.inflight[packet_id] = msg
-
-    def has_room(self) -> bool:
-        """May one more QoS 1/2 PUBLISH go out now?"""
-        return len(self.inflight) - len(self.waiting) < self.window and not self.waiting
-
-    def fill(self, now: float) -> list:
-        """Move queued messages into the window; QoS 0 ones go straight out."""
-        out = self.resend_waiting(now)
-        queue = self.queue
-        while queue and (queue[0].qos == 0 or len(self.inflight) < self.window):
-            msg = queue.popleft()
-            out.append(msg.publish_packet() if msg.qos == 0 else self.start(msg, now))
-        return out
 
     # -- acknowledgements ------------------------------------------------------------------
     def on_puback(self, packet_id: int) -> OutMessage | None:
