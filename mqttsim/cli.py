@@ -251,6 +251,8 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.net.cli_clients", "add_sub_arguments", "run_sub"), add_help=False),
     Command("pub", "publish a message, like mosquitto_pub (-h is the host)",
             *_lazy("mqttsim.net.cli_clients", "add_pub_arguments", "run_pub"), add_help=False),
+    Command("run", "run a scenario file in the simulator; print the summary, write tables",
+            *_lazy("mqttsim.scenario.cli_run")),
 )
 
 

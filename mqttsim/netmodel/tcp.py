@@ -3,11 +3,19 @@
 Theory of operation: ``TcpSender`` cuts written bytes into segments of at most ``mss`` bytes,
 keeps at most ``window`` bytes unacknowledged, and retransmits the earliest unacknowledged
 segment when the retransmission timer (RFC 6298, via ``RtoEstimator``) expires or when three
-duplicate ACKs arrive (fast retransmit, RFC 5681). Each expiry doubles the timer; after
+duplicate ACKs arrive (fast retransmit, RFC 5681). After a timeout, the ACK that the resent
+segment brings back triggers the resending of everything else outstanding at the time of
+the timeout (go-back-N, as Linux does after an RTO by resetting ``snd_nxt`` to ``snd_una``),
+so a burst of lost segments costs one timeout, not one per segment. Each expiry doubles the
+timer; after
 ``max_retransmits`` expiries in a row the connection is declared dead (Linux's
 ``tcp_retries2``, 15 by default), which is how a TCP connection across a long outage ends.
 ``TcpReceiver`` delivers bytes in order, keeps out-of-order segments until the gap is
 filled, and answers every segment with a cumulative ACK.
+
+``close()`` queues a FIN after the written bytes; it takes one sequence number and is
+retransmitted like data, so the peer learns of an orderly close even over a lossy path
+(``TcpReceiver.eof``).
 
 Left out, on purpose: congestion control (MQTT messages are small; the window rarely binds),
 delayed ACKs, SACK, Nagle (MQTT brokers and clients set TCP_NODELAY). Like the engines, this is
@@ -31,6 +39,7 @@ class Segment:
     data: bytes = b""
     ack: int | None = None  # cumulative acknowledgement carried by the segment
     retransmission: bool = False
+    fin: bool = False  # the sender's last segment: takes one sequence number after ``data``
 
     @property
     def wire_size(self) -> int:
@@ -38,7 +47,7 @@ class Segment:
 
     @property
     def end(self) -> int:
-        return self.seq + len(self.data)
+        return self.seq + len(self.data) + self.fin
 
 
 @dataclass(slots=True)
@@ -60,9 +69,12 @@ class TcpSender:
         self.acked = 0  # every byte below this offset is acknowledged
         self.next_seq = 0  # offset of the next byte never sent
         self._pending = bytearray()  # written, not yet sent
+        self._fin = False  # close() was called: a FIN follows the pending bytes
+        self.fin_sent = False
         self._outstanding: list[_Outstanding] = []  # in sequence order
         self._timer_at: float | None = None
         self._dupacks = 0
+        self._go_back: list[_Outstanding] = []  # outstanding at the last timeout, to resend
         self.timeouts_in_a_row = 0
         self.failed = False  # gave up: the connection must be reset
         self.retransmissions = 0
@@ -76,8 +88,19 @@ class TcpSender:
         """Nothing written is still unacknowledged."""
         return not self._pending and not self._outstanding
 
+    @property
+    def closed(self) -> bool:
+        """The FIN was sent and acknowledged: the peer has everything, EOF included."""
+        return self.fin_sent and not self._outstanding
+
     def write(self, data: bytes) -> None:
+        if self._fin:
+            raise ValueError("write after close()")
         self._pending += data
+
+    def close(self) -> None:
+        """Orderly close: a FIN goes out once every written byte has been sent."""
+        self._fin = True
 
     def poll(self, now: float) -> list[Segment]:
         """New segments the window allows now."""
@@ -90,6 +113,12 @@ class TcpSender:
             segment = Segment(self.next_seq, bytes(self._pending[:size]))
             del self._pending[:size]
             self.next_seq += size
+            self._outstanding.append(_Outstanding(segment, now))
+            out.append(segment)
+        if self._fin and not self._pending and not self.fin_sent and not self.failed:
+            segment = Segment(self.next_seq, b"", fin=True)
+            self.next_seq += 1
+            self.fin_sent = True
             self._outstanding.append(_Outstanding(segment, now))
             out.append(segment)
         if out and self._timer_at is None:
@@ -113,7 +142,8 @@ class TcpSender:
             self.timeouts_in_a_row = 0
             # 5.2 / 5.3: stop the timer when all is acknowledged, else restart it.
             self._timer_at = now + self.rto.rto if self._outstanding else None
-            return self.poll(now)
+            resent = self._go_back_n(ack, now) if self._go_back else []
+            return resent + self.poll(now)
         if ack == self.acked and self._outstanding:
             self._dupacks += 1
             if self._dupacks == 3:  # fast retransmit (RFC 5681 3.2)
@@ -134,8 +164,23 @@ class TcpSender:
             return []
         self.rto.timed_out()
         segment = self._retransmit_first(now)
+        self._go_back = self._outstanding[1:]
         self._timer_at = now + self.rto.rto
         return [segment]
+
+    def _go_back_n(self, ack: int, now: float) -> list[Segment]:
+        """The first ACK after a timeout: resend what was outstanding then and is not yet
+        acknowledged (it was most likely lost with the segment the timer resent)."""
+        resent = []
+        for entry in self._go_back:
+            old = entry.segment
+            if old.end > ack:
+                entry.retransmitted, entry.sent_at = True, now
+                self.retransmissions += 1
+                resent.append(Segment(old.seq, old.data, old.ack, retransmission=True,
+                                      fin=old.fin))
+        self._go_back = []
+        return resent
 
     def _retransmit_first(self, now: float) -> Segment:
         first = self._outstanding[0]
@@ -143,7 +188,7 @@ class TcpSender:
         first.sent_at = now
         self.retransmissions += 1
         old = first.segment
-        return Segment(old.seq, old.data, old.ack, retransmission=True)
+        return Segment(old.seq, old.data, old.ack, retransmission=True, fin=old.fin)
 
 
 class TcpReceiver:
@@ -151,28 +196,35 @@ class TcpReceiver:
 
     def __init__(self) -> None:
         self.expected = 0  # next stream offset the application has not received
-        self._out_of_order: dict[int, bytes] = {}
+        self.eof = False  # the peer's FIN arrived in order: no more bytes will come
+        self._out_of_order: dict[int, Segment] = {}
 
     def on_segment(self, segment: Segment) -> tuple[bytes, int]:
         """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
-        data, seq = segment.data, segment.seq
-        if not data:
+        seq = segment.seq
+        if not segment.data and not segment.fin:
             return b"", self.expected
         if seq > self.expected:
-            self._out_of_order.setdefault(seq, data)
+            self._out_of_order.setdefault(seq, segment)
             return b"", self.expected  # a duplicate ACK tells the sender about the gap
-        if seq + len(data) <= self.expected:
+        if segment.end <= self.expected:
             return b"", self.expected  # all of it was delivered before
-        delivered = bytearray(data[self.expected - seq:])
-        self.expected = seq + len(data)
+        delivered = bytearray()
+        self._take(segment, delivered)
         for s in sorted(self._out_of_order):  # segments that came early may now fit
             if s > self.expected:
                 break
             early = self._out_of_order.pop(s)
-            if s + len(early) > self.expected:
-                delivered += early[self.expected - s:]
-                self.expected = s + len(early)
+            if early.end > self.expected:
+                self._take(early, delivered)
         return bytes(delivered), self.expected
+
+    def _take(self, segment: Segment, delivered: bytearray) -> None:
+        """Append the part of ``segment`` at or after ``expected`` (it starts at or before)."""
+        delivered += segment.data[self.expected - segment.seq:]
+        self.expected = segment.end
+        if segment.fin:
+            self.eof = True
 
 
 def syn_schedule(initial_rto: float = 1.0, syn_retries: int = 6) -> tuple[list[float], float]:

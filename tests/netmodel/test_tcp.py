@@ -140,3 +140,46 @@ def test_receiver_reassembles_overlapping_and_out_of_order_segments():
 
 def test_syn_retries_follow_linux_defaults():
     assert syn_schedule() == ([0, 1, 3, 7, 15, 31, 63], 127)
+
+
+def test_close_sends_a_fin_after_the_data_and_the_receiver_sees_eof_in_order():
+    wire = Wire(LinkParams(latency=0.05), drop={1}, mss=4)  # the FIN itself is lost once
+    wire.sender.write(b"DISC")
+    wire.sender.close()
+    segments = wire.sender.poll(0.0)
+    assert [(s.seq, s.data, s.fin) for s in segments] == [(0, b"DISC", False), (4, b"", True)]
+    wire.put(0.0, segments)
+    wire.run()
+    assert bytes(wire.got) == b"DISC" and wire.receiver.eof
+    assert wire.receiver.expected == 5  # the FIN took one sequence number
+    assert wire.sender.closed and wire.sender.retransmissions == 1
+
+
+def test_a_fin_that_overtakes_lost_data_waits_for_the_gap():
+    receiver = TcpReceiver()
+    assert receiver.on_segment(Segment(3, b"", fin=True)) == (b"", 0)
+    assert not receiver.eof
+    assert receiver.on_segment(Segment(0, b"abc")) == (b"abc", 4)
+    assert receiver.eof
+
+
+def test_nothing_can_be_written_after_close():
+    sender = TcpSender()
+    sender.close()
+    with pytest.raises(ValueError, match="after close"):
+        sender.write(b"x")
+
+
+def test_after_a_timeout_the_first_ack_brings_back_every_other_lost_segment_at_once():
+    # Three segments lost in a row (a full queue drops a burst): one timeout, then
+    # go-back-N, not three timeouts each longer than the last.
+    wire = Wire(LinkParams(latency=0.05), drop={0, 1, 2}, mss=10)
+    wire.sender.write(b"a" * 30)
+    wire.put(0.0, wire.sender.poll(0.0))
+    end = wire.run()
+    assert bytes(wire.got) == b"a" * 30
+    assert wire.sender.retransmissions == 3
+    # 1 s timeout, resend the first (0.05 s there, its ACK 0.05 s back), then the other
+    # two together: they arrive 0.05 s later and their ACK is back 0.05 s after that.
+    assert wire.arrivals[-1][0] == pytest.approx(1.0 + 0.1 + 0.05)
+    assert end == pytest.approx(1.0 + 0.1 + 0.1)

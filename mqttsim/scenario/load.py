@@ -1,0 +1,509 @@
+"""Read a scenario from TOML (or a dict), check every key and value, build a ``Scenario``.
+
+The file format, in short (data/scenarios/*.toml are worked examples)::
+
+    name, description, duration = 60, transport = "tcp" | "datagram"
+    version = 4, qos = 0, keepalive = 60, clean = true, retain = false   # defaults for all
+    [link]          access link of every client; [link.up] / [link.down] per direction
+    [tcp]           the transport model (TcpSpec)
+    [broker]        BrokerSpec, restarts = [{at =, down =}]
+    routers = [..]  and [[links]] a =, b =, plus link keys: the network behind the clients
+    [[clients]]     ClientSpec keys, count = N, link = {...}, subscribe, [[clients.publish]]
+
+A client's link is built in layers, each overriding the keys it sets: the scenario's
+``[link]``, its ``up``/``down`` table, the client's ``link``, and the client's ``link.up``/
+``link.down``. So a client that says ``link = {bandwidth = 1e8}`` gets that bandwidth both
+ways even when ``[link.up]`` sets another: what is said about the client wins.
+
+Every mistake raises :class:`ScenarioError` naming the file, the dotted key, the value and
+what is allowed, before anything runs (see ``checks.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import difflib
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
+
+import networkx as nx
+
+from ..netmodel.link import Bernoulli, GilbertElliott, LinkParams
+from ..protocol.topics import validate_topic_filter, validate_topic_name
+from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
+                     QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
+                     check_at, choice, integer, mqtt_version, name, node_in, node_names, number,
+                     outages, show, text, topic_rule)
+from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
+                    EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
+                    TcpSpec, WillSpec)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ScenarioError", "load_file", "from_dict", "apply_overrides", "parse_set", "SCHEMA"]
+
+
+# --- The format: every table and its keys. None is a value, a dict a table, [dict] an array
+# of tables. The loader checks keys against it and overrides walk it.
+
+def _keys(*names: str, **tables: Any) -> dict[str, Any]:
+    return {**dict.fromkeys(names), **tables}
+
+
+GILBERT = _keys("p_good_to_bad", "p_bad_to_good", "loss_good", "loss_bad")
+DIRECTION = _keys("bandwidth", "latency", "jitter", "queue", "loss", "outages", gilbert=GILBERT)
+LINK = {**DIRECTION, "up": DIRECTION, "down": DIRECTION}
+CRASH = _keys("at", "down")
+SIZE = _keys("dist", "mean", "low", "high")
+PUBLISH = _keys("topic", "pattern", "interval", "burst", "start", "stop", "count", "message",
+                "qos", "retain", size=SIZE)
+SUBSCRIPTION = _keys("topic", "qos")
+WILL = _keys("topic", "message", "qos", "retain")
+CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
+               "attach", "connect_at", "disconnect_at", "reconnect_delay",
+               "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
+               "max_inflight", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
+               crashes=[CRASH], will=WILL)
+BROKER = _keys("name", "max_inflight", "max_queued", "queue_qos0", "hold_acks_when_congested",
+               "persistence", restarts=[CRASH])
+TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
+            "syn_retries", "header_bytes")
+EDGE = {**LINK, "a": None, "b": None}
+SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
+               "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
+               clients=[CLIENT])
+
+
+# --- Tables, one function each.
+
+class _Defaults(NamedTuple):
+    """Top-level values every client, publish and subscription starts from."""
+
+    version: int
+    qos: int
+    keepalive: int
+    clean: bool
+    retain: bool
+
+
+class _Client(NamedTuple):
+    spec: ClientSpec
+    where: Where  # the [[clients]] entry it came from
+    written: str  # the name as written (before count expansion)
+
+
+_LinkLayer = tuple[dict, dict, dict]  # LinkParams fields set for both / up / down
+
+
+def _direction(t: Table | None) -> dict[str, Any]:
+    """The LinkParams fields one table sets (only those: it is a layer over others)."""
+    if t is None:
+        return {}
+    if "loss" in t and "gilbert" in t:
+        t.fail("gilbert", "set either loss (independent losses) or gilbert (bursts), not both")
+    fields = {key: t.get(key, check) for key, check in (
+        ("bandwidth", bandwidth), ("latency", SECONDS), ("jitter", SECONDS),
+        ("queue", integer(lo=1, unit="packets; omit for no limit")), ("outages", outages))
+        if key in t}
+    if "loss" in t:
+        fields["loss"] = Bernoulli(t.get("loss", PROBABILITY))
+    gilbert = t.sub("gilbert", GILBERT, "a Gilbert-Elliott table")
+    if gilbert is not None:
+        good_to_bad, bad_to_good = (gilbert.get(k, PROBABILITY)
+                                    for k in ("p_good_to_bad", "p_bad_to_good"))
+        if bad_to_good == 0 and good_to_bad > 0:
+            gilbert.fail("p_bad_to_good", "expected a probability above 0 when p_good_to_bad "
+                         "> 0: once bad, the link would never recover")
+        fields["loss"] = GilbertElliott(good_to_bad, bad_to_good,
+                                        gilbert.get("loss_good", PROBABILITY, 0.0),
+                                        gilbert.get("loss_bad", PROBABILITY, 1.0))
+    return fields
+
+
+def _link_layer(t: Table | None) -> _LinkLayer:
+    if t is None:
+        return {}, {}, {}
+    return (_direction(t), _direction(t.sub("up", DIRECTION, "a link direction table")),
+            _direction(t.sub("down", DIRECTION, "a link direction table")))
+
+
+def _link(*layers: _LinkLayer) -> LinkSpec:
+    def params(direction: int) -> LinkParams:
+        fields: dict[str, Any] = {}
+        for layer in layers:
+            fields.update(layer[0])
+            fields.update(layer[direction])
+        return LinkParams(**fields)
+
+    return LinkSpec(up=params(1), down=params(2))
+
+
+def _crashes(t: Table, key: str) -> tuple[Crash, ...]:
+    crashes: list[Crash] = []
+    for data, where in t.items(key):
+        c = Table(data, where, CRASH, "a crash table {at = ..., down = ...}")
+        crash = Crash(c.get("at", SECONDS), c.get("down", POSITIVE_SECONDS))
+        if crashes and crash.at < crashes[-1].at + crashes[-1].down:
+            end = crashes[-1].at + crashes[-1].down
+            c.fail("at", f"expected a time >= {end}: crashes must be in time order and this "
+                         f"one would come before the previous one is over")
+        crashes.append(crash)
+    return tuple(crashes)
+
+
+def _tcp(t: Table | None) -> TcpSpec:
+    d = TcpSpec()
+    if t is None:
+        return d
+    mss = t.get("mss", integer(1, 65495, unit="bytes"), d.mss)
+    min_rto = t.get("min_rto", POSITIVE_SECONDS, d.min_rto)
+    initial_rto = t.get("initial_rto", number(lo=min_rto, unit="seconds, at least min_rto"),
+                        max(d.initial_rto, min_rto))
+    return TcpSpec(
+        mss=mss,
+        window=t.get("window", integer(lo=mss, unit="bytes, at least mss"), max(d.window, mss)),
+        initial_rto=initial_rto,
+        min_rto=min_rto,
+        max_rto=t.get("max_rto", number(lo=initial_rto, unit="seconds, at least initial_rto"),
+                      max(d.max_rto, initial_rto)),
+        max_retransmits=t.get("max_retransmits", integer(lo=0), d.max_retransmits),
+        syn_retries=t.get("syn_retries", integer(lo=0), d.syn_retries),
+        header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes))
+
+
+def _broker(t: Table | None) -> BrokerSpec:
+    d = BrokerSpec()
+    if t is None:
+        return d
+    return BrokerSpec(
+        name=t.get("name", name, d.name),
+        max_inflight=t.get("max_inflight", integer(1, 65535), d.max_inflight),
+        max_queued=t.get("max_queued", integer(lo=0, unit="messages"), d.max_queued),
+        queue_qos0=t.get("queue_qos0", boolean, d.queue_qos0),
+        hold_acks_when_congested=t.get("hold_acks_when_congested", boolean,
+                                       d.hold_acks_when_congested),
+        persistence=t.get("persistence", boolean, d.persistence),
+        restarts=_crashes(t, "restarts"))
+
+
+def _size(value: Any, where: Where) -> SizeSpec:
+    if not isinstance(value, dict):
+        count = integer(0, MAX_PAYLOAD, unit="bytes; or a table {dist = ..., ...}")
+        return SizeSpec("fixed", mean=check_at(where, value, count))
+    dist = Table(value, where, SIZE).get("dist", choice(*SIZE_DISTRIBUTIONS), "fixed")
+    t = Table(value, where, SIZE_KEYS[dist], f"a size table with dist = {dist!r}")
+    if dist == "fixed":
+        return SizeSpec("fixed", mean=t.get("mean", BYTES))
+    if dist == "uniform":
+        low = t.get("low", BYTES)
+        high = t.get("high", integer(low, MAX_PAYLOAD, unit="bytes, at least low"))
+        return SizeSpec("uniform", mean=(low + high) / 2, low=low, high=high)
+    return SizeSpec("exponential", mean=t.get("mean", number(above=0, unit="bytes")),
+                    low=t.get("low", BYTES, 0))
+
+
+def _publish(t: Table, version: int, d: _Defaults) -> PublishSpec:
+    pattern = t.get("pattern", choice(*PATTERNS), "periodic")
+    interval_check = SECONDS if pattern == "once" else number(
+        above=0, unit=f"seconds between {'bursts' if pattern == 'burst' else 'messages'}")
+    start = t.get("start", SECONDS, 0.0)
+    message = t.get("message", text, None)
+    if message is not None and "size" in t:
+        t.fail("size", "a publish with a fixed message sends the message's own size; "
+                       "set either message or size, not both")
+    return PublishSpec(
+        topic=t.get("topic", topic_rule(validate_topic_name, version, "topic name")),
+        pattern=pattern,
+        interval=t.get("interval", interval_check, 1.0),
+        burst=t.get("burst", integer(lo=1, unit="messages per burst"), 1),
+        start=start,
+        stop=t.get("stop", number(above=start, unit="seconds, after start"), None),
+        count=t.get("count", integer(lo=1, unit="messages"), None),
+        message=message,
+        size=_size(t.data["size"], t.where.at("size")) if "size" in t else SizeSpec(),
+        qos=t.get("qos", QOS, d.qos),
+        retain=t.get("retain", boolean, d.retain))
+
+
+def _subscriptions(t: Table, version: int, qos: int) -> tuple[SubscriptionSpec, ...]:
+    topic_filter = topic_rule(validate_topic_filter, version, "topic filter")
+    value = t.data.get("subscribe")
+    if isinstance(value, str):  # one filter
+        return (SubscriptionSpec(check_at(t.where.at("subscribe"), value, topic_filter), qos),)
+    subscriptions = []
+    for item, where in t.items("subscribe"):
+        if isinstance(item, str):
+            subscriptions.append(SubscriptionSpec(check_at(where, item, topic_filter), qos))
+            continue
+        s = Table(item, where, SUBSCRIPTION, "a topic filter (string) or a table")
+        subscriptions.append(SubscriptionSpec(s.get("topic", topic_filter), s.get("qos", QOS, qos)))
+    return tuple(subscriptions)
+
+
+def _will(t: Table | None, version: int) -> WillSpec | None:
+    if t is None:
+        return None
+    return WillSpec(topic=t.get("topic", topic_rule(validate_topic_name, version, "topic name")),
+                    message=t.get("message", text, ""), qos=t.get("qos", QOS, 0),
+                    retain=t.get("retain", boolean, False))
+
+
+def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec:
+    client_name = t.get("name", name)
+    version = t.get("version", mqtt_version, d.version)
+    clean = t.get("clean", boolean, d.clean)
+    client_id = t.get("client_id", text, client_name)
+    if not client_id and not clean and version < 5:
+        t.fail("client_id", "expected a non-empty client_id, because clean = false: before "
+                            "MQTT 5 an empty id requires a clean session (MQTT-3.1.3-7)")
+    connect_at = t.get("connect_at", SECONDS, 0.0)
+    reconnect_delay = t.get("reconnect_delay", POSITIVE_SECONDS, 1.0)
+    return ClientSpec(
+        name=client_name, client_id=client_id, version=version,
+        keepalive=t.get("keepalive", KEEPALIVE, d.keepalive), clean=clean,
+        session_expiry=t.get("session_expiry", integer(0, 2**32 - 1, unit="seconds"), 0),
+        subscribe=_subscriptions(t, version, d.qos),
+        publish=tuple(_publish(Table(data, where, PUBLISH, "a publish table"), version, d)
+                      for data, where in t.items("publish", single=True)),
+        attach=t.get("attach", name, broker),
+        link=_link(base, _link_layer(t.sub("link", LINK, "a link table"))),
+        connect_at=connect_at,
+        disconnect_at=t.get("disconnect_at", number(above=connect_at,
+                                                    unit="seconds, after connect_at"), None),
+        reconnect_delay=reconnect_delay,
+        reconnect_max_delay=t.get("reconnect_max_delay", number(
+            lo=reconnect_delay, unit="seconds, at least reconnect_delay"),
+            max(30.0, reconnect_delay)),
+        crashes=_crashes(t, "crashes"),
+        retry_policy=t.get("retry_policy", choice("on_reconnect", "timer"), None),
+        retry_interval=t.get("retry_interval", POSITIVE_SECONDS, 20.0),
+        ping_timeout=t.get("ping_timeout", POSITIVE_SECONDS, None),
+        max_inflight=t.get("max_inflight", integer(1, 65535, unit="messages"), 20),
+        will=_will(t.sub("will", WILL, "a will table"), version))
+
+
+def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str) -> list[_Client]:
+    entries = top.items("clients")
+    if not entries:
+        top.where.at("clients").missing("a scenario needs at least one [[clients]] table")
+    clients = []
+    for data, where in entries:
+        t = Table(data, where, CLIENT, "a client table")
+        spec = _client(t, d, base, broker)
+        count = t.get("count", integer(1, MAX_COUNT, unit="clients"), None)
+        if count is None:
+            clients.append(_Client(spec, where, spec.name))
+            continue
+        for i in range(1, count + 1):
+            client_id = f"{spec.client_id}-{i}" if spec.client_id else ""  # "": broker picks
+            clients.append(_Client(replace(spec, name=f"{spec.name}-{i}", client_id=client_id),
+                                   where, spec.name))
+    return clients
+
+
+def _edges(top: Table, nodes: list[str]) -> tuple[EdgeSpec, ...]:
+    node = node_in(nodes)
+    edges: dict[frozenset[str], str] = {}
+    result = []
+    for data, where in top.items("links"):
+        t = Table(data, where, EDGE, "a [[links]] table")
+        a, b = t.get("a", node), t.get("b", node)
+        if a == b:
+            t.fail("b", f"expected a node other than a ({a!r}): a link joins two nodes")
+        pair = frozenset((a, b))
+        if pair in edges:
+            t.fail("b", f"a second link between {a!r} and {b!r}; {edges[pair]} joins them")
+        edges[pair] = where.path
+        result.append(EdgeSpec(a, b, _link(_link_layer(t))))
+    return tuple(result)
+
+
+def _check_topology(top: Table, broker: BrokerSpec, routers: tuple[str, ...],
+                    edges: tuple[EdgeSpec, ...], clients: list[_Client]) -> None:
+    """Names unique across all nodes; every router linked; every client reaches the broker."""
+    owner = {broker.name: "the broker"}
+    for i, router in enumerate(routers):
+        if router in owner:
+            top.where.at("routers").index(i).fail(router, f"the name is already used by "
+                                                          f"{owner[router]}; names must be unique")
+        owner[router] = "a router"
+    ids: dict[str, str] = {}
+    for c in clients:
+        label = f"{c.spec.name!r}" + (" (from count)" if c.spec.name != c.written else "")
+        if c.spec.name in owner:
+            c.where.at("name").fail(c.written, f"the client name {label} is already used by "
+                                               f"{owner[c.spec.name]}; names must be unique")
+        owner[c.spec.name] = f"the client at {c.where.path}"
+        if c.spec.client_id and c.spec.client_id in ids:
+            c.where.at("client_id").fail(c.spec.client_id, f"already the client_id of "
+                                         f"{ids[c.spec.client_id]}; a broker keeps one session "
+                                         "per client_id, so ids must be unique")
+        ids[c.spec.client_id] = f"the client at {c.where.path}"
+    graph = nx.Graph()
+    graph.add_nodes_from((broker.name, *routers))
+    graph.add_edges_from((e.a, e.b) for e in edges)
+    for i, router in enumerate(routers):
+        if graph.degree(router) == 0:
+            top.where.at("routers").index(i).fail(router, "no [[links]] entry joins this router "
+                                                          "to anything; add one with a = "
+                                                          f"{router!r}, or remove the router")
+    reachable = nx.node_connected_component(graph, broker.name)
+    for c in clients:
+        attach = c.spec.attach
+        if attach not in graph:
+            known = ", ".join(map(repr, routers)) or "none defined"
+            c.where.at("attach").fail(attach, f"no such node; expected the broker "
+                                              f"({broker.name!r}) or a router ({known})")
+        if attach not in reachable:
+            c.where.at("attach").fail(attach, f"no path from {attach!r} to the broker "
+                                              f"{broker.name!r} through [[links]]; add a link")
+
+
+def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
+    """Check ``data`` (a parsed TOML document) and build the Scenario it describes."""
+    where = Where("<dict>" if source is None else str(source))
+    if not isinstance(data, Mapping):
+        where.fail(data, "expected a table (dict) describing a scenario")
+    raw = copy.deepcopy(dict(data))
+    if raw.get("name") is None:
+        raw["name"] = Path(source).stem if source is not None else "scenario"
+    top = Table(raw, where, SCHEMA, "a scenario")
+    d = _Defaults(version=top.get("version", mqtt_version, 4), qos=top.get("qos", QOS, 0),
+                  keepalive=top.get("keepalive", KEEPALIVE, 60),
+                  clean=top.get("clean", boolean, True), retain=top.get("retain", boolean, False))
+    broker = _broker(top.sub("broker", BROKER, "the [broker] table"))
+    routers = top.get("routers", node_names, ())
+    edges = _edges(top, [broker.name, *routers])
+    clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
+                       broker.name)
+    _check_topology(top, broker, routers, edges, clients)
+    return Scenario(
+        name=top.get("name", name), clients=tuple(c.spec for c in clients),
+        description=top.get("description", text, ""),
+        duration=top.get("duration", POSITIVE_SECONDS, 60.0),
+        transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
+        tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
+        links=edges, source=source if source is None else str(source), raw=raw)
+
+
+def load_file(path: str | Path) -> Scenario:
+    """Read and check a TOML scenario file; its name defaults to the file's stem."""
+    path = Path(path)
+    with path.open("rb") as f:
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as error:
+            raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    return from_dict(data, str(path))
+
+
+# --- Overrides: dotted keys edit a copy of the raw dict, which is then checked again.
+
+def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """A new Scenario with each dotted key of ``overrides`` set in (a copy of) ``scenario.raw``.
+
+    A path element picks an array entry by index, or a client by its name:
+    ``clients.sub.keepalive``, ``clients.0.publish.0.qos``. Missing tables are created.
+    """
+    source = scenario.source or "<dict>"
+    if not scenario.raw:
+        raise ScenarioError(f"{source}: this Scenario was not built from a file or dict, so "
+                            "there is nothing to apply overrides to; use Scenario.from_dict")
+    raw = copy.deepcopy(scenario.raw)
+    for key, value in overrides.items():
+        _set(raw, key, value, source)
+    try:
+        return from_dict(raw, scenario.source)
+    except ScenarioError as error:
+        applied = ", ".join(f"{k}={show(v)}" for k, v in overrides.items())
+        raise ScenarioError(f"{error} (after the overrides {applied})") from None
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    def refuse(problem: str) -> NoReturn:
+        raise ScenarioError(f"{source}: override {dotted!r} = {show(value)}: {problem}")
+
+    parts = str(dotted).split(".")
+    node: Any = raw
+    schema: Any = SCHEMA
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i]) or "the top level"
+        if isinstance(schema, list):  # an array of tables: pick an entry
+            position = _position(node, part, by_name=schema[0] is CLIENT)
+            if position is None:
+                names = " or a client name" if schema[0] is CLIENT else ""
+                indexes = f"an index from 0 to {len(node) - 1}" if node else "nothing: it is empty"
+                refuse(f"{here} has no entry {part!r}; expected {indexes}{names}")
+            key, schema = position, schema[0]
+        else:
+            if part not in schema:
+                known = sorted(schema)
+                close = difflib.get_close_matches(part, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                refuse(f"unknown key {part!r} in {here}; {hint}allowed keys: {', '.join(known)}")
+            key, schema = part, schema[part]
+        if i == len(parts) - 1:
+            node[key] = copy.deepcopy(value)  # the caller's list stays the caller's
+            return
+        node = _descend(node, key, schema, refuse, ".".join(parts[:i + 1]))
+
+
+def _descend(node: Any, key: Any, schema: Any, refuse: Callable[[str], NoReturn],
+             here: str) -> Any:
+    """The table or array under ``node[key]``, created or normalised as ``schema`` says."""
+    if schema is None:
+        refuse(f"{here} is a value, not a table")
+    child = node.get(key) if isinstance(node, dict) else node[key]
+    if child is None:
+        child = {} if isinstance(schema, dict) else []
+    elif isinstance(schema, list) and isinstance(child, (dict, str)):
+        child = [child]  # one publish table or one filter: an array of one
+    elif isinstance(schema, dict) and isinstance(child, str) and "topic" in schema:
+        child = {"topic": child}  # a subscription written as a plain filter
+    if not isinstance(child, dict if isinstance(schema, dict) else list):
+        refuse(f"{here} is {show(child)}, not a {'table' if isinstance(schema, dict) else 'array'}")
+    node[key] = child
+    return child
+
+
+def _position(items: list[Any], part: str, by_name: bool) -> int | None:
+    if by_name:
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("name") == part:
+                return i
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    return None
+
+
+def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
+    """``["link.loss=0.1", "transport=datagram"]`` -> ``{"link.loss": 0.1, ...}``.
+
+    Values are read as TOML values (``0.1``, ``true``, ``[1, 2]``, ``"text"``, ``{a = 1}``);
+    anything else is taken as a plain string, so ``transport=datagram`` needs no quotes.
+    """
+    overrides: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE, e.g. link.loss=0.1")
+        overrides[key.strip()] = _toml_value(value.strip())
+    return overrides
+
+
+def _toml_value(text_: str) -> Any:
+    try:
+        document = tomllib.loads(f"v = {text_}")
+    except tomllib.TOMLDecodeError:
+        return text_
+    value = document.get("v")
+    if set(document) != {"v"} or isinstance(value, (datetime.date, datetime.time)):
+        return text_  # a second line, or a date: keep the words as written
+    return value

@@ -1,0 +1,154 @@
+"""The fate of every (message, subscriber) pair, from what the engines reported.
+
+Backend-neutral: the simulator and the socket backend both hand over the same raw rows
+(published messages, copies received, messages the broker accepted, drops with reasons,
+subscriptions granted). A copy is traced to its message by the tag in a generated payload
+(mqttsim.netmodel.workload); a fixed payload (``message = "12"``) carries no identity, so a
+copy is matched to the oldest message with that topic and payload the subscriber has not
+had yet, published before the copy arrived -- as well as anyone can tell them apart.
+
+A pair is *expected* when the subscriber held a granted subscription matching the topic
+before the message reached the broker (``order`` breaks ties between events of the same
+instant). Outcomes: ``delivered`` (one copy), ``duplicate``
+(more than one), ``lost`` (none, with the most specific reason the events support).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from ..netmodel.workload import read_tag
+from ..protocol.topics import topic_matches
+
+OUTCOME_COLUMNS = ("msg_id", "publisher", "subscriber", "topic", "qos_pub", "qos_granted",
+                   "qos", "retain", "copies", "dup_copies", "outcome", "reason", "expected",
+                   "t_pub", "t_broker", "t_first_delivery", "latency")
+
+
+class _Identify:
+    """Finds the message a copy (or an accept, or a drop) belongs to."""
+
+    def __init__(self, publishes: list[tuple]):
+        self.by_fixed: dict[tuple[str, bytes], list[int]] = defaultdict(list)
+        self.ids: dict[tuple[str, int], int] = {}
+        for index, (publisher, seq, topic, payload, *_rest) in enumerate(publishes):
+            if read_tag(payload) is None:
+                self.by_fixed[(topic, payload)].append(index)
+            self.ids[(publisher, seq)] = index
+        self.publishes = publishes
+        self._taken: dict[tuple, set[int]] = defaultdict(set)
+
+    def find(self, who: str, topic: str, payload: bytes, t: float, kind: str) -> int | None:
+        tag = read_tag(payload)
+        if tag is not None:
+            return self.ids.get(tag)
+        candidates = [i for i in self.by_fixed.get((topic, payload), ())
+                      if self.publishes[i][6] <= t]
+        if not candidates:
+            return None
+        taken = self._taken[(kind, who)]
+        for index in candidates:
+            if index not in taken:
+                taken.add(index)
+                return index
+        return candidates[-1]  # every candidate already matched: a further copy
+
+
+def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Iterable[tuple],
+                 drops: Iterable[tuple], subscriptions: Iterable[tuple],
+                 connections: Iterable[dict], clean: dict[str, bool]) -> list[tuple]:
+    """One row per expected or received (message, subscriber) pair (OUTCOME_COLUMNS)."""
+    identify = _Identify(publishes)
+    copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for sub, topic, payload, qos, dup, retain, t in receipts:
+        index = identify.find(sub, topic, payload, t, "receipt")
+        if index is not None:
+            copies[(index, sub)].append((t, qos, dup, retain))
+    t_broker: dict[int, tuple[float, int]] = {}
+    for publisher, topic, payload, _qos, _dup, t, order in accepts:
+        index = identify.find(publisher, topic, payload, t, "accept")
+        if index is not None and index not in t_broker:
+            t_broker[index] = (t, order)
+    client_drop: dict[int, str] = {}
+    broker_drop: dict[tuple[int, str], str] = {}
+    for side, client, topic, payload, _qos, reason, t in drops:
+        index = identify.find(client, topic, payload, t, f"drop-{side}")
+        if index is None:
+            continue
+        if side == "client":
+            client_drop.setdefault(index, reason)
+        else:
+            broker_drop.setdefault((index, client), reason)
+    granted = [(client, f, code, (t, order)) for client, f, code, t, order in subscriptions
+               if code < 0x80]
+    matching: dict[str, list[tuple[str, int, tuple]]] = {}  # topic -> (client, qos, since)
+    online = _online_intervals(connections)
+
+    rows = []
+    for index, (publisher, seq, topic, payload, qos, retain, t_pub) in enumerate(publishes):
+        at_broker = t_broker.get(index)
+        reached = None if at_broker is None else at_broker[0]
+        moment = (t_pub, 0) if at_broker is None else at_broker
+        entries = matching.get(topic)
+        if entries is None:
+            entries = matching[topic] = [(client, code, t) for client, f, code, t in granted
+                                         if topic_matches(f, topic)]
+        codes: dict[str, int] = {}
+        for client, code, since in entries:
+            if since <= moment and code >= codes.get(client, -1):
+                codes[client] = code
+        for sub, code in codes.items():
+            rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
+                             code, True, copies.pop((index, sub), None), client_drop,
+                             broker_drop, online.get(sub, ()), clean.get(sub, True)))
+    for (index, sub), got in sorted(copies.items()):  # copies nobody expected (e.g. retained)
+        publisher, seq, topic, _payload, qos, retain, t_pub = publishes[index]
+        at_broker = t_broker.get(index)
+        rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub,
+                         None if at_broker is None else at_broker[0], sub, None, False, got,
+                         client_drop, broker_drop, (), True))
+    return rows
+
+
+def _row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub, qos_granted,
+         expected, got, client_drop, broker_drop, online, clean) -> tuple:
+    effective = qos if qos_granted is None else min(qos, qos_granted)
+    if got:
+        got.sort()
+        first = got[0][0]
+        outcome, reason = ("duplicate" if len(got) > 1 else "delivered"), ""
+        count, dups = len(got), sum(1 for c in got if c[2])
+    else:
+        first, count, dups, outcome = None, 0, 0, "lost"
+        reason = _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop,
+                           online, clean)
+    return (f"{publisher}#{seq}", publisher, sub, topic, qos, qos_granted, effective, retain,
+            count, dups, outcome, reason, expected, t_pub, reached, first,
+            None if first is None else first - t_pub)
+
+
+def _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop, online,
+              clean) -> str:
+    if reached is None:  # it never got to the broker
+        if index in client_drop:
+            return f"publisher:{client_drop[index]}"
+        return "publisher:qos0_connection_lost" if qos == 0 else "publisher:undelivered_at_end"
+    if (index, sub) in broker_drop:
+        return f"broker:{broker_drop[(index, sub)]}"
+    connected = any(up <= reached < down for up, down in online)
+    if not connected and clean:
+        return "broker:no_session"  # a clean-session subscriber away: nothing kept for it
+    if effective == 0:
+        return "broker:qos0_connection_lost"
+    return "broker:undelivered_at_end"
+
+
+def _online_intervals(connections: Iterable[dict]) -> dict[str, list[tuple[float, float]]]:
+    """Per client, when it had an MQTT connection up (CONNACK to the end)."""
+    found: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for row in connections:
+        if row["t_up"] is not None:
+            down = row["t_down"] if row["t_down"] is not None else float("inf")
+            found[row["client"]].append((row["t_up"], down))
+    return found

@@ -1,0 +1,165 @@
+"""Write simulated TCP traffic as a classic libpcap file that Wireshark/tshark can open.
+
+The simulator moves real MQTT bytes but no IP or TCP headers, so this module invents them:
+addresses from node names, per-connection initial sequence numbers, checksums that verify.
+Everything is derived from the input alone (no clock, no salted ``hash()``), so the same run
+gives a byte-identical file, which makes captures diffable and testable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import os
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["CapturedSegment", "write_pcap", "assign_addresses", "initial_sequence_number",
+           "BROKER_NAME", "LINKTYPE_RAW"]
+
+BROKER_NAME = "broker"
+LINKTYPE_RAW = 101  # packets start at the IPv4 header: no link layer to invent
+_PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINKTYPE_RAW)
+_MAX_PAYLOAD = 65535 - 20 - 20  # IPv4 total length is 16 bits
+_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04}
+_PSH, _ACK = 0x08, 0x10
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedSegment:
+    """One TCP segment as the simulator saw it; sequence numbers are stream offsets.
+
+    ``seq`` is the offset of the first payload byte in the sender's stream (0 = the first
+    byte after the SYN); a SYN itself uses 0 and a FIN uses the offset just past the last data
+    byte (the FIN then occupies that offset, so the peer acks it with ``length + 1``). ``ack``
+    is the cumulative offset acknowledged in the peer's stream, None for no ACK flag.
+    ``flags`` holds any of "S", "F", "R"; ACK and PSH follow from ``ack`` and ``payload``.
+    """
+
+    t: float
+    src: str
+    dst: str
+    src_port: int
+    dst_port: int
+    seq: int
+    ack: int | None
+    payload: bytes = b""
+    flags: str = ""
+
+
+def initial_sequence_number(src: str, src_port: int, dst: str, dst_port: int) -> int:
+    """A stable 32-bit ISN for one direction of a connection (sha256, not the salted hash())."""
+    key = f"{src}:{src_port}>{dst}:{dst_port}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
+def assign_addresses(names: Iterable[str],
+                     given: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map node names to IPv4 addresses: ``given`` first, then "broker" -> 10.0.0.1 and the
+    rest 10.0.x.y in order of first appearance, skipping any address already taken."""
+    result: dict[str, str] = {}
+    for name, addr in (given or {}).items():
+        try:
+            result[name] = str(ipaddress.IPv4Address(addr))
+        except ValueError:
+            raise ValueError(f"address {addr!r} for node {name!r} is not an IPv4 address") \
+                from None
+    taken = set(result.values())
+    host = 1
+    for name in names:
+        if name in result:
+            continue
+        if name == BROKER_NAME and "10.0.0.1" not in taken:
+            addr = "10.0.0.1"
+        else:
+            while True:
+                host += 1
+                addr = f"10.0.{host >> 8 & 0xFF}.{host & 0xFF}"
+                if host >> 16:
+                    raise ValueError("too many nodes to allocate in 10.0.0.0/16")
+                if host & 0xFF not in (0, 255) and addr not in taken and addr != "10.0.0.1":
+                    break
+        result[name] = addr
+        taken.add(addr)
+    return result
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071): ones' complement of the ones' complement sum."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _check(seg: CapturedSegment) -> None:
+    for field in ("src_port", "dst_port"):
+        port = getattr(seg, field)
+        if not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+            raise ValueError(f"{field} {port!r} of segment at t={seg.t} is not a TCP port")
+    bad = set(seg.flags) - set(_FLAG_BITS)
+    if bad:
+        raise ValueError(f"flags {seg.flags!r} of segment at t={seg.t} contain "
+                         f"{''.join(sorted(bad))!r}; only 'S', 'F' and 'R' are allowed")
+    if len(seg.payload) > _MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(seg.payload)} bytes at t={seg.t} does not fit in "
+                         f"one IPv4 packet (max {_MAX_PAYLOAD})")
+    if not math.isfinite(seg.t):
+        raise ValueError(f"segment time {seg.t!r} is not a finite number")
+    if seg.seq < 0 or (seg.ack is not None and seg.ack < 0):
+        raise ValueError(f"segment at t={seg.t} has a negative seq or ack offset")
+
+
+def _packet(seg: CapturedSegment, src_ip: bytes, dst_ip: bytes, ip_id: int) -> bytes:
+    """IPv4 + TCP headers with correct lengths and checksums around ``seg.payload``."""
+    isn = initial_sequence_number(seg.src, seg.src_port, seg.dst, seg.dst_port)
+    seq = (isn + seg.seq + (0 if "S" in seg.flags else 1)) & 0xFFFFFFFF
+    flags = sum(_FLAG_BITS[f] for f in set(seg.flags))
+    ack = 0
+    if seg.ack is not None:
+        flags |= _ACK
+        peer_isn = initial_sequence_number(seg.dst, seg.dst_port, seg.src, seg.src_port)
+        ack = (peer_isn + 1 + seg.ack) & 0xFFFFFFFF
+    if seg.payload:
+        flags |= _PSH
+    tcp = struct.pack("!HHIIBBHHH", seg.src_port, seg.dst_port, seq, ack, 5 << 4, flags,
+                      65535, 0, 0) + seg.payload
+    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id, 0x4000, 64, 6, 0,
+                     src_ip, dst_ip)
+    return ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:] + tcp
+
+
+def write_pcap(path: str | os.PathLike[str], segments: Iterable[CapturedSegment],
+               addresses: Mapping[str, str] | None = None,
+               start_time: float = 1_700_000_000.0) -> int:
+    """Write ``segments`` to ``path`` as a pcap (raw IPv4, microsecond timestamps).
+
+    Packets are written in time order (stable, so equal times keep their input order), each
+    stamped ``start_time + t``. Returns the number of packets written.
+    """
+    segs = sorted(segments, key=lambda s: s.t)
+    for seg in segs:
+        _check(seg)
+    names = [n for seg in segs for n in (seg.src, seg.dst)]
+    addrs = {name: ipaddress.IPv4Address(a).packed
+             for name, a in assign_addresses(names, addresses).items()}
+    base_us = round(start_time * 1_000_000)
+    stamps = [divmod(base_us + round(seg.t * 1_000_000), 1_000_000) for seg in segs]
+    for seg, (sec, _) in zip(segs, stamps):
+        if not 0 <= sec <= 0xFFFFFFFF:
+            raise ValueError(f"timestamp start_time + t = {start_time} + {seg.t} does not "
+                             "fit a classic pcap record")
+    ip_ids: dict[str, int] = {}
+    with open(path, "wb") as out:
+        out.write(_PCAP_HEADER)
+        for seg, (sec, usec) in zip(segs, stamps):
+            ip_id = ip_ids[seg.src] = (ip_ids.get(seg.src, 0) + 1) & 0xFFFF
+            frame = _packet(seg, addrs[seg.src], addrs[seg.dst], ip_id)
+            out.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+    return len(segs)

@@ -1,0 +1,198 @@
+"""``Results``: one run's tables as pandas DataFrames, the same whichever backend ran it.
+
+Tables (DESIGN.md): ``outcomes`` (one row per message and subscriber), ``packets`` (one
+row per MQTT packet, with the time its last byte reached the peer's engine), ``connections``
+(one row per transport connection, with the reason it ended, named by whichever side learned
+it first), ``segments`` (every TCP segment or datagram on the path, with its fate), ``links``
+(per link direction: traffic, drops, utilisation), ``received`` (every copy a subscriber
+got, like ``sub -v`` prints it), ``published`` and ``drops``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .outcomes import OUTCOME_COLUMNS, outcome_rows
+
+QOS_OF_ACK = {"PUBACK": 1, "PUBREC": 2, "PUBREL": 2, "PUBCOMP": 2}
+TABLES = ("outcomes", "packets", "connections", "segments", "links", "received", "published",
+          "drops")
+BROKER_PORT = 1883
+
+
+class Results:
+    """What one run produced. Build with ``mqttsim.run``; read the tables, ``summary()``."""
+
+    def __init__(self, scenario: Any, seed: int, backend: str, tables: dict[str, pd.DataFrame],
+                 broker_events: list | None = None, payloads: list | None = None,
+                 stats: dict | None = None):
+        self.scenario, self.seed, self.backend = scenario, seed, backend
+        for name in TABLES:
+            setattr(self, name, tables[name])
+        self.broker_events = broker_events or []
+        self._payloads = payloads
+        self.stats = stats or {}
+
+    outcomes: pd.DataFrame
+    packets: pd.DataFrame
+    connections: pd.DataFrame
+    segments: pd.DataFrame
+    links: pd.DataFrame
+    received: pd.DataFrame
+    published: pd.DataFrame
+    drops: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (f"<Results {self.scenario.name!r} seed={self.seed} backend={self.backend}: "
+                f"{len(self.published)} messages, {len(self.outcomes)} outcomes, "
+                f"{len(self.packets)} packets, {len(self.connections)} connections>")
+
+    def summary(self) -> pd.DataFrame:
+        """Per QoS (as published): messages sent; expected deliveries; delivered once,
+        duplicated and lost; latency percentiles (s); MQTT bytes of that QoS's packets and
+        per delivered copy."""
+        out = self.outcomes[self.outcomes["expected"]]
+        packets = self.packets
+        qos_of_packet = packets["qos"].where(packets["type"] == "PUBLISH",
+                                             packets["type"].map(QOS_OF_ACK))
+        rows = []
+        for qos in (0, 1, 2):
+            o = out[out["qos_pub"] == qos]
+            sent = int((self.published["qos"] == qos).sum())
+            if not sent and o.empty:
+                continue
+            copies = int(o["copies"].sum())
+            latency = o["latency"].dropna()
+            mqtt_bytes = int(packets.loc[qos_of_packet == qos, "bytes"].sum())
+            rows.append({
+                "qos": qos, "sent": sent, "expected": len(o),
+                "delivered": int((o["outcome"] == "delivered").sum()),
+                "duplicates": int((o["outcome"] == "duplicate").sum()),
+                "lost": int((o["outcome"] == "lost").sum()),
+                "delivery_ratio": float((o["copies"] > 0).mean()) if len(o) else float("nan"),
+                "p50_latency": float(latency.quantile(0.5)) if len(latency) else float("nan"),
+                "p99_latency": float(latency.quantile(0.99)) if len(latency) else float("nan"),
+                "mqtt_bytes": mqtt_bytes,
+                "bytes_per_copy": mqtt_bytes / copies if copies else float("nan"),
+            })
+        return pd.DataFrame(rows).set_index("qos") if rows else pd.DataFrame()
+
+    def to_csv(self, directory: str | os.PathLike) -> list[Path]:
+        """Write every table as ``<table>.csv`` (and ``summary.csv``) into ``directory``."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in TABLES:
+            path = folder / f"{name}.csv"
+            getattr(self, name).to_csv(path, index=False)
+            written.append(path)
+        path = folder / "summary.csv"
+        self.summary().to_csv(path)
+        return written + [path]
+
+    def to_pcap(self, path: str | os.PathLike) -> int:
+        """The simulated TCP traffic as a pcap file: synthetic IPv4/TCP headers around the
+        real MQTT bytes, each segment at the time it was sent (lost ones included, as a
+        capture at the sender would show them). Returns the number of packets written."""
+        from .pcap import CapturedSegment, write_pcap
+        if self._payloads is None:
+            raise ValueError("this run kept no segment payloads: run it with capture=True")
+        if self.scenario.transport != "tcp":
+            raise ValueError("only the tcp transport has TCP segments to capture; the "
+                             "datagram transport is a teaching model with no packet format")
+        broker = self.scenario.broker.name
+        captured = []
+        for row, payload in zip(self.segments.itertuples(index=False), self._payloads):
+            client_port = 1024 + row.conn % 64000
+            from_broker = row.src == broker
+            src_port, dst_port = ((BROKER_PORT, client_port) if from_broker
+                                  else (client_port, BROKER_PORT))
+            flags, seq, ack = _FLAGS[row.kind], int(row.seq), _int_or_none(row.ack)
+            captured.append(CapturedSegment(float(row.t), row.src, row.dst, src_port, dst_port,
+                                            seq, ack, payload or b"", flags))
+        return write_pcap(path, captured)
+
+    def broker_log(self) -> list[str]:
+        """The broker's ``-v`` log lines, stamped with scenario time."""
+        from ..net.log import BrokerLog
+        log = BrokerLog(peer=self._peer_name)
+        return [f"{event.t:.3f}: {line}" for event in self.broker_events
+                for line in log.lines(event)]
+
+    def _peer_name(self, conn: Any) -> str:
+        match = self.connections[self.connections["conn"] == conn]
+        return f"{match['client'].iloc[0]}:{conn}" if len(match) else str(conn)
+
+
+_FLAGS = {"syn": "S", "synack": "S", "ack": "", "data": "", "fin": "F", "rst": "R",
+          "datagram": ""}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def from_recording(recording: Any) -> Results:
+    """Tables from a simulator ``Recording``."""
+    from ..sim.recorder import (CONNECTION_COLUMNS, DROP_COLUMNS,
+                                PACKET_COLUMNS, PUBLISH_COLUMNS, RECEIPT_COLUMNS,
+                                SEGMENT_COLUMNS)
+    rec, sc = recording.recorder, recording.scenario
+    connections = list(rec.connections.values())
+    clean = {c.name: c.clean for c in sc.clients}
+    outcomes = outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
+                            rec.subscriptions, connections, clean)
+    packets = pd.DataFrame(rec.packets, columns=PACKET_COLUMNS)
+    packets["dropped"] = packets["t_recv"].isna()
+    segment_rows = rec.segments
+    payloads = [row[-1] for row in segment_rows] if rec.capture else None
+    segments = pd.DataFrame([row[:-1] for row in segment_rows], columns=SEGMENT_COLUMNS[:-1])
+    connections_df = pd.DataFrame(connections, columns=CONNECTION_COLUMNS)
+    connections_df["outage"] = [_saw_outage(sc, recording.paths, row) for row in connections]
+    tables = {
+        "outcomes": pd.DataFrame(outcomes, columns=OUTCOME_COLUMNS),
+        "packets": packets,
+        "connections": connections_df,
+        "segments": segments,
+        "links": pd.DataFrame(recording.links),
+        "received": pd.DataFrame(rec.receipts, columns=RECEIPT_COLUMNS),
+        "published": pd.DataFrame(rec.publishes, columns=PUBLISH_COLUMNS),
+        "drops": pd.DataFrame(rec.drops, columns=DROP_COLUMNS),
+    }
+    return Results(sc, recording.seed, "sim", tables, rec.broker_events if rec.capture else None,
+                   payloads, {"events": recording.events_processed})
+
+
+def _saw_outage(scenario: Any, paths: dict[str, list[str]], row: dict) -> bool:
+    """Did a link on this client's path go down while the connection was open?"""
+    start = row["t_open"]
+    end = row["t_down"] if row["t_down"] is not None else scenario.duration
+    hops = set(paths.get(row["client"], ()))
+    for link in _outage_links(scenario):
+        name, outages = link
+        if name in hops or _reverse(name) in hops:
+            if any(o.start <= end and start < o.end for o in outages):
+                return True
+    return False
+
+
+def _outage_links(scenario: Any) -> list[tuple[str, tuple]]:
+    found = []
+    for client in scenario.clients:
+        for direction in (client.link.up, client.link.down):
+            if direction.outages:
+                found.append((f"{client.name}->{client.attach}", direction.outages))
+    for edge in scenario.links:
+        for direction in (edge.link.up, edge.link.down):
+            if direction.outages:
+                found.append((f"{edge.a}->{edge.b}", direction.outages))
+    return found
+
+
+def _reverse(name: str) -> str:
+    a, _, b = name.partition("->")
+    return f"{b}->{a}"

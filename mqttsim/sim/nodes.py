@@ -1,0 +1,325 @@
+"""Simulated broker and clients: each drives one sans-IO engine with the simulation clock.
+
+A node moves bytes between its engine and its transport ends, wakes the engine at
+``next_deadline()`` (one Alarm per node) and decides nothing about MQTT itself: whether a
+message is resent, queued or dropped is the engine's call, as DESIGN.md requires. What a
+node adds is what a real process adds: it reconnects after a broken connection with
+exponential back-off, it runs the workload, and it can crash and restart.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..netmodel.workload import make_payload, publish_times
+from ..protocol import events as ev
+from ..protocol.broker import BrokerEngine
+from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
+from ..protocol.client import ClientConfig, ClientEngine
+from ..protocol.packets import Will
+from .kernel import Alarm, Kernel
+from .recorder import Recorder
+
+# What the transport says, as a connection-end reason in the tables, and in words.
+TRANSPORT_REASONS = {"eof": "closed_by_peer", "reset": "reset", "tcp_timeout": "tcp_timeout",
+                     "syn_timeout": "syn_timeout", "refused": "refused"}
+TRANSPORT_DETAILS = {"eof": "client closed the connection", "reset": "connection reset",
+                     "tcp_timeout": "TCP gave up retransmitting"}
+
+
+class MemoryStore(BrokerStore):
+    """Persistence for a simulated broker: the state survives a restart exactly as our
+    SQLite server's does, since that commits before it acknowledges (group commit)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.retained: dict[str, RetainedMessage] = {}
+
+    def retained_changed(self, topic: str, message: RetainedMessage | None) -> None:
+        if message is None:
+            self.retained.pop(topic, None)
+        else:
+            self.retained[topic] = message
+
+    def session_changed(self, session: Session) -> None:
+        self.sessions[session.client_id] = session
+
+    def session_removed(self, client_id: str) -> None:
+        self.sessions.pop(client_id, None)
+
+
+class SimBroker:
+    """The broker process: accepts connections while it is up."""
+
+    def __init__(self, spec: Any, kernel: Kernel, recorder: Recorder):
+        self.spec, self.kernel, self.recorder = spec, kernel, recorder
+        self.name = spec.name
+        self.store = MemoryStore() if spec.persistence else None
+        self.ends: dict[int, Any] = {}
+        self._rows: dict[int, list] = {}
+        self.up = True
+        self.engine = self._new_engine()
+        self.alarm = Alarm(kernel, self._deadline, self._on_timer)
+        for restart in spec.restarts:
+            kernel.call_at(restart.at, self.crash, restart.down)
+
+    def _new_engine(self) -> BrokerEngine:
+        s = self.spec
+        config = BrokerConfig(max_inflight=s.max_inflight, max_queued_messages=s.max_queued,
+                              queue_qos0=s.queue_qos0,
+                              hold_acks_when_congested=s.hold_acks_when_congested,
+                              emit_packet_events=True)
+        engine = BrokerEngine(config, store=self.store)
+        if self.store is not None:
+            engine.restore(list(self.store.sessions.values()), list(self.store.retained.values()))
+        return engine
+
+    def _deadline(self) -> float | None:
+        return self.engine.next_deadline() if self.up else None
+
+    # -- transport callbacks ---------------------------------------------------------------
+    def accepting(self) -> bool:
+        return self.up
+
+    def on_established(self, end: Any) -> None:
+        self.ends[end.conn] = end
+        self.engine.connection_made(end.conn, self.kernel.now)
+        self.alarm.arm()
+
+    def on_data(self, end: Any, data: bytes) -> None:
+        self._handle(self.engine.receive(end.conn, data, self.kernel.now))
+
+    def on_closed(self, end: Any, reason: str) -> None:
+        if self.ends.pop(end.conn, None) is None:
+            return
+        if reason == "eof":
+            end.close()
+        now = self.kernel.now
+        self.recorder.closed(end.conn, "broker", now, TRANSPORT_REASONS[reason])
+        self._handle(self.engine.connection_lost(end.conn, now, "transport",
+                                                 TRANSPORT_DETAILS[reason]))
+
+    def _on_timer(self, now: float) -> None:
+        self._handle(self.engine.on_timer(now))
+
+    # -- engine output ---------------------------------------------------------------------
+    def _handle(self, events: list) -> None:
+        recorder = self.recorder
+        if events:
+            recorder.broker_event_rows(events)
+            rows = self._rows
+            for e in events:
+                if e.__class__ is ev.PacketSent:
+                    rows.setdefault(e.conn, []).extend(
+                        recorder.packet_rows((e,), self.name, self._client_of(e.conn), e.conn))
+        engine = self.engine
+        for conn in engine.pending():
+            data, close = engine.take_output(conn)
+            rows = self._rows.pop(conn, [])
+            end = self.ends.get(conn)
+            if end is None:
+                continue
+            if data:
+                end.write(data, rows)
+            if close:
+                del self.ends[conn]
+                end.close()
+                recorder.broker_event_rows(engine.connection_lost(conn, self.kernel.now))
+        self.alarm.arm()
+
+    def _client_of(self, conn: int) -> str:
+        row = self.recorder.connections.get(conn)
+        return row["client"] if row else "?"
+
+    # -- restarts --------------------------------------------------------------------------
+    def crash(self, down: float) -> None:
+        """The broker process dies: connections reset, state only in the store survives."""
+        now = self.kernel.now
+        self.up = False
+        for conn, end in self.ends.items():
+            end.abort()
+            self.recorder.closed(conn, "broker", now, "broker_restart")
+        self.ends.clear()
+        self._rows.clear()
+        kept = self.store.sessions if self.store is not None else {}
+        for session in self.engine.sessions.values():
+            if kept.get(session.client_id) is not session:
+                _report_lost(self.recorder, "broker", self.recorder.names.get(
+                    session.client_id, session.client_id), session.flow, "broker_restart", now)
+        self.kernel.call_at(now + down, self.restart)
+
+    def restart(self) -> None:
+        self.engine = self._new_engine()
+        self.up = True
+        self.alarm.arm()
+
+
+class SimClient:
+    """One client process: connects, subscribes after each CONNACK (as mosquitto_sub does),
+    publishes its workload, reconnects after a broken connection."""
+
+    def __init__(self, spec: Any, kernel: Kernel, recorder: Recorder, transport: Any,
+                 broker: SimBroker, rng: random.Random, end_time: float):
+        self.spec, self.kernel, self.recorder = spec, kernel, recorder
+        self.transport, self.broker, self.rng = transport, broker, rng
+        self.name = spec.name
+        self.engine = self._new_engine()
+        self.alarm = Alarm(kernel, self._deadline, self._on_timer)
+        self.end: Any = None
+        self.alive = True  # the process is running (not crashed)
+        self.finished = False  # it sent DISCONNECT at disconnect_at and does not come back
+        self.failures = 0  # connection attempts in a row that did not reach CONNACK
+        self.seq = 0
+        self._unwritten: list[list] = []  # packet rows whose bytes the engine still holds
+        kernel.call_at(spec.connect_at, self.connect)
+        for plan in spec.publish:
+            times = publish_times(plan, end_time, rng)
+            first = next(times, None)
+            if first is not None:
+                kernel.call_at(first, self._publish, plan, times)
+        if spec.disconnect_at is not None:
+            kernel.call_at(spec.disconnect_at, self.disconnect)
+        for crash in spec.crashes:
+            kernel.call_at(crash.at, self.crash, crash.down)
+
+    def _new_engine(self) -> ClientEngine:
+        s = self.spec
+        will = None
+        if s.will is not None:
+            will = Will(s.will.topic, s.will.message.encode(), s.will.qos, s.will.retain)
+        return ClientEngine(ClientConfig(
+            client_id=s.client_id, version=s.version, keepalive=s.keepalive,
+            clean_session=s.clean, session_expiry=s.session_expiry, will=will,
+            max_inflight=s.max_inflight, retry_policy=s.retry_policy,
+            retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
+            emit_packet_events=True))
+
+    def _deadline(self) -> float | None:
+        return self.engine.next_deadline() if self.alive else None
+
+    def _on_timer(self, now: float) -> None:
+        self._handle(self.engine.on_timer(now))
+
+    # -- connection life -------------------------------------------------------------------
+    def connect(self) -> None:
+        if not self.alive or self.finished or self.end is not None:
+            return
+        now = self.kernel.now
+        self._unwritten = []
+        self.end = self.transport.open(self.name, self, self.broker)
+        self.recorder.opened(self.end.conn, self.name, self.spec.client_id, now)
+        # CONNECT is written as soon as the transport is up; until CONNACK the engine keeps
+        # what is published (even QoS 0), as a client library does while it connects.
+        self.engine.connect(now)
+
+    def on_established(self, end: Any) -> None:
+        if end is self.end:
+            self._handle(self.engine.take_events())
+
+    def on_data(self, end: Any, data: bytes) -> None:
+        if end is self.end:
+            self._handle(self.engine.receive(data, self.kernel.now))
+
+    def on_closed(self, end: Any, reason: str) -> None:
+        if end is not self.end:
+            return
+        now = self.kernel.now
+        if reason == "eof":
+            end.close()
+        why = TRANSPORT_REASONS[reason]
+        self.recorder.closed(end.conn, "client", now, why)
+        self.end = None
+        self._handle(self.engine.connection_lost(now, why))
+        self._reconnect_later()
+
+    def _reconnect_later(self) -> None:
+        if self.finished or not self.alive:
+            return
+        s = self.spec
+        delay = min(s.reconnect_max_delay, s.reconnect_delay * 2 ** self.failures)
+        self.failures += 1
+        self.kernel.call_at(self.kernel.now + delay, self.connect)
+
+    def disconnect(self) -> None:
+        if self.alive:
+            self.finished = True
+            self._handle(self.engine.disconnect(self.kernel.now))
+
+    def crash(self, down: float) -> None:
+        """The process dies: its connection is reset and everything it held is gone."""
+        if not self.alive:
+            return
+        now = self.kernel.now
+        if self.end is not None:
+            self.end.abort()
+            self.recorder.closed(self.end.conn, "client", now, "client_crash")
+            self.end = None
+        _report_lost(self.recorder, "client", self.name, self.engine.flow, "client_crash", now)
+        self.alive = False
+        self.kernel.call_at(now + down, self.restart)
+
+    def restart(self) -> None:
+        self.alive, self.failures = True, 0
+        self.engine = self._new_engine()
+        self.connect()
+
+    # -- workload --------------------------------------------------------------------------
+    def _publish(self, plan: Any, times: Any) -> None:
+        if self.alive and not self.finished:
+            self.seq += 1
+            payload = make_payload(plan, self.name, self.seq, self.rng)
+            now = self.kernel.now
+            self.recorder.publish(self.name, self.seq, plan.topic, payload, plan.qos,
+                                  plan.retain, now)
+            self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now)
+            self._handle(self.engine.take_events())
+        following = next(times, None)
+        if following is not None:
+            self.kernel.call_at(following, self._publish, plan, times)
+
+    # -- engine output ---------------------------------------------------------------------
+    def _handle(self, events: list) -> None:
+        recorder, engine = self.recorder, self.engine
+        more = []
+        for e in events:
+            cls = e.__class__
+            if cls is ev.Connected:
+                self.failures = 0
+                recorder.up(self.end.conn, e.t, e.session_present)
+                if self.spec.subscribe:
+                    engine.subscribe([(s.topic, s.qos) for s in self.spec.subscribe], e.t)
+                    more = engine.take_events()
+            elif cls is ev.ConnectionClosed and self.end is not None:
+                recorder.closed(self.end.conn, "client", e.t, e.reason, e.detail, e.rule)
+        if more:
+            events = events + more
+        recorder.client_events(self.name, events)
+        end = self.end
+        if end is None:
+            self.alarm.arm()
+            return
+        self._unwritten += recorder.packet_rows(events, self.name, self.broker.name, end.conn)
+        if not end.open:
+            self.alarm.arm()  # output waits in the engine until the transport is up
+            return
+        data = engine.data_to_send()
+        if data:
+            now = self.kernel.now
+            for row in self._unwritten:
+                row[0] = now  # on the wire now, even if encoded while connecting
+            end.write(data, self._unwritten)
+            self._unwritten = []
+        if engine.should_close:
+            end.close()
+            self.end = None
+            self._reconnect_later()
+        self.alarm.arm()
+
+
+def _report_lost(recorder: Recorder, side: str, client: str, flow: Any, reason: str,
+                 now: float) -> None:
+    """Messages a crashed process held (in flight, not yet handed over, or queued)."""
+    for msg in list(flow.inflight.values()) + list(flow.queue):
+        if not msg.released:  # after PUBREC/PUBREL the receiver owns a QoS 2 message
+            recorder.drops.append((side, client, msg.topic, msg.payload, msg.qos, reason, now))

@@ -1,0 +1,147 @@
+"""What a simulated run leaves behind: plain rows, appended as things happen.
+
+Rows are lists (cheap to append, and the transport stamps arrival times into them in
+place); ``mqttsim.scenario.results`` turns them into pandas tables once the run is over.
+Every row comes from an engine event or a transport fact, never from a driver's guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..protocol import events as ev
+
+PACKET_COLUMNS = ("t", "src", "dst", "conn", "type", "bytes", "qos", "dup", "packet_id",
+                  "t_recv")
+SEGMENT_COLUMNS = ("t", "conn", "src", "dst", "kind", "seq", "ack", "payload_bytes",
+                   "retransmission", "bytes", "t_arrival", "dropped", "hop", "payload")
+PUBLISH_COLUMNS = ("publisher", "seq", "topic", "payload", "qos", "retain", "t_pub")
+RECEIPT_COLUMNS = ("subscriber", "topic", "payload", "qos", "dup", "retain", "t")
+# ``order`` counts broker events, so that a subscription and a message in the same instant
+# are still known to have happened one before the other.
+ACCEPT_COLUMNS = ("publisher", "topic", "payload", "qos", "dup", "t", "order")
+DROP_COLUMNS = ("side", "client", "topic", "payload", "qos", "reason", "t")
+SUBSCRIPTION_COLUMNS = ("client", "filter", "granted", "t", "order")
+CONNECTION_COLUMNS = ("conn", "client", "client_id", "t_open", "t_up", "t_down", "reason",
+                      "side", "detail", "rule", "broker_reason", "client_reason",
+                      "session_present")
+
+_TYPE_NAMES: dict[type, str] = {}
+
+
+def packet_type(packet: Any) -> str:
+    """``PUBLISH``, ``PUBACK``...: the packet class's name in capitals."""
+    cls = packet.__class__
+    name = _TYPE_NAMES.get(cls)
+    if name is None:
+        name = _TYPE_NAMES[cls] = cls.__name__.upper()
+    return name
+
+
+class Recorder:
+    """Collects the rows of one run. ``capture`` keeps segment payloads and the broker's
+    events (for ``to_pcap`` and the ``-v`` log); large runs may leave it off."""
+
+    def __init__(self, names: Mapping[str, str], capture: bool = True):
+        self.names = dict(names)  # client id -> scenario client name
+        self.capture = capture
+        self.packets: list[list] = []
+        self.segments: list[list] = []
+        self.publishes: list[tuple] = []
+        self.receipts: list[tuple] = []
+        self.accepts: list[tuple] = []
+        self.drops: list[tuple] = []
+        self.subscriptions: list[tuple] = []
+        self.connections: dict[int, dict] = {}
+        self.broker_events: list = []
+        self._order = 0
+
+    # -- transport ---------------------------------------------------------------------------
+    def segment(self, t: float, conn: int, src: str, dst: str, kind: str, seq: int,
+                ack: int | None, payload: bytes, retransmission: bool, size: int) -> list:
+        row = [t, conn, src, dst, kind, seq, ack, len(payload), retransmission, size, None,
+               None, None, payload if self.capture else None]
+        self.segments.append(row)
+        return row
+
+    @staticmethod
+    def segment_arrived(row: list, t: float) -> None:
+        row[10] = t
+
+    @staticmethod
+    def segment_lost(item: tuple, reason: str, hop: str) -> None:
+        row = item[-1]
+        row[11], row[12] = reason, hop
+
+    # -- engines -----------------------------------------------------------------------------
+    def packet_rows(self, events: Iterable, src: str, dst: str, conn: int) -> list[list]:
+        """Rows for the PacketSent events among ``events`` (in the order written)."""
+        rows = []
+        append = self.packets.append
+        for event in events:
+            if event.__class__ is ev.PacketSent:
+                p = event.packet
+                row = [event.t, src, dst, conn, packet_type(p), event.size,
+                       getattr(p, "qos", None), getattr(p, "dup", False),
+                       getattr(p, "packet_id", None), None]
+                append(row)
+                rows.append(row)
+        return rows
+
+    def client_events(self, name: str, events: Iterable) -> None:
+        for e in events:
+            cls = e.__class__
+            if cls is ev.MessageReceived:
+                self.receipts.append((name, e.topic, e.packet.payload, e.packet.qos,
+                                      e.packet.dup, e.packet.retain, e.t))
+            elif cls is ev.MessageDropped:
+                self.drops.append(("client", name, e.topic, e.payload, e.qos, e.reason, e.t))
+
+    def broker_event_rows(self, events: Iterable) -> None:
+        names = self.names
+        if self.capture:
+            self.broker_events.extend(events)
+        for e in events:
+            cls = e.__class__
+            self._order += 1
+            if cls is ev.MessageReceived:
+                self.accepts.append((names.get(e.client_id, e.client_id), e.topic,
+                                     e.packet.payload, e.packet.qos, e.packet.dup, e.t,
+                                     self._order))
+            elif cls is ev.MessageDropped:
+                self.drops.append(("broker", names.get(e.client_id, e.client_id), e.topic,
+                                   e.payload, e.qos, e.reason, e.t))
+            elif cls is ev.Subscribed:
+                who = names.get(e.client_id, e.client_id)
+                for topic_filter, granted in zip(e.topic_filters, e.granted):
+                    self.subscriptions.append((who, topic_filter, granted, e.t, self._order))
+            elif cls is ev.ConnectionClosed:
+                self.closed(e.conn, "broker", e.t, e.reason, e.detail, e.rule)
+
+    def publish(self, publisher: str, seq: int, topic: str, payload: bytes, qos: int,
+                retain: bool, t: float) -> None:
+        self.publishes.append((publisher, seq, topic, payload, qos, retain, t))
+
+    # -- connections -------------------------------------------------------------------------
+    def opened(self, conn: int, client: str, client_id: str, t: float) -> None:
+        self.connections[conn] = {
+            "conn": conn, "client": client, "client_id": client_id, "t_open": t,
+            "t_up": None, "t_down": None, "reason": None, "side": None, "detail": "",
+            "rule": None, "broker_reason": None, "client_reason": None,
+            "session_present": None}
+
+    def up(self, conn: int, t: float, session_present: bool) -> None:
+        row = self.connections[conn]
+        row["t_up"], row["session_present"] = t, session_present
+
+    def closed(self, conn: int, side: str, t: float, reason: str, detail: str = "",
+               rule: str | None = None) -> None:
+        """A side learned that ``conn`` is over; the first to know names the reason."""
+        row = self.connections.get(conn)
+        if row is None:
+            return
+        if row[f"{side}_reason"] is None:
+            row[f"{side}_reason"] = reason
+        if row["t_down"] is None:
+            row.update(t_down=t, reason=reason, side=side, detail=detail, rule=rule)

@@ -1,0 +1,358 @@
+"""Connections between a simulated client and the broker: TCP (the default) or datagrams.
+
+TCP theory of operation. A client end sends a SYN (retried on Linux's schedule, then
+``syn_timeout``); the broker end answers SYN-ACK, or RST while the broker is down
+(``refused``). The client ACKs and writes CONNECT; the broker accepts the connection when
+the first segment after the SYN arrives. From then on each end is a ``TcpSender`` and a
+``TcpReceiver`` (mqttsim.netmodel.tcp): written bytes become segments, every segment carries
+the cumulative ACK of the other direction, and a pure ACK answers data that the application
+did not answer at once. A segment lost on a link is resent by the RTO timer, so loss shows up
+as delay; after ``max_retransmits`` expiries in a row the sender gives up (``tcp_timeout``)
+and resets the connection. ``close()`` sends a FIN after the written bytes; data that
+arrives at an end whose application has closed or crashed is answered with RST (``reset``).
+
+The datagram transport is a teaching contrast, not MQTT over TCP: each MQTT packet travels
+alone (IPv4 + UDP headers, 28 bytes), is lost on its own, and nothing is retransmitted or
+signalled: only the MQTT engines' own timers notice.
+
+Every MQTT packet an application writes arrives with a *row* (its line in the packets
+table); the transport stamps the row with the time its last byte reached the peer's engine.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from ..netmodel.rto import RtoEstimator
+from ..netmodel.tcp import Segment, TcpReceiver, TcpSender, syn_schedule
+from .kernel import Alarm, Kernel
+from .network import Network
+
+UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
+T_RECV = 9  # index of the arrival time in a packet row (see recorder.PACKET_COLUMNS)
+
+
+class App(Protocol):
+    """What an end reports to the node that owns it."""
+
+    def on_established(self, end: Any) -> None: ...
+    def on_data(self, end: Any, data: bytes) -> None: ...
+    def on_closed(self, end: Any, reason: str) -> None: ...
+
+
+class BrokerHost(App, Protocol):
+    def accepting(self) -> bool: ...
+
+
+class Control:
+    """A segment without payload that matters for its flag: SYN, SYN-ACK, ACK (of the
+    SYN-ACK) or RST. Counted with the TCP/IP header size on the links."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+
+class Transport:
+    """Opens connections of one kind (``tcp`` or ``datagram``) for every client."""
+
+    def __init__(self, kind: str, kernel: Kernel, network: Network, tcp: Any, recorder: Any):
+        if kind not in ("tcp", "datagram"):
+            raise ValueError(f"transport must be 'tcp' or 'datagram', not {kind!r}")
+        self.kind, self.kernel, self.network, self.tcp, self.recorder = (
+            kind, kernel, network, tcp, recorder)
+        self._ids = 0
+
+    def open(self, client: str, app: App, broker: BrokerHost) -> "TcpEnd | DatagramEnd":
+        """Start connecting ``client`` to the broker; ``app.on_established`` follows."""
+        self._ids += 1
+        up, down = self.network.paths(client)
+        if self.kind == "datagram":
+            return DatagramEnd.connect(self, self._ids, client, up, down, app, broker)
+        return TcpEnd.connect(self, self._ids, client, up, down, app, broker)
+
+
+class _End:
+    """What both kinds of end share: identity, route, the owner, the packet rows."""
+
+    def __init__(self, transport: Transport, conn: int, name: str, peer_name: str,
+                 path: list, app: App | None):
+        self.transport, self.conn, self.name, self.peer_name = transport, conn, name, peer_name
+        self.kernel, self.recorder = transport.kernel, transport.recorder
+        self.path = path  # hops towards the peer
+        self.app = app
+        self.peer: Any = None
+        self.state = "connecting"
+
+    @property
+    def open(self) -> bool:
+        return self.state == "established"
+
+
+class TcpEnd(_End):
+    """One end of a simulated TCP connection."""
+
+    @classmethod
+    def connect(cls, transport: Transport, conn: int, client: str, up: list, down: list,
+                app: App, broker: BrokerHost) -> "TcpEnd":
+        end = cls(transport, conn, client, transport.network.broker, up, app)
+        end.broker_host, end.down_path = broker, down
+        times, give_up = syn_schedule(transport.tcp.initial_rto, transport.tcp.syn_retries)
+        start = transport.kernel.now
+        for t in times:
+            transport.kernel.call_at(start + t, end._syn)
+        transport.kernel.call_at(start + give_up, end._syn_timeout)
+        return end
+
+    def __init__(self, transport: Transport, conn: int, name: str, peer_name: str,
+                 path: list, app: App | None):
+        super().__init__(transport, conn, name, peer_name, path, app)
+        tcp = transport.tcp
+        self.sender = TcpSender(tcp.mss, tcp.window,
+                                RtoEstimator(tcp.initial_rto, tcp.min_rto, tcp.max_rto),
+                                tcp.max_retransmits)
+        self.receiver = TcpReceiver()
+        self.header = tcp.header_bytes
+        self.alarm = Alarm(self.kernel, self.sender.next_deadline, self._retransmit)
+        self.written = 0  # bytes the application wrote
+        self.marks: deque = deque()  # (stream offset after a packet, its row)
+        self.app_closed = False
+        self._answered = False  # a segment already carried the ACK for this arrival
+
+    # -- application side ----------------------------------------------------------------
+    def write(self, data: bytes, rows: list) -> None:
+        if self.app_closed or self.state == "dead":
+            return
+        offset = self.written
+        for row in rows:
+            offset += row[5]
+            self.marks.append((offset, row))
+        self.written = offset
+        self.sender.write(data)
+        self._send(self.sender.poll(self.kernel.now))
+
+    def close(self) -> None:
+        """Orderly close: the application is done with the connection."""
+        if self.app_closed or self.state == "dead":
+            return
+        self.app_closed = True
+        self.sender.close()
+        self._send(self.sender.poll(self.kernel.now))
+
+    def abort(self) -> None:
+        """The host crashed or the process died: RST, and no more callbacks."""
+        if self.state != "dead":
+            self._die()
+            self._control("rst")
+
+    # -- handshake ------------------------------------------------------------------------
+    def _syn(self) -> None:
+        if self.state == "connecting":
+            self._control("syn")
+
+    def _syn_timeout(self) -> None:
+        if self.state == "connecting":
+            self._die()
+            self.app.on_closed(self, "syn_timeout")
+
+    def _accepted(self, broker: BrokerHost) -> "TcpEnd":
+        """The broker's side of this connection, made when the SYN arrives."""
+        end = TcpEnd(self.transport, self.conn, self.peer_name, self.name, self.down_path, broker)
+        end.state = "syn_received"
+        end.peer, self.peer = self, end
+        return end
+
+    # -- carrying segments ------------------------------------------------------------------
+    def _control(self, kind: str) -> None:
+        ack = 0 if kind in ("synack", "ack") else None  # acknowledges the peer's SYN
+        row = self.recorder.segment(self.kernel.now, self.conn, self.name, self.peer_name,
+                                    kind, 0, ack, b"", False, self.header)
+        self.transport.network.carry(self.path, self.header, (Control(kind), row),
+                                     self._arrive_at_peer, self.recorder.segment_lost)
+
+    def _send(self, segments: list[Segment]) -> None:
+        if not segments:
+            return
+        ack = self.receiver.expected
+        header, now, record = self.header, self.kernel.now, self.recorder.segment
+        carry, path = self.transport.network.carry, self.path
+        for seg in segments:
+            seg.ack = ack
+            kind = "fin" if seg.fin else "data"
+            row = record(now, self.conn, self.name, self.peer_name, kind, seg.seq, ack,
+                         seg.data, seg.retransmission, header + len(seg.data))
+            carry(path, header + len(seg.data), (seg, row), self._arrive_at_peer,
+                  self.recorder.segment_lost)
+        self._answered = True
+        self.alarm.arm()
+
+    def _arrive_at_peer(self, item: tuple) -> None:
+        self.recorder.segment_arrived(item[1], self.kernel.now)
+        if self.peer is None:  # a SYN reaching the broker
+            if item[0].kind == "syn":
+                host = self.broker_host
+                if not host.accepting():
+                    self._answer_from_broker("rst")
+                    return
+                self._accepted(host)
+                self.peer._control("synack")
+            return
+        self.peer._on_item(item[0])
+
+    def _answer_from_broker(self, kind: str) -> None:
+        """A reply from a broker that has no end for this connection (it is down)."""
+        ghost = TcpEnd(self.transport, self.conn, self.peer_name, self.name, self.down_path, None)
+        ghost.peer, ghost.state = self, "dead"
+        ghost._control(kind)
+
+    def _on_item(self, item: Any) -> None:
+        if item.__class__ is Control:
+            self._on_control(item.kind)
+        else:
+            self._on_segment(item)
+
+    def _on_control(self, kind: str) -> None:
+        if kind == "syn":  # a retried SYN: our SYN-ACK was lost
+            if self.state == "syn_received":
+                self._control("synack")
+        elif kind == "synack":
+            if self.state == "connecting":
+                self.state = "established"
+                self._control("ack")
+                self.app.on_established(self)
+        elif kind == "ack":
+            self._establish()
+        elif kind == "rst" and self.state not in ("dead", "connecting"):
+            self._die()
+            if not self.app_closed:
+                self.app.on_closed(self, "reset")
+        elif kind == "rst" and self.state == "connecting":
+            self._die()
+            self.app.on_closed(self, "refused")
+
+    def _establish(self) -> None:
+        if self.state == "syn_received":
+            self.state = "established"
+            self.app.on_established(self)
+
+    def _on_segment(self, seg: Segment) -> None:
+        if self.state == "dead":
+            if seg.data or seg.fin:
+                self._control("rst")  # nobody is listening any more
+            return
+        self._establish()
+        now = self.kernel.now
+        if seg.ack is not None:
+            self._send(self.sender.on_ack(seg.ack, now))
+        if self.app_closed:
+            self._after_close(seg)
+            return
+        if not seg.data and not seg.fin:
+            return
+        was_eof = self.receiver.eof
+        data, _ = self.receiver.on_segment(seg)
+        self._answered = False
+        if data:
+            self.peer._delivered(self.receiver.expected, now)
+            self.app.on_data(self, data)
+        if self.state == "dead":
+            return
+        if not self._answered:
+            self._send_ack()
+        if self.receiver.eof and not was_eof and not self.app_closed:
+            self.app.on_closed(self, "eof")
+
+    def _after_close(self, seg: Segment) -> None:
+        """Our application closed: finish the FIN exchange; data now gets a RST."""
+        if seg.data:
+            self._die()
+            self._control("rst")  # data for an application that has closed the socket
+            return
+        if seg.fin:
+            self.receiver.on_segment(seg)
+            self._send_ack()
+        if self.sender.closed and self.receiver.eof:
+            self._die()  # both FINs acknowledged: the connection is over
+
+    def _send_ack(self) -> None:
+        ack = self.receiver.expected
+        row = self.recorder.segment(self.kernel.now, self.conn, self.name, self.peer_name,
+                                    "ack", self.sender.next_seq, ack, b"", False, self.header)
+        self.transport.network.carry(self.path, self.header, (Segment(self.sender.next_seq,
+                                     b"", ack), row), self._arrive_at_peer,
+                                     self.recorder.segment_lost)
+        self._answered = True
+
+    def _delivered(self, upto: int, now: float) -> None:
+        """The peer's engine has every byte below ``upto``: stamp the rows that ended."""
+        marks = self.marks
+        while marks and marks[0][0] <= upto:
+            marks.popleft()[1][T_RECV] = now
+
+    def _retransmit(self, now: float) -> None:
+        if self.state == "dead":
+            return
+        segments = self.sender.on_timer(now)
+        if self.sender.failed:
+            self._die()
+            self._control("rst")
+            if not self.app_closed:
+                self.app.on_closed(self, "tcp_timeout")
+            return
+        self._send(segments)
+
+    def _die(self) -> None:
+        self.state = "dead"
+        self.alarm.cancel()
+
+
+class DatagramEnd(_End):
+    """One end of a datagram 'connection': no handshake, no retransmission, no signals."""
+
+    @classmethod
+    def connect(cls, transport: Transport, conn: int, client: str, up: list, down: list,
+                app: App, broker: BrokerHost) -> "DatagramEnd":
+        end = cls(transport, conn, client, transport.network.broker, up, app)
+        end.peer = cls(transport, conn, transport.network.broker, client, down, broker)
+        end.peer.peer = end
+        end.state = "established"
+        transport.kernel.call_at(transport.kernel.now, app.on_established, end)
+        return end
+
+    def write(self, data: bytes, rows: list) -> None:
+        if self.state != "established":
+            return
+        at, now = 0, self.kernel.now
+        for row in rows:
+            size = row[5]
+            piece = data[at:at + size]
+            at += size
+            seg_row = self.recorder.segment(now, self.conn, self.name, self.peer_name,
+                                            "datagram", 0, None, piece, False,
+                                            UDP_HEADER_BYTES + size)
+            self.transport.network.carry(self.path, UDP_HEADER_BYTES + size,
+                                         (piece, row, seg_row), self.peer._arrive,
+                                         self.recorder.segment_lost)
+        if at != len(data):
+            raise AssertionError(f"packet rows cover {at} of {len(data)} bytes written")
+
+    def _arrive(self, item: tuple) -> None:
+        piece, row, seg_row = item
+        self.recorder.segment_arrived(seg_row, self.kernel.now)
+        if self.state == "connecting":  # the broker learns of the client from its first datagram
+            if not self.app.accepting():
+                return
+            self.state = "established"
+            self.app.on_established(self)
+        if self.state != "established":
+            return
+        row[T_RECV] = self.kernel.now
+        self.app.on_data(self, piece)
+
+    def close(self) -> None:
+        self.state = "dead"
+
+    def abort(self) -> None:
+        self.state = "dead"
