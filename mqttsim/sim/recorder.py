@@ -98,22 +98,26 @@ class Recorder:
             elif cls is ev.MessageDropped:
                 self.drops.append(("client", name, e.topic, e.payload, e.qos, e.reason, e.t))
 
+    def _who(self, event: Any) -> str:
+        """The scenario client behind a broker event: by its connection when it has one
+        (two clients may share a client id), else by client id."""
+        row = self.connections.get(event.conn) if event.conn is not None else None
+        return row["client"] if row else self.names.get(event.client_id, event.client_id)
+
     def broker_event_rows(self, events: Iterable) -> None:
-        names = self.names
         if self.capture:
             self.broker_events.extend(events)
         for e in events:
             cls = e.__class__
             self._order += 1
             if cls is ev.MessageReceived:
-                self.accepts.append((names.get(e.client_id, e.client_id), e.topic,
-                                     e.packet.payload, e.packet.qos, e.packet.dup, e.t,
-                                     self._order))
+                self.accepts.append((self._who(e), e.topic, e.packet.payload, e.packet.qos,
+                                     e.packet.dup, e.t, self._order))
             elif cls is ev.MessageDropped:
-                self.drops.append(("broker", names.get(e.client_id, e.client_id), e.topic,
-                                   e.payload, e.qos, e.reason, e.t))
+                self.drops.append(("broker", self._who(e), e.topic, e.payload, e.qos,
+                                   e.reason, e.t))
             elif cls is ev.Subscribed:
-                who = names.get(e.client_id, e.client_id)
+                who = self._who(e)
                 for topic_filter, granted in zip(e.topic_filters, e.granted):
                     self.subscriptions.append((who, topic_filter, granted, e.t, self._order))
             elif cls is ev.ConnectionClosed:

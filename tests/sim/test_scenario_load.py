@@ -335,8 +335,6 @@ REFUSALS = [
     # names and topology
     ({"clients": [{"name": "a"}, {"name": "a"}]},
      ["clients[1].name = 'a'", "already used by the client at clients[0]"]),
-    ({"clients": [{"name": "a", "client_id": "x"}, {"name": "b", "client_id": "x"}]},
-     ["clients[1].client_id = 'x'", "already the client_id of the client at clients[0]"]),
     ({"clients": [{"name": "s", "count": 2}, {"name": "s-2"}]},
      ["clients[1].name = 's-2'", "already used by the client at clients[0]"]),
     ({"clients": [{"name": "s-1"}, {"name": "s", "count": 2}]},

@@ -88,3 +88,16 @@ def test_a_clean_disconnect_is_named_clean_and_no_will_is_published():
     assert (conn["reason"], conn["side"]) == ("clean", "client")
     assert conn["t_down"] == pytest.approx(5.0)
     assert len(res.received) == 0  # [MQTT-3.14.4-3]: DISCONNECT discards the will
+
+
+def test_v311_MQTT_3_1_4_2_two_clients_with_one_client_id_take_each_other_over_and_flap():
+    first = {"name": "device-a", "client_id": "device"}
+    second = {"name": "device-b", "client_id": "device", "connect_at": 5.0}
+    res = run(scenario([first, second], duration=30, link={"latency": 0.01}), seed=1)
+    c = res.connections
+    a = c[c["client"] == "device-a"].iloc[0]
+    assert (a["reason"], a["side"]) == ("takeover", "broker")
+    assert 5.0 < a["t_down"] < 5.1  # when device-b's CONNECT arrived
+    # Each reconnects and throws the other out: the classic flapping of a shared id.
+    assert (c["reason"] == "takeover").sum() >= 4
+    assert set(c[c["reason"] == "takeover"]["client"]) == {"device-a", "device-b"}
