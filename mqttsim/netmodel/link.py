@@ -114,37 +114,53 @@ class LinkDirection:
         self._bad = False  # Gilbert-Elliott state
         self.sent = self.delivered = self.bytes_sent = 0
         self.dropped: dict[str, int] = {"outage": 0, "queue_full": 0, "loss": 0}
+        self.last_dropped: str | None = None
+        self.last_queued = 0.0
+        loss = params.loss
+        # Bernoulli loss is drawn inline in arrival(); None: the Gilbert-Elliott chain.
+        self._p_loss = loss.p if isinstance(loss, Bernoulli) else None
 
     def send(self, now: float, size: int) -> Transmission:
         """Put ``size`` bytes on the link at ``now``; returns what becomes of them."""
+        arrival = self.arrival(now, size)
+        return Transmission(now, size, arrival, self.last_dropped, self.last_queued)
+
+    def arrival(self, now: float, size: int) -> float | None:
+        """``send`` without the Transmission object (the simulator's hot path): the arrival
+        time, or None with the reason in ``last_dropped``; the wait in ``last_queued``."""
         p = self.params
         self.sent += 1
+        self.last_dropped, self.last_queued = None, 0.0
         queue = self._in_queue
         while queue and queue[0] <= now:
             queue.popleft()
         if p.outages and p.down_at(now):
-            return self._drop(now, size, "outage")
+            return self._drop("outage")
         if p.queue is not None and len(queue) >= p.queue:
-            return self._drop(now, size, "queue_full")
-        start = max(now, self._busy_until)
-        finish = start + (size * 8 / p.bandwidth if p.bandwidth else 0.0)
+            return self._drop("queue_full")
+        busy = self._busy_until
+        start = now if now > busy else busy
+        finish = start + size * 8 / p.bandwidth if p.bandwidth else start
         self._busy_until = finish
         queue.append(finish)
         self.bytes_sent += size
-        if self._lost():
-            return self._drop(now, size, "loss", start - now)
+        self.last_queued = start - now
+        p_loss = self._p_loss
+        if (self.rng.random() < p_loss if p_loss else p_loss is None and self._lost()):
+            return self._drop("loss")
         arrival = finish + p.latency + (self.rng.uniform(0.0, p.jitter) if p.jitter else 0.0)
         if p.outages and any(o.overlaps(now, arrival) for o in p.outages):
-            return self._drop(now, size, "outage", start - now)  # the link died under it
-        arrival = max(arrival, self._last_arrival)  # no overtaking within one direction
+            return self._drop("outage")  # the link died under it
+        if arrival < self._last_arrival:
+            arrival = self._last_arrival  # no overtaking within one direction
         self._last_arrival = arrival
         self.delivered += 1
-        return Transmission(now, size, arrival, None, start - now)
+        return arrival
 
     def _lost(self) -> bool:
         loss = self.params.loss
         if isinstance(loss, Bernoulli):
-            return loss.p > 0 and self.rng.random() < loss.p
+            return self.rng.random() < loss.p
         # Gilbert-Elliott: step the chain, then draw in the new state.
         if self._bad:
             if self.rng.random() < loss.p_bad_to_good:
@@ -154,9 +170,9 @@ class LinkDirection:
         rate = loss.loss_bad if self._bad else loss.loss_good
         return rate > 0 and self.rng.random() < rate
 
-    def _drop(self, now: float, size: int, reason: str, queued: float = 0.0) -> Transmission:
+    def _drop(self, reason: str) -> None:
         self.dropped[reason] += 1
-        return Transmission(now, size, None, reason, queued)
+        self.last_dropped = reason
 
 
 def _check_probability(name: str, value: float) -> None:

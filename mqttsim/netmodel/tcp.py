@@ -18,7 +18,8 @@ retransmitted like data, so the peer learns of an orderly close even over a loss
 (``TcpReceiver.eof``).
 
 Left out, on purpose: congestion control (MQTT messages are small; the window rarely binds),
-delayed ACKs, SACK, Nagle (MQTT brokers and clients set TCP_NODELAY). Like the engines, this is
+SACK, Nagle (MQTT brokers and clients set TCP_NODELAY). When to send an ACK (at once, riding
+on data, or delayed) is the simulator's transport's business, not this module's. Like the engines, this is
 sans-IO: time is passed in and segments are returned; the simulator puts them on links.
 """
 
@@ -54,6 +55,7 @@ class Segment:
 class _Outstanding:
     segment: Segment
     sent_at: float
+    end: int  # the segment's end, kept here: every ACK compares against it
     retransmitted: bool = False
 
 
@@ -113,13 +115,13 @@ class TcpSender:
             segment = Segment(self.next_seq, bytes(self._pending[:size]))
             del self._pending[:size]
             self.next_seq += size
-            self._outstanding.append(_Outstanding(segment, now))
+            self._outstanding.append(_Outstanding(segment, now, self.next_seq))
             out.append(segment)
         if self._fin and not self._pending and not self.fin_sent and not self.failed:
             segment = Segment(self.next_seq, b"", fin=True)
             self.next_seq += 1
             self.fin_sent = True
-            self._outstanding.append(_Outstanding(segment, now))
+            self._outstanding.append(_Outstanding(segment, now, self.next_seq))
             out.append(segment)
         if out and self._timer_at is None:
             self._timer_at = now + self.rto.rto  # RFC 6298 5.1
@@ -131,8 +133,9 @@ class TcpSender:
             return []
         if ack > self.acked:
             sample = None
-            while self._outstanding and self._outstanding[0].segment.end <= ack:
-                done = self._outstanding.pop(0)
+            outstanding = self._outstanding
+            while outstanding and outstanding[0].end <= ack:
+                done = outstanding.pop(0)
                 if not done.retransmitted:
                     sample = now - done.sent_at  # Karn: never from a retransmission
             if sample is not None:
@@ -141,9 +144,11 @@ class TcpSender:
             self._dupacks = 0
             self.timeouts_in_a_row = 0
             # 5.2 / 5.3: stop the timer when all is acknowledged, else restart it.
-            self._timer_at = now + self.rto.rto if self._outstanding else None
+            self._timer_at = now + self.rto.rto if outstanding else None
             resent = self._go_back_n(ack, now) if self._go_back else []
-            return resent + self.poll(now)
+            if self._pending or (self._fin and not self.fin_sent):
+                return resent + self.poll(now)  # the window may have opened
+            return resent
         if ack == self.acked and self._outstanding:
             self._dupacks += 1
             if self._dupacks == 3:  # fast retransmit (RFC 5681 3.2)
@@ -174,7 +179,7 @@ class TcpSender:
         resent = []
         for entry in self._go_back:
             old = entry.segment
-            if old.end > ack:
+            if entry.end > ack:
                 entry.retransmitted, entry.sent_at = True, now
                 self.retransmissions += 1
                 resent.append(Segment(old.seq, old.data, old.ack, retransmission=True,

@@ -74,7 +74,7 @@ CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "s
 BROKER = _keys("name", "max_inflight", "max_queued", "queue_qos0", "hold_acks_when_congested",
                "persistence", restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
-            "syn_retries", "header_bytes")
+            "syn_retries", "header_bytes", "delayed_ack")
 EDGE = {**LINK, "a": None, "b": None}
 SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
                "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
@@ -175,7 +175,9 @@ def _tcp(t: Table | None) -> TcpSpec:
                       max(d.max_rto, initial_rto)),
         max_retransmits=t.get("max_retransmits", integer(lo=0), d.max_retransmits),
         syn_retries=t.get("syn_retries", integer(lo=0), d.syn_retries),
-        header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes))
+        header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes),
+        delayed_ack=t.get("delayed_ack", number(lo=0, unit="seconds, 0 = ACK at once"),
+                          d.delayed_ack))
 
 
 def _broker(t: Table | None) -> BrokerSpec:

@@ -144,6 +144,9 @@ class TcpSpec:
     max_retransmits: int = 15  # tcp_retries2
     syn_retries: int = 6  # tcp_syn_retries
     header_bytes: int = 40
+    # A receiver with nothing to send back waits this long before a pure ACK, unless more
+    # than one MSS is unacknowledged (Linux: 40 ms minimum, RFC 1122 4.2.3.2); 0: at once.
+    delayed_ack: float = 0.04
 
 
 @dataclass(frozen=True)

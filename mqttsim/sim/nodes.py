@@ -107,12 +107,11 @@ class SimBroker:
     def _handle(self, events: list) -> None:
         recorder = self.recorder
         if events:
-            recorder.broker_event_rows(events)
-            rows = self._rows
-            for e in events:
-                if e.__class__ is ev.PacketSent:
-                    rows.setdefault(e.conn, []).extend(
-                        recorder.packet_rows((e,), self.name, self._client_of(e.conn), e.conn))
+            for conn, rows in recorder.broker_events_in(events, self.name).items():
+                if conn in self._rows:
+                    self._rows[conn] += rows
+                else:
+                    self._rows[conn] = rows
         engine = self.engine
         for conn in engine.pending():
             data, close = engine.take_output(conn)
@@ -125,12 +124,9 @@ class SimBroker:
             if close:
                 del self.ends[conn]
                 end.close()
-                recorder.broker_event_rows(engine.connection_lost(conn, self.kernel.now))
+                recorder.broker_events_in(engine.connection_lost(conn, self.kernel._now),
+                                          self.name)
         self.alarm.arm()
-
-    def _client_of(self, conn: int) -> str:
-        row = self.recorder.connections.get(conn)
-        return row["client"] if row else "?"
 
     # -- restarts --------------------------------------------------------------------------
     def crash(self, down: float) -> None:
@@ -290,16 +286,15 @@ class SimClient:
                 if self.spec.subscribe:
                     engine.subscribe([(s.topic, s.qos) for s in self.spec.subscribe], e.t)
                     more = engine.take_events()
-            elif cls is ev.ConnectionClosed and self.end is not None:
-                recorder.closed(self.end.conn, "client", e.t, e.reason, e.detail, e.rule)
         if more:
             events = events + more
-        recorder.client_events(self.name, events)
         end = self.end
+        rows = recorder.client_events(self.name, events, None if end is None else end.conn,
+                                      self.broker.name)
         if end is None:
             self.alarm.arm()
             return
-        self._unwritten += recorder.packet_rows(events, self.name, self.broker.name, end.conn)
+        self._unwritten += rows
         if not end.open:
             self.alarm.arm()  # output waits in the engine until the transport is up
             return

@@ -75,28 +75,30 @@ class Recorder:
         row[11], row[12] = reason, hop
 
     # -- engines -----------------------------------------------------------------------------
-    def packet_rows(self, events: Iterable, src: str, dst: str, conn: int) -> list[list]:
-        """Rows for the PacketSent events among ``events`` (in the order written)."""
-        rows = []
-        append = self.packets.append
-        for event in events:
-            if event.__class__ is ev.PacketSent:
-                p = event.packet
-                row = [event.t, src, dst, conn, packet_type(p), event.size,
-                       getattr(p, "qos", None), getattr(p, "dup", False),
-                       getattr(p, "packet_id", None), None]
-                append(row)
-                rows.append(row)
-        return rows
+    def _packet_row(self, event: ev.PacketSent, src: str, dst: str, conn: int) -> list:
+        p = event.packet
+        row = [event.t, src, dst, conn, packet_type(p), event.size, getattr(p, "qos", None),
+               getattr(p, "dup", False), getattr(p, "packet_id", None), None]
+        self.packets.append(row)
+        return row
 
-    def client_events(self, name: str, events: Iterable) -> None:
+    def client_events(self, name: str, events: Iterable, conn: int | None,
+                      broker: str) -> list[list]:
+        """Record a client's events; returns the rows of the packets it wrote, in order."""
+        rows = []
         for e in events:
             cls = e.__class__
-            if cls is ev.MessageReceived:
-                self.receipts.append((name, e.topic, e.packet.payload, e.packet.qos,
-                                      e.packet.dup, e.packet.retain, e.t))
+            if cls is ev.PacketSent:
+                if conn is not None:
+                    rows.append(self._packet_row(e, name, broker, conn))
+            elif cls is ev.MessageReceived:
+                p = e.packet
+                self.receipts.append((name, e.topic, p.payload, p.qos, p.dup, p.retain, e.t))
             elif cls is ev.MessageDropped:
                 self.drops.append(("client", name, e.topic, e.payload, e.qos, e.reason, e.t))
+            elif cls is ev.ConnectionClosed and conn is not None:
+                self.closed(conn, "client", e.t, e.reason, e.detail, e.rule)
+        return rows
 
     def _who(self, event: Any) -> str:
         """The scenario client behind a broker event: by its connection when it has one
@@ -104,13 +106,20 @@ class Recorder:
         row = self.connections.get(event.conn) if event.conn is not None else None
         return row["client"] if row else self.names.get(event.client_id, event.client_id)
 
-    def broker_event_rows(self, events: Iterable) -> None:
+    def broker_events_in(self, events: list, broker: str) -> dict[Any, list[list]]:
+        """Record the broker's events; returns its packet rows per connection, in order."""
         if self.capture:
             self.broker_events.extend(events)
+        rows: dict[Any, list[list]] = {}
         for e in events:
             cls = e.__class__
             self._order += 1
-            if cls is ev.MessageReceived:
+            if cls is ev.PacketSent:
+                conn = e.conn
+                if conn not in rows:
+                    rows[conn] = []
+                rows[conn].append(self._packet_row(e, broker, self._who(e), conn))
+            elif cls is ev.MessageReceived:
                 self.accepts.append((self._who(e), e.topic, e.packet.payload, e.packet.qos,
                                      e.packet.dup, e.t, self._order))
             elif cls is ev.MessageDropped:
@@ -122,6 +131,7 @@ class Recorder:
                     self.subscriptions.append((who, topic_filter, granted, e.t, self._order))
             elif cls is ev.ConnectionClosed:
                 self.closed(e.conn, "broker", e.t, e.reason, e.detail, e.rule)
+        return rows
 
     def publish(self, publisher: str, seq: int, topic: str, payload: bytes, qos: int,
                 retain: bool, t: float) -> None:

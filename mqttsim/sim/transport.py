@@ -119,7 +119,9 @@ class TcpEnd(_End):
         self.written = 0  # bytes the application wrote
         self.marks: deque = deque()  # (stream offset after a packet, its row)
         self.app_closed = False
-        self._answered = False  # a segment already carried the ACK for this arrival
+        self.mss, self.delayed_ack = tcp.mss, tcp.delayed_ack
+        self._ack_owed = 0  # bytes received and not yet acknowledged
+        self._delack_armed = False
 
     # -- application side ----------------------------------------------------------------
     def write(self, data: bytes, rows: list) -> None:
@@ -165,53 +167,63 @@ class TcpEnd(_End):
         return end
 
     # -- carrying segments ------------------------------------------------------------------
+    def _carry(self, item: Any, row: list, size: int) -> None:
+        """Put one segment on the path to the peer (one link: one scheduled arrival)."""
+        path = self.path
+        if len(path) == 1:
+            arrival = path[0].link.arrival(self.kernel._now, size)
+            if arrival is None:
+                row[11], row[12] = path[0].link.last_dropped, path[0].name
+            else:
+                self.kernel.call_at(arrival, self._arrive_at_peer, item, row)
+        else:
+            self.transport.network.carry(path, size, (item, row), self._arrive_at_peer_hops,
+                                         self.recorder.segment_lost)
+
     def _control(self, kind: str) -> None:
         ack = 0 if kind in ("synack", "ack") else None  # acknowledges the peer's SYN
-        row = self.recorder.segment(self.kernel.now, self.conn, self.name, self.peer_name,
+        row = self.recorder.segment(self.kernel._now, self.conn, self.name, self.peer_name,
                                     kind, 0, ack, b"", False, self.header)
-        self.transport.network.carry(self.path, self.header, (Control(kind), row),
-                                     self._arrive_at_peer, self.recorder.segment_lost)
+        self._carry(Control(kind), row, self.header)
 
     def _send(self, segments: list[Segment]) -> None:
         if not segments:
             return
         ack = self.receiver.expected
-        header, now, record = self.header, self.kernel.now, self.recorder.segment
-        carry, path = self.transport.network.carry, self.path
+        header, now, record = self.header, self.kernel._now, self.recorder.segment
+        conn, name, peer_name = self.conn, self.name, self.peer_name
         for seg in segments:
             seg.ack = ack
-            kind = "fin" if seg.fin else "data"
-            row = record(now, self.conn, self.name, self.peer_name, kind, seg.seq, ack,
-                         seg.data, seg.retransmission, header + len(seg.data))
-            carry(path, header + len(seg.data), (seg, row), self._arrive_at_peer,
-                  self.recorder.segment_lost)
-        self._answered = True
+            size = header + len(seg.data)
+            row = record(now, conn, name, peer_name, "fin" if seg.fin else "data", seg.seq,
+                         ack, seg.data, seg.retransmission, size)
+            self._carry(seg, row, size)
+        self._ack_owed = 0  # the ACK rode along
         self.alarm.arm()
 
-    def _arrive_at_peer(self, item: tuple) -> None:
-        self.recorder.segment_arrived(item[1], self.kernel.now)
-        if self.peer is None:  # a SYN reaching the broker
-            if item[0].kind == "syn":
-                host = self.broker_host
-                if not host.accepting():
-                    self._answer_from_broker("rst")
-                    return
-                self._accepted(host)
-                self.peer._control("synack")
-            return
-        self.peer._on_item(item[0])
+    def _arrive_at_peer_hops(self, item: tuple) -> None:
+        self._arrive_at_peer(*item)
+
+    def _arrive_at_peer(self, item: Any, row: list) -> None:
+        row[10] = self.kernel._now
+        peer = self.peer
+        if item.__class__ is Segment:
+            peer._on_segment(item)
+        elif peer is not None:
+            peer._on_control(item.kind)
+        elif item.kind == "syn":  # a first SYN reaching the broker
+            host = self.broker_host
+            if not host.accepting():
+                self._answer_from_broker("rst")
+                return
+            self._accepted(host)
+            self.peer._control("synack")
 
     def _answer_from_broker(self, kind: str) -> None:
         """A reply from a broker that has no end for this connection (it is down)."""
         ghost = TcpEnd(self.transport, self.conn, self.peer_name, self.name, self.down_path, None)
         ghost.peer, ghost.state = self, "dead"
         ghost._control(kind)
-
-    def _on_item(self, item: Any) -> None:
-        if item.__class__ is Control:
-            self._on_control(item.kind)
-        else:
-            self._on_segment(item)
 
     def _on_control(self, kind: str) -> None:
         if kind == "syn":  # a retried SYN: our SYN-ACK was lost
@@ -242,8 +254,9 @@ class TcpEnd(_End):
             if seg.data or seg.fin:
                 self._control("rst")  # nobody is listening any more
             return
-        self._establish()
-        now = self.kernel.now
+        if self.state != "established":
+            self._establish()
+        now = self.kernel._now
         if seg.ack is not None:
             self._send(self.sender.on_ack(seg.ack, now))
         if self.app_closed:
@@ -251,18 +264,29 @@ class TcpEnd(_End):
             return
         if not seg.data and not seg.fin:
             return
-        was_eof = self.receiver.eof
-        data, _ = self.receiver.on_segment(seg)
-        self._answered = False
+        receiver = self.receiver
+        was_eof, before = receiver.eof, receiver.expected
+        data, _ = receiver.on_segment(seg)
+        self._ack_owed += len(seg.data) or 1
         if data:
-            self.peer._delivered(self.receiver.expected, now)
+            self.peer._delivered(receiver.expected, now)
             self.app.on_data(self, data)
         if self.state == "dead":
             return
-        if not self._answered:
-            self._send_ack()
-        if self.receiver.eof and not was_eof and not self.app_closed:
+        if self._ack_owed:  # the application wrote nothing back: ACK now or a bit later
+            if (receiver.expected == before or seg.fin or self._ack_owed > self.mss
+                    or not self.delayed_ack):
+                self._send_ack()  # out of order (a duplicate ACK), FIN, or 2 segments' worth
+            elif not self._delack_armed:
+                self._delack_armed = True
+                self.kernel.call_at(now + self.delayed_ack, self._delayed_ack)
+        if receiver.eof and not was_eof and not self.app_closed:
             self.app.on_closed(self, "eof")
+
+    def _delayed_ack(self) -> None:
+        self._delack_armed = False
+        if self._ack_owed and self.state != "dead":
+            self._send_ack()
 
     def _after_close(self, seg: Segment) -> None:
         """Our application closed: finish the FIN exchange; data now gets a RST."""
@@ -277,13 +301,11 @@ class TcpEnd(_End):
             self._die()  # both FINs acknowledged: the connection is over
 
     def _send_ack(self) -> None:
-        ack = self.receiver.expected
-        row = self.recorder.segment(self.kernel.now, self.conn, self.name, self.peer_name,
-                                    "ack", self.sender.next_seq, ack, b"", False, self.header)
-        self.transport.network.carry(self.path, self.header, (Segment(self.sender.next_seq,
-                                     b"", ack), row), self._arrive_at_peer,
-                                     self.recorder.segment_lost)
-        self._answered = True
+        ack, seq = self.receiver.expected, self.sender.next_seq
+        row = self.recorder.segment(self.kernel._now, self.conn, self.name, self.peer_name,
+                                    "ack", seq, ack, b"", False, self.header)
+        self._carry(Segment(seq, b"", ack), row, self.header)
+        self._ack_owed = 0
 
     def _delivered(self, upto: int, now: float) -> None:
         """The peer's engine has every byte below ``upto``: stamp the rows that ended."""
