@@ -55,7 +55,7 @@ class Results:
         """Per QoS (as published): messages sent; expected deliveries; delivered once,
         duplicated and lost; latency percentiles (s); MQTT bytes of that QoS's packets and
         per delivered copy."""
-        out = self.outcomes[self.outcomes["expected"]]
+        out = self.outcomes.loc[self.outcomes["expected"].astype(bool)]
         packets = self.packets
         qos_of_packet = packets["qos"].where(packets["type"] == "PUBLISH",
                                              packets["type"].map(QOS_OF_ACK))
