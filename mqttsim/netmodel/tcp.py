@@ -100,6 +100,21 @@ class TcpSender:
             raise ValueError("write after close()")
         self._pending += data
 
+    def send(self, data: bytes, now: float) -> list[Segment]:
+        """``write`` then ``poll``; without a backlog, one MSS or less and room in the
+        window (nearly every MQTT packet), the segment is made directly."""
+        size = len(data)
+        if (self._pending or self._fin or self.failed or size > self.mss
+                or self.window - (self.next_seq - self.acked) < size):
+            self.write(data)
+            return self.poll(now)
+        segment = Segment(self.next_seq, data)
+        self.next_seq += size
+        self._outstanding.append(_Outstanding(segment, now, self.next_seq))
+        if self._timer_at is None:
+            self._timer_at = now + self.rto.rto  # RFC 6298 5.1
+        return [segment]
+
     def close(self) -> None:
         """Orderly close: a FIN goes out once every written byte has been sent."""
         self._fin = True
@@ -206,8 +221,11 @@ class TcpReceiver:
 
     def on_segment(self, segment: Segment) -> tuple[bytes, int]:
         """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
-        seq = segment.seq
-        if not segment.data and not segment.fin:
+        seq, data = segment.seq, segment.data
+        if seq == self.expected and not self._out_of_order and not segment.fin and data:
+            self.expected = seq + len(data)  # in order, nothing waiting: the common case
+            return data, self.expected
+        if not data and not segment.fin:
             return b"", self.expected
         if seq > self.expected:
             self._out_of_order.setdefault(seq, segment)

@@ -132,8 +132,7 @@ class TcpEnd(_End):
             offset += row[5]
             self.marks.append((offset, row))
         self.written = offset
-        self.sender.write(data)
-        self._send(self.sender.poll(self.kernel.now))
+        self._send(self.sender.send(data, self.kernel._now))
 
     def close(self) -> None:
         """Orderly close: the application is done with the connection."""
@@ -258,7 +257,9 @@ class TcpEnd(_End):
             self._establish()
         now = self.kernel._now
         if seg.ack is not None:
-            self._send(self.sender.on_ack(seg.ack, now))
+            more = self.sender.on_ack(seg.ack, now)
+            if more:
+                self._send(more)
         if self.app_closed:
             self._after_close(seg)
             return

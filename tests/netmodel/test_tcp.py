@@ -183,3 +183,13 @@ def test_after_a_timeout_the_first_ack_brings_back_every_other_lost_segment_at_o
     # two together: they arrive 0.05 s later and their ACK is back 0.05 s after that.
     assert wire.arrivals[-1][0] == pytest.approx(1.0 + 0.1 + 0.05)
     assert end == pytest.approx(1.0 + 0.1 + 0.1)
+
+
+def test_send_makes_the_same_segments_as_write_then_poll():
+    fast, slow = TcpSender(mss=10, window=25), TcpSender(mss=10, window=25)
+    for chunk in (b"a" * 4, b"b" * 10, b"c" * 12, b"d" * 3):
+        got = fast.send(chunk, 0.0)
+        slow.write(chunk)
+        assert [(s.seq, s.data) for s in got] == [(s.seq, s.data) for s in slow.poll(0.0)]
+    assert fast.in_flight == slow.in_flight == 25  # the window stopped both alike
+    assert fast.next_deadline() == slow.next_deadline() == 1.0
