@@ -141,6 +141,8 @@ def _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop, onl
         return "broker:no_session"  # a clean-session subscriber away: nothing kept for it
     if effective == 0:
         return "broker:qos0_connection_lost"
+    if not any(down == float("inf") for _up, down in online):
+        return "broker:queued_for_offline_session"  # still held for a subscriber away at the end
     return "broker:undelivered_at_end"
 
 

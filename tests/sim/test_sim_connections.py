@@ -101,3 +101,14 @@ def test_v311_MQTT_3_1_4_2_two_clients_with_one_client_id_take_each_other_over_a
     # Each reconnects and throws the other out: the classic flapping of a shared id.
     assert (c["reason"] == "takeover").sum() >= 4
     assert set(c[c["reason"] == "takeover"]["client"]) == {"device-a", "device-b"}
+
+
+def test_a_client_with_a_short_ping_timeout_notices_a_dead_link_before_the_broker():
+    sub = subscriber("sub", "t", keepalive=10, ping_timeout=2.0,
+                     link={"latency": 0.01, "outages": [[20.0, 60.0]]})
+    res = run(scenario([sub], duration=40), seed=1)
+    first = res.connections.iloc[0]
+    assert (first["reason"], first["side"]) == ("pingresp_timeout", "client")
+    # Idle since its SUBSCRIBE, it pings every 10 s; the ping at 20 s gets no answer.
+    assert first["t_down"] == pytest.approx(22.0, abs=0.1)
+    assert first["broker_reason"] == "keepalive"  # the broker finds out later, by itself

@@ -139,3 +139,13 @@ def test_the_same_scenario_and_seed_give_identical_tables_and_another_seed_does_
     for table in ("outcomes", "packets", "connections", "segments", "links"):
         assert getattr(first, table).equals(getattr(again, table)), table
     assert not first.segments.equals(other.segments)
+
+
+def test_an_offline_persistent_session_overflows_its_queue_and_says_so():
+    sub = subscriber("sub", "t", qos=1, clean=False, disconnect_at=2.0)
+    res = run(scenario([sub, publisher("pub", "t", 1, 30, start=3.0, interval=0.1)],
+                       duration=10, broker={"max_queued": 10}, link={"latency": 0.01}), seed=1)
+    out = res.outcomes[res.outcomes["expected"]]
+    assert len(out) == 30 and (out["outcome"] == "lost").all()  # it never came back
+    reasons = out["reason"].value_counts().to_dict()
+    assert reasons == {"broker:queue_full": 20, "broker:queued_for_offline_session": 10}
