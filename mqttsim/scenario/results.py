@@ -149,9 +149,10 @@ def from_recording(recording: Any) -> Results:
     packets = _frame(rec.packets, PACKET_COLUMNS)
     packets["dropped"] = packets["t_recv"].isna()
     segments = _frame(rec.segments, SEGMENT_COLUMNS)
-    payloads = list(segments.pop("payload")) if rec.capture else None
-    if not rec.capture:
-        del segments["payload"]
+    segments["t_arrival"] = list(rec.arrivals)
+    segments["dropped"] = [rec.losses.get(i, (None,))[0] for i in range(len(segments))]
+    segments["hop"] = [rec.losses.get(i, (None, None))[1] for i in range(len(segments))]
+    payloads = rec.payloads if rec.capture else None
     connections_df = pd.DataFrame(connections, columns=CONNECTION_COLUMNS)
     connections_df["outage"] = [_saw_outage(sc, recording.paths, row) for row in connections]
     tables = {

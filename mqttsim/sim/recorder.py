@@ -7,6 +7,7 @@ Every row comes from an engine event or a transport fact, never from a driver's 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..protocol import events as ev
 PACKET_COLUMNS = ("t", "src", "dst", "conn", "type", "bytes", "qos", "dup", "packet_id",
                   "t_recv")
 SEGMENT_COLUMNS = ("t", "conn", "src", "dst", "kind", "seq", "ack", "payload_bytes",
-                   "retransmission", "bytes", "t_arrival", "dropped", "hop", "payload")
+                   "retransmission", "bytes")  # then t_arrival, dropped, hop (kept apart)
 PUBLISH_COLUMNS = ("publisher", "seq", "topic", "payload", "qos", "retain", "t_pub")
 RECEIPT_COLUMNS = ("subscriber", "topic", "payload", "qos", "dup", "retain", "t")
 # ``order`` counts broker events, so that a subscription and a message in the same instant
@@ -28,6 +29,7 @@ CONNECTION_COLUMNS = ("conn", "client", "client_id", "t_open", "t_up", "t_down",
                       "session_present")
 
 _TYPE_NAMES: dict[type, str] = {}
+NAN = float("nan")
 
 
 def packet_type(packet: Any) -> str:
@@ -47,7 +49,12 @@ class Recorder:
         self.names = dict(names)  # client id -> scenario client name
         self.capture = capture
         self.packets: list[list] = []
-        self.segments: list[list] = []
+        # Segments are the most numerous rows: an immutable tuple each, their arrival times
+        # in a compact array (NaN until they arrive), drops in a dict (they are few).
+        self.segments: list[tuple] = []
+        self.arrivals = array("d")
+        self.losses: dict[int, tuple[str, str]] = {}
+        self.payloads: list[bytes] = []
         self.publishes: list[tuple] = []
         self.receipts: list[tuple] = []
         self.accepts: list[tuple] = []
@@ -59,20 +66,21 @@ class Recorder:
 
     # -- transport ---------------------------------------------------------------------------
     def segment(self, t: float, conn: int, src: str, dst: str, kind: str, seq: int,
-                ack: int | None, payload: bytes, retransmission: bool, size: int) -> list:
-        row = [t, conn, src, dst, kind, seq, ack, len(payload), retransmission, size, None,
-               None, None, payload if self.capture else None]
-        self.segments.append(row)
-        return row
+                ack: int | None, payload: bytes, retransmission: bool, size: int) -> int:
+        """Record a segment put on the wire; returns its index for its fate."""
+        self.segments.append((t, conn, src, dst, kind, seq, ack, len(payload), retransmission,
+                              size))
+        self.arrivals.append(NAN)
+        if self.capture:
+            self.payloads.append(payload)
+        return len(self.arrivals) - 1
 
-    @staticmethod
-    def segment_arrived(row: list, t: float) -> None:
-        row[10] = t
+    def segment_arrived(self, index: int, t: float) -> None:
+        self.arrivals[index] = t
 
-    @staticmethod
-    def segment_lost(item: tuple, reason: str, hop: str) -> None:
-        row = item[-1]
-        row[11], row[12] = reason, hop
+    def segment_lost(self, item: tuple, reason: str, hop: str) -> None:
+        """A link dropped a segment; ``item`` is what was carried, its index last."""
+        self.losses[item[-1]] = (reason, hop)
 
     # -- engines -----------------------------------------------------------------------------
     def _packet_row(self, event: ev.PacketSent, src: str, dst: str, conn: int) -> list:

@@ -166,13 +166,13 @@ class TcpEnd(_End):
         return end
 
     # -- carrying segments ------------------------------------------------------------------
-    def _carry(self, item: Any, row: list, size: int) -> None:
+    def _carry(self, item: Any, row: int, size: int) -> None:
         """Put one segment on the path to the peer (one link: one scheduled arrival)."""
         path = self.path
         if len(path) == 1:
             arrival = path[0].link.arrival(self.kernel._now, size)
             if arrival is None:
-                row[11], row[12] = path[0].link.last_dropped, path[0].name
+                self.recorder.losses[row] = (path[0].link.last_dropped, path[0].name)
             else:
                 self.kernel.call_at(arrival, self._arrive_at_peer, item, row)
         else:
@@ -203,8 +203,8 @@ class TcpEnd(_End):
     def _arrive_at_peer_hops(self, item: tuple) -> None:
         self._arrive_at_peer(*item)
 
-    def _arrive_at_peer(self, item: Any, row: list) -> None:
-        row[10] = self.kernel._now
+    def _arrive_at_peer(self, item: Any, row: int) -> None:
+        self.recorder.arrivals[row] = self.kernel._now
         peer = self.peer
         if item.__class__ is Segment:
             peer._on_segment(item)
