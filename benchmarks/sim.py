@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": f"{a.clients}pub/{a.clients}sub/1broker QoS 1, real codec+engines, TCP model",
         "deliveries": delivered, "lost": lost,
         "duplicates": int((res.outcomes["outcome"] == "duplicate").sum()),
-        "retransmitted_segments": int(res.segments["retransmission"].sum()),
+        "retransmitted_segments": res.stats["retransmitted_segments"],
         "sim_time_s": scenario.duration, "wall_s": round(wall, 2),
         "deliveries_per_wall_s": round(delivered / wall),
         "events_per_wall_s": round(events / wall),

@@ -10,11 +10,8 @@ are per connection and reused).
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from typing import Protocol
-
-_TAG = re.compile(rb"msg (\S+)#(\d+)(?: |$)")
 
 
 class PublishPlan(Protocol):
@@ -74,5 +71,10 @@ def make_payload(plan: PublishPlan, publisher: str, seq: int, rng: random.Random
 
 def read_tag(payload: bytes) -> tuple[str, int] | None:
     """(publisher, sequence number) from a generated payload; None for any other payload."""
-    found = _TAG.match(payload)
-    return (found.group(1).decode(), int(found.group(2))) if found else None
+    if payload[:4] != b"msg ":
+        return None
+    end = payload.find(b" ", 4)
+    name, sep, seq = (payload[4:] if end < 0 else payload[4:end]).rpartition(b"#")
+    if not sep or not name or not seq.isdigit() or not seq.isascii():
+        return None
+    return name.decode(), int(seq)

@@ -11,6 +11,7 @@ got, like ``sub -v`` prints it), ``published`` and ``drops``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,30 @@ BROKER_PORT = 1883
 class Results:
     """What one run produced. Build with ``mqttsim.run``; read the tables, ``summary()``."""
 
-    def __init__(self, scenario: Any, seed: int, backend: str, tables: dict[str, pd.DataFrame],
+    def __init__(self, scenario: Any, seed: int, backend: str,
+                 tables: Mapping[str, pd.DataFrame | Callable[[], pd.DataFrame]],
                  broker_events: list | None = None, payloads: list | None = None,
                  stats: dict | None = None):
         self.scenario, self.seed, self.backend = scenario, seed, backend
-        for name in TABLES:
-            setattr(self, name, tables[name])
+        missing = set(TABLES) - set(tables)
+        if missing:
+            raise ValueError(f"Results needs every table; missing: {', '.join(sorted(missing))}")
+        # A table may come as a function that builds it: a large run then pays for a
+        # million-row DataFrame only if someone reads it.
+        self._unbuilt = dict(tables)
         self.broker_events = broker_events or []
         self._payloads = payloads
         self.stats = stats or {}
+
+    def __getattr__(self, name: str) -> Any:
+        unbuilt = self.__dict__.get("_unbuilt")
+        if unbuilt is None or name not in unbuilt:
+            raise AttributeError(f"'Results' object has no attribute {name!r}")
+        table = unbuilt.pop(name)
+        if callable(table):
+            table = table()
+        setattr(self, name, table)
+        return table
 
     outcomes: pd.DataFrame
     packets: pd.DataFrame
@@ -143,30 +159,45 @@ def from_recording(recording: Any) -> Results:
                                 SEGMENT_COLUMNS)
     rec, sc = recording.recorder, recording.scenario
     connections = list(rec.connections.values())
-    clean = {c.name: c.clean for c in sc.clients}
-    outcomes = outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
-                            rec.subscriptions, connections, clean)
-    packets = _frame(rec.packets, PACKET_COLUMNS)
-    packets["dropped"] = packets["t_recv"].isna()
-    segments = _frame(rec.segments, SEGMENT_COLUMNS)
-    segments["t_arrival"] = list(rec.arrivals)
-    segments["dropped"] = [rec.losses.get(i, (None,))[0] for i in range(len(segments))]
-    segments["hop"] = [rec.losses.get(i, (None, None))[1] for i in range(len(segments))]
-    payloads = rec.payloads if rec.capture else None
-    connections_df = pd.DataFrame(connections, columns=CONNECTION_COLUMNS)
-    connections_df["outage"] = [_saw_outage(sc, recording.paths, row) for row in connections]
+
+    def outcomes() -> pd.DataFrame:
+        clean = {c.name: c.clean for c in sc.clients}
+        return _frame(outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
+                                   rec.subscriptions, connections, clean), OUTCOME_COLUMNS)
+
+    def packets() -> pd.DataFrame:
+        table = _frame(rec.packets, PACKET_COLUMNS)
+        table["dropped"] = table["t_recv"].isna()
+        return table
+
+    def segments() -> pd.DataFrame:
+        table = _frame(rec.segments, SEGMENT_COLUMNS)
+        losses = rec.losses
+        table["t_arrival"] = list(rec.arrivals)
+        table["dropped"] = [losses[i][0] if i in losses else None for i in range(len(table))]
+        table["hop"] = [losses[i][1] if i in losses else None for i in range(len(table))]
+        return table
+
+    def connection_table() -> pd.DataFrame:
+        table = pd.DataFrame(connections, columns=CONNECTION_COLUMNS)
+        table["outage"] = [_saw_outage(sc, recording.paths, row) for row in connections]
+        return table
+
     tables = {
-        "outcomes": _frame(outcomes, OUTCOME_COLUMNS),
+        "outcomes": outcomes,
         "packets": packets,
-        "connections": connections_df,
+        "connections": connection_table,
         "segments": segments,
-        "links": pd.DataFrame(recording.links),
-        "received": _frame(rec.receipts, RECEIPT_COLUMNS),
-        "published": _frame(rec.publishes, PUBLISH_COLUMNS),
-        "drops": _frame(rec.drops, DROP_COLUMNS),
+        "links": lambda: pd.DataFrame(recording.links),
+        "received": lambda: _frame(rec.receipts, RECEIPT_COLUMNS),
+        "published": lambda: _frame(rec.publishes, PUBLISH_COLUMNS),
+        "drops": lambda: _frame(rec.drops, DROP_COLUMNS),
     }
+    stats = {"events": recording.events_processed, "segments": len(rec.segments),
+             "retransmitted_segments": sum(1 for row in rec.segments if row[8]),
+             "packets": len(rec.packets)}
     return Results(sc, recording.seed, "sim", tables, rec.broker_events if rec.capture else None,
-                   payloads, {"events": recording.events_processed})
+                   rec.payloads if rec.capture else None, stats)
 
 
 def _frame(rows: list, columns: tuple[str, ...]) -> pd.DataFrame:
