@@ -83,7 +83,6 @@ class BrokerEngine(PacketHandlersMixin):
         c.last_received = now
         try:
             packets = c.decoder.feed(data)
-            sizes = c.decoder.sizes
         except MQTTError as exc:
             for packet, size in zip(exc.decoded, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
@@ -91,7 +90,7 @@ class BrokerEngine(PacketHandlersMixin):
             self._violation(c, exc, now)
             return self.take_events()
         if self.trace_packets or c.session is None:
-            for packet, size in zip(packets, sizes):
+            for packet, size in zip(packets, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
                     break
             return self.take_events()

@@ -20,7 +20,10 @@ from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Pub
                       Publish, Pubrec, Pubrel, Suback, Subscribe, Unsuback, Unsubscribe)
 from .properties import NO_PROPERTIES, Properties
 from .topics import parse_shared_subscription, resolve_topic_alias
-from .encoder import ACK_HEADS, encode_publish
+from .encoder import ACK_WORDS, encode_publish
+
+_new_received = ev.MessageReceived._new
+_new_acknowledged = ev.MessageAcknowledged._new
 
 
 def _aggregate(matches: list, publisher: str | None) -> dict[str, tuple]:
@@ -46,20 +49,20 @@ class PacketHandlersMixin:
 
     # -- PUBLISH from a client -------------------------------------------------------------
     def _on_publish(self, c: Connection, p: Publish, now: float) -> None:
-        cfg = self.config
         session = c.session
         topic, props = p.topic, p.properties
-        if c.version == MQTT_5 and props is not NO_PROPERTIES:
+        if props is not NO_PROPERTIES and c.version == MQTT_5:
             topic, props = self._inbound_properties(c, topic, props)
-        if p.retain and not cfg.retain_available:
+        if p.retain and not self.config.retain_available:
             raise ProtocolError("PUBLISH with RETAIN but retain is not available",
                                 "MQTT-3.2.2-14", reason_code=0x9A)
-        allowed = self.authz is None or self.authz.authorize(c.client_id, session.username,
-                                                             topic, "write")
+        authz = self.authz
+        allowed = authz is None or authz.authorize(c.client_id, session.username, topic, "write")
         qos = p.qos
         if qos == 2:
             new = session.incoming.on_publish(p.packet_id)  # dedupe until PUBREL [MQTT-4.3.3-2]
-            if new and len(session.incoming.pending) > cfg.receive_maximum and c.version == MQTT_5:
+            if new and len(session.incoming.pending) > self.config.receive_maximum \
+                    and c.version == MQTT_5:
                 raise ProtocolError("more unreleased QoS 2 messages than Receive Maximum",
                                     reason_code=0x93)
             if not allowed:
@@ -68,9 +71,11 @@ class PacketHandlersMixin:
         else:
             accept = allowed
         matched = -1
-        self._route_blockers.clear()
+        blockers = self._route_blockers
+        if blockers:
+            blockers.clear()
         if accept:
-            self._events.append(ev.MessageReceived(now, topic, p, c.conn, c.client_id))
+            self._events.append(_new_received(now, topic, p, c.conn, c.client_id))
             matched = self.route(topic, p.payload, qos, p.retain, props, c.client_id, now)
         elif not allowed:
             # 3.1.1: acknowledge normally and drop [MQTT-3.3.5-2]; 5.0: say "not authorized".
@@ -81,14 +86,12 @@ class PacketHandlersMixin:
             if c.version == MQTT_5:
                 code = 0x87 if not allowed else 0x10 if matched == 0 else 0
             cls = Puback if qos == 1 else Pubrec
-            if self._route_blockers or c.conn in self._held_acks:
+            if blockers or c.conn in self._held_acks:
                 # A subscriber this message went to is congested: the ack waits for it.
                 self._held_acks.setdefault(c.conn, deque()).append(
-                    (frozenset(self._route_blockers), cls, p.packet_id, code))
-            elif code:
-                self._send(c, cls(p.packet_id, code), now)
+                    (frozenset(blockers), cls, p.packet_id, code))
             else:
-                self._send_ack(c, cls, p.packet_id, now)
+                self._send_ack(c, cls, p.packet_id, now, code)
             if self.store is not None:
                 self._session_changed(session)
 
@@ -112,26 +115,15 @@ class PacketHandlersMixin:
         expires_at = None
         if properties is not NO_PROPERTIES and properties.message_expiry_interval is not None:
             expires_at = now + properties.message_expiry_interval
-        plain, shared, aggregated = self._matches(topic)
-        if aggregated is not None:
-            targets = aggregated
-            if shared:
-                targets = dict(targets)
-        else:  # some subscription has No Local: depends on who published
+        plain, shared, targets = self._route_cache.get(topic) or self._matches(topic)
+        if targets is None:  # some subscription has No Local: depends on who published
             targets = _aggregate(plain, publisher)
-        for group, members in shared.items():
-            client_id, entry = self._pick_member(group, members)
-            options = entry.options
-            ident = (entry.identifier,) if entry.identifier else ()
-            old = targets.get(client_id)
-            if old is None:
-                targets[client_id] = (options.qos, options.retain_as_published, ident)
-            else:  # the member matched on its own too: one copy for both [MQTT-3.3.4-2/3]
-                targets[client_id] = (max(old[0], options.qos),
-                                      old[1] or options.retain_as_published, old[2] + ident)
+        if shared:
+            targets = self._add_shared(dict(targets), shared)
         authz = self.authz
+        sessions = self.sessions
         for client_id, (granted, keep_retain, identifiers) in targets.items():
-            session = self.sessions.get(client_id)
+            session = sessions.get(client_id)
             if session is None:
                 continue
             if authz is not None and not authz.authorize(client_id, session.username, topic,
@@ -153,6 +145,7 @@ class PacketHandlersMixin:
 
         Most traffic goes to a few topics and subscriptions change rarely, so the tree walk
         and the per-client aggregation are done once per topic until a subscription changes.
+        ``route`` looks in the cache itself and calls this on a miss.
         """
         cache = self._route_cache
         hit = cache.get(topic)
@@ -164,6 +157,20 @@ class PacketHandlersMixin:
             no_local = any(entry.options.no_local for _, _, entry in plain)
             hit = cache[topic] = (plain, shared, None if no_local else _aggregate(plain, None))
         return hit
+
+    def _add_shared(self, targets: dict[str, tuple], shared: dict) -> dict[str, tuple]:
+        """One member of each matching share group joins ``targets`` (a copy we may change)."""
+        for group, members in shared.items():
+            client_id, entry = self._pick_member(group, members)
+            options = entry.options
+            ident = (entry.identifier,) if entry.identifier else ()
+            old = targets.get(client_id)
+            if old is None:
+                targets[client_id] = (options.qos, options.retain_as_published, ident)
+            else:  # the member matched on its own too: one copy for both [MQTT-3.3.4-2/3]
+                targets[client_id] = (max(old[0], options.qos),
+                                      old[1] or options.retain_as_published, old[2] + ident)
+        return targets
 
     def _pick_member(self, group: str, members: list):
         """Shared subscription: one member per message, round robin, online ones first."""
@@ -190,9 +197,10 @@ class PacketHandlersMixin:
         flow = session.flow
         conn = session.conn
         c = self.connections[conn] if conn is not None else None
-        writable = c is not None and c.writable
-        if writable and not flow.queue and (msg.qos == 0 or len(flow.inflight) < flow.window):
-            if msg.qos:
+        qos = msg.qos
+        if c is not None and c.writable and not flow.queue and (
+                qos == 0 or len(flow.inflight) < flow.window):
+            if qos:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
         else:
@@ -204,7 +212,7 @@ class PacketHandlersMixin:
                     or len(flow.queue) >= self._high_water):
                 self._congested.add(session.client_id)
                 self._route_blockers.add(session.client_id)
-        if msg.qos and self.store is not None:
+        if qos and self.store is not None:
             self._session_changed(session)
 
     def _fill(self, session: Session, now: float) -> None:
@@ -239,16 +247,17 @@ class PacketHandlersMixin:
             c = self.connections[conn]
             while held and not (held[0][0] & congested):
                 _, cls, packet_id, code = held.popleft()
-                if code:
-                    self._send(c, cls(packet_id, code), now)
-                else:
-                    self._send_ack(c, cls, packet_id, now)
+                self._send_ack(c, cls, packet_id, now, code)
             if not held:
                 del self._held_acks[conn]
 
-    def _send_ack(self, c: Connection, cls, packet_id: int, now: float) -> None:
-        """A success ack without properties, written directly (the commonest packet)."""
-        c.out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
+    def _send_ack(self, c: Connection, cls, packet_id: int, now: float, code: int = 0) -> None:
+        """PUBACK, PUBREC, PUBREL or PUBCOMP without properties. The commonest packet of
+        all, success without a reason code, is written directly."""
+        if code:
+            self._send(c, cls(packet_id, code), now)
+            return
+        c.out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._pending.add(c.conn)
         if self.trace_packets:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
@@ -280,8 +289,11 @@ class PacketHandlersMixin:
         session = c.session
         flow = session.flow
         msg = flow.on_puback(p.packet_id)
-        if msg is not None:
-            self._acked(c, msg, p.reason_code, now)
+        if msg is not None:  # what _acked does, without the call: this is the hot path
+            self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, 1,
+                                                  p.reason_code, c.conn, c.client_id))
+            if self.store is not None:
+                self._session_changed(session)
         if flow.queue or flow.waiting or session.client_id in self._congested:
             self._fill(session, now)
 
@@ -291,28 +303,32 @@ class PacketHandlersMixin:
         msg, release = session.flow.on_pubrec(p.packet_id, failed, now)
         if release:
             missing = msg is None and c.version == MQTT_5
-            self._send(c, Pubrel(p.packet_id, 0x92 if missing else 0), now)
+            self._send_ack(c, Pubrel, p.packet_id, now, 0x92 if missing else 0)
         if msg is not None and failed:
             self._acked(c, msg, p.reason_code, now)
             self._fill(session, now)
-        self._session_changed(session)
+        if self.store is not None:
+            self._session_changed(session)
 
     def _on_pubrel(self, c: Connection, p: Pubrel, now: float) -> None:
         known = c.session.incoming.on_pubrel(p.packet_id)
-        self._send(c, Pubcomp(p.packet_id, 0x92 if not known and c.version == MQTT_5 else 0),
-                   now)
-        self._session_changed(c.session)
+        self._send_ack(c, Pubcomp, p.packet_id, now,
+                       0x92 if not known and c.version == MQTT_5 else 0)
+        if self.store is not None:
+            self._session_changed(c.session)
 
     def _on_pubcomp(self, c: Connection, p: Pubcomp, now: float) -> None:
         session = c.session
-        msg = session.flow.on_pubcomp(p.packet_id)
+        flow = session.flow
+        msg = flow.on_pubcomp(p.packet_id)
         if msg is not None:
             self._acked(c, msg, p.reason_code, now)
-        self._fill(session, now)
+        if flow.queue or flow.waiting:  # else _fill has nothing to do
+            self._fill(session, now)
 
     def _acked(self, c: Connection, msg: OutMessage, code: int, now: float) -> None:
-        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos,
-                                                   code, c.conn, c.client_id))
+        self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, msg.qos, code,
+                                              c.conn, c.client_id))
         if self.store is not None:
             self._session_changed(c.session)
 

@@ -13,54 +13,23 @@ not in the connection, so it survives reconnects exactly as the spec says it sho
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Iterable
 
 from . import events as ev
+from .client_config import ON_RECONNECT, TIMER, ClientConfig  # also imported from here
 from .decoder import Decoder
-from .encoder import ACK_HEADS, VALID_TOPICS, encode, encode_publish
+from .encoder import ACK_WORDS, VALID_TOPICS, encode, encode_publish
 from .errors import MQTTError, ProtocolError
 from .flows import IncomingQoS2, OutgoingFlow, OutMessage
-from .packets import (MQTT_3_1, MQTT_5, Connack, Connect, Disconnect, Pingreq, Pingresp,
-                      Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Subscribe, Subscription,
-                      Unsuback, Unsubscribe, Will)
+from .packets import (MQTT_5, Connack, Connect, Disconnect, Pingreq, Pingresp, Puback, Pubcomp,
+                      Publish, Pubrec, Pubrel, Suback, Subscribe, Subscription, Unsuback,
+                      Unsubscribe)
 from .properties import NO_PROPERTIES, Properties
 from .reason_codes import reason_name
 from .topics import resolve_topic_alias, validate_topic_filter, validate_topic_name
 
-ON_RECONNECT = "on_reconnect"
-TIMER = "timer"
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """How a client connects. Defaults are mosquitto_pub/sub's: MQTT 3.1.1, keepalive 60 s,
-    clean session, 20 messages in flight."""
-
-    client_id: str = ""
-    version: int = 4
-    keepalive: int = 60
-    clean_session: bool = True  # "Clean Start" in MQTT 5
-    session_expiry: int = 0  # MQTT 5: seconds the broker keeps the session after a break
-    username: str | None = None
-    password: bytes | None = None
-    will: Will | None = None
-    max_inflight: int = 20
-    max_queued: int | None = None  # local queue behind the window; None = unbounded
-    queue_qos0_offline: bool = False
-    retry_policy: str | None = None  # "on_reconnect" | "timer"; None: by protocol version
-    retry_interval: float = 20.0  # seconds, for the "timer" policy
-    ping_timeout: float | None = None  # seconds to wait for PINGRESP; None = one keepalive
-    connect_timeout: float = 30.0  # seconds to wait for CONNACK
-    properties: Properties = NO_PROPERTIES  # extra MQTT 5 CONNECT properties
-    emit_packet_events: bool = False  # PacketSent/PacketReceived: a trace, like mosquitto -v
-
-    @property
-    def effective_retry_policy(self) -> str:
-        """MQTT 3.1 clients retried on a timer; 3.1.1 and 5.0 resend only on reconnect."""
-        if self.retry_policy is not None:
-            return self.retry_policy
-        return TIMER if self.version == MQTT_3_1 else ON_RECONNECT
+_new_received = ev.MessageReceived._new
+_new_acknowledged = ev.MessageAcknowledged._new
 
 
 class ClientEngine:
@@ -137,12 +106,22 @@ class ClientEngine:
                     return self.take_events()
             self._protocol_error(exc, now)
             return self.take_events()
-        trace, handlers = self.trace_packets, _HANDLERS
-        for packet, size in zip(packets, self._decoder.sizes):
+        if self.trace_packets or self.state != "connected":
+            for packet, size in zip(packets, self._decoder.sizes):
+                try:
+                    self._handle(packet, now, size)  # the general path, with all its checks
+                except MQTTError as exc:
+                    self._protocol_error(exc, now)
+                if self.should_close:
+                    break
+            return self.take_events()
+        # Connected, no trace: straight to the handlers. Only a close ends "connected".
+        handlers = _HANDLERS
+        for packet in packets:
             try:
                 handler = handlers.get(packet.__class__)
-                if trace or handler is None or self.state != "connected":
-                    self._handle(packet, now, size)  # the general path, with all its checks
+                if handler is None:
+                    self._handle(packet, now, 0)  # says what is wrong with it
                 else:
                     handler(self, packet, now)
             except MQTTError as exc:
@@ -235,7 +214,7 @@ class ClientEngine:
             self._send_message(msg, now)
             return msg.number
         # A connection being set up keeps even QoS 0: it goes out after CONNACK.
-        drop = flow.hold(msg, online=self.state != "disconnected")
+        drop = flow.hold(msg, self.state != "disconnected")
         if drop:
             self._dropped(msg, drop, now)
         return msg.number
@@ -328,9 +307,9 @@ class ClientEngine:
 
     def _on_publish(self, packet: Publish, now: float) -> None:
         topic = packet.topic
-        alias = packet.properties.topic_alias if self.version == MQTT_5 else None
-        if alias is not None:
-            topic = resolve_topic_alias(self._inbound_aliases, topic, alias,
+        if self.version == MQTT_5 and packet.properties.topic_alias is not None:
+            topic = resolve_topic_alias(self._inbound_aliases, topic,
+                                        packet.properties.topic_alias,
                                         self.config.properties.topic_alias_maximum or 0,
                                         "MQTT-3.3.2-10", "MQTT-3.3.2-7")
         qos = packet.qos
@@ -341,15 +320,14 @@ class ClientEngine:
             deliver = self.incoming.on_publish(packet.packet_id)  # [MQTT-4.3.3-2]
             self._send_ack(Pubrec, packet.packet_id, now)
         if deliver:
-            self._events.append(ev.MessageReceived(now, topic, packet, client_id=self.client_id))
+            self._events.append(_new_received(now, topic, packet, None, self.client_id))
 
     def _on_puback(self, packet: Puback, now: float) -> None:
         flow = self.flow
         msg = flow.on_puback(packet.packet_id)
         if msg is not None:
-            self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, 1,
-                                                       packet.reason_code,
-                                                       client_id=self.client_id))
+            self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, 1,
+                                                  packet.reason_code, None, self.client_id))
         if flow.queue or flow.waiting:
             self._fill(now)
 
@@ -357,8 +335,8 @@ class ClientEngine:
         failed = packet.reason_code >= 0x80
         msg, release = self.flow.on_pubrec(packet.packet_id, failed, now)
         if release:
-            self._send(Pubrel(packet.packet_id, 0 if msg is not None or self.version != MQTT_5
-                              else 0x92), now)
+            self._send_ack(Pubrel, packet.packet_id, now,
+                           0 if msg is not None or self.version != MQTT_5 else 0x92)
         if msg is not None and failed:
             self._acknowledged(msg, packet.reason_code, now)
             self._fill(now)
@@ -366,13 +344,15 @@ class ClientEngine:
     def _on_pubrel(self, packet: Pubrel, now: float) -> None:
         known = self.incoming.on_pubrel(packet.packet_id)
         code = 0x92 if not known and self.version == MQTT_5 else 0
-        self._send(Pubcomp(packet.packet_id, code), now)
+        self._send_ack(Pubcomp, packet.packet_id, now, code)
 
     def _on_pubcomp(self, packet: Pubcomp, now: float) -> None:
-        msg = self.flow.on_pubcomp(packet.packet_id)
+        flow = self.flow
+        msg = flow.on_pubcomp(packet.packet_id)
         if msg is not None:
             self._acknowledged(msg, packet.reason_code, now)
-        self._fill(now)
+        if flow.queue or flow.waiting:  # else _fill has nothing to do
+            self._fill(now)
 
     def _on_suback(self, packet: Suback, now: float) -> None:
         filters = self._pending_subs.pop(packet.packet_id, None)
@@ -405,9 +385,13 @@ class ClientEngine:
         if self.trace_packets:
             self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
 
-    def _send_ack(self, cls, packet_id: int, now: float) -> None:
-        """A success ack without properties: the commonest packet, written directly."""
-        self._out += ACK_HEADS[cls] + packet_id.to_bytes(2, "big")
+    def _send_ack(self, cls, packet_id: int, now: float, code: int = 0) -> None:
+        """PUBACK, PUBREC, PUBREL or PUBCOMP without properties. The commonest packet of
+        all, success without a reason code, is written directly."""
+        if code:
+            self._send(cls(packet_id, code), now)
+            return
+        self._out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._last_sent = now
         if self.trace_packets:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
@@ -514,8 +498,8 @@ class ClientEngine:
             self._send_message(msg, now)
 
     def _acknowledged(self, msg: OutMessage, code: int, now: float) -> None:
-        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos, code,
-                                                   client_id=self.client_id))
+        self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, msg.qos, code,
+                                              None, self.client_id))
 
     def _dropped(self, msg: OutMessage, reason: str, now: float) -> None:
         self._events.append(ev.MessageDropped(now, msg.topic, msg.qos, reason, msg.number,

@@ -76,38 +76,34 @@ class Decoder:
         pos = 0
         size = len(buf)
         version = self.version
-        limit = self.max_packet_size
+        quick = self._quick_length()
         try:
             while size - pos >= 2:
+                # PUBLISH and plain PUBACK/PUBREC/PUBREL/PUBCOMP with a one-byte remaining
+                # length, the bulk of any exchange, are recognised here without a call.
                 first = buf[pos]
-                if first < 0x10 or (first >= 0xF0 and version is not None and version != MQTT_5):
-                    raise MalformedPacket(f"unknown control packet type {first >> 4} "
-                                          f"(first byte 0x{first:02X})")
                 length = buf[pos + 1]
-                if length < 0x80:
-                    head = 2
-                else:
-                    length, head = self._long_length(buf, pos, size)
-                    if head == 0:
-                        break  # the length itself is not complete yet
-                total = head + length
-                if limit is not None and total > limit:
-                    raise PacketTooLarge(f"{_NAMES[first >> 4]} of {total} bytes exceeds the "
-                                         f"maximum packet size {limit}")
-                if size - pos < total:
-                    self._need = total
-                    break
-                if 0x30 <= first < 0x40 and version is not None:
-                    out.append(_decode_publish(first, buf, pos + head, pos + total, version))
-                elif total == 4 and first in _PLAIN_ACKS and version is not None \
-                        and (buf[pos + 2] or buf[pos + 3]):
-                    # The common ack: two-byte packet id, no reason code (fast path).
-                    out.append(_PLAIN_ACKS[first]((buf[pos + 2] << 8) | buf[pos + 3]))
-                else:
-                    out.append(self._decode_other(first, buf, pos + head, pos + total))
-                    version = self.version  # a CONNECT may just have set it
-                sizes.append(total)
-                pos += total
+                end = pos + 2 + length
+                if length <= quick and end <= size:
+                    if first & 0xF0 == 0x30:
+                        out.append(_decode_publish(first, buf, pos + 2, end, version))
+                        sizes.append(length + 2)
+                        pos = end
+                        continue
+                    if length == 2 and first in _PLAIN_ACKS \
+                            and (packet_id := (buf[pos + 2] << 8) | buf[pos + 3]):
+                        out.append(_PLAIN_ACKS[first](packet_id))
+                        sizes.append(4)
+                        pos = end
+                        continue
+                packet, end = self._decode_next(buf, pos, size)  # anything else
+                if packet is None:
+                    break  # the rest of the packet has not arrived yet
+                out.append(packet)
+                sizes.append(end - pos)
+                pos = end
+                version = self.version  # a CONNECT may just have set it
+                quick = self._quick_length()
         except MQTTError as exc:
             exc.decoded = out
             self._error = exc
@@ -119,6 +115,45 @@ class Decoder:
         else:
             self._parts, self._have, self._need = [], 0, 0
         return out
+
+    def _quick_length(self) -> int:
+        """Largest remaining length ``feed`` may decode inline: one that fits in one byte,
+        within the size limit, once the version is known (-1: none)."""
+        if self.version is None:
+            return -1
+        limit = self.max_packet_size
+        return 127 if limit is None or limit > 129 else limit - 2
+
+    def _decode_next(self, buf, pos: int, size: int) -> tuple:
+        """The packet starting at ``pos`` and where it ends, with every check; (None, 0) when
+        it is not complete yet."""
+        first = buf[pos]
+        version = self.version
+        if first < 0x10 or (first >= 0xF0 and version is not None and version != MQTT_5):
+            raise MalformedPacket(f"unknown control packet type {first >> 4} "
+                                  f"(first byte 0x{first:02X})")
+        length = buf[pos + 1]
+        if length < 0x80:
+            head = 2
+        else:
+            length, head = self._long_length(buf, pos, size)
+            if head == 0:
+                return None, 0  # the length itself is not complete yet
+        total = head + length
+        limit = self.max_packet_size
+        if limit is not None and total > limit:
+            raise PacketTooLarge(f"{_NAMES[first >> 4]} of {total} bytes exceeds the "
+                                 f"maximum packet size {limit}")
+        if size - pos < total:
+            self._need = total
+            return None, 0
+        end = pos + total
+        if 0x30 <= first < 0x40 and version is not None:
+            return _decode_publish(first, buf, pos + head, end, version), end
+        if total == 4 and first in _PLAIN_ACKS and version is not None \
+                and (buf[pos + 2] or buf[pos + 3]):
+            return _PLAIN_ACKS[first]((buf[pos + 2] << 8) | buf[pos + 3]), end
+        return self._decode_other(first, buf, pos + head, end), end
 
     def _long_length(self, buf, pos: int, size: int) -> tuple[int, int]:
         """Remaining length of 2-4 bytes; (0, 0) when more bytes are needed."""
@@ -159,7 +194,7 @@ class Decoder:
         return _DECODERS[ptype](buf, start, end, version)
 
 
-_PLAIN_ACKS = {0x40: Puback, 0x50: Pubrec, 0x62: Pubrel, 0x70: Pubcomp}
+_PLAIN_ACKS = {0x40: Puback._new, 0x50: Pubrec._new, 0x62: Pubrel._new, 0x70: Pubcomp._new}
 
 
 def _u16(buf, pos: int, end: int, what: str) -> int:
@@ -186,48 +221,50 @@ def _decode_publish(first: int, buf, pos: int, end: int, version: int) -> Publis
     if qos == 3:
         raise MalformedPacket("PUBLISH QoS bits are both set (QoS 3 does not exist)",
                               rule("qos_3", version))
-    dup = bool(first & 0x08)
     if pos + 2 > end:
         raise MalformedPacket("PUBLISH topic length runs past the end of the packet")
     stop = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
     if stop > end:
         raise MalformedPacket("PUBLISH topic runs past the end of the packet")
-    raw = buf[pos + 2:stop]
-    topic = _KNOWN_TOPICS.get(raw)
+    topic = _KNOWN_TOPICS.get(buf[pos:stop])  # keyed with the length prefix: one slice less
     if topic is None:
-        topic = _new_topic(raw, buf, pos, end, version)
-    pos = stop
+        topic = _new_topic(buf, pos, stop, end, version)
     if qos:
-        if pos + 2 > end:
+        if stop + 2 > end:
             raise MalformedPacket("PUBLISH packet identifier runs past the end of the packet")
-        packet_id = (buf[pos] << 8) | buf[pos + 1]
+        packet_id = (buf[stop] << 8) | buf[stop + 1]
         if not packet_id:
             raise ProtocolError("PUBLISH packet identifier 0 is not allowed",
                                 rule("nonzero_packet_id", version))
-        pos += 2
+        stop += 2
+    elif first & 0x08:
+        raise ProtocolError("DUP is set on a QoS 0 PUBLISH", rule("dup_on_qos0", version))
     else:
-        if dup:
-            raise ProtocolError("DUP is set on a QoS 0 PUBLISH", rule("dup_on_qos0", version))
         packet_id = None
-    props = NO_PROPERTIES
-    if version == MQTT_5:
-        props, pos = decode_properties(buf, pos, end, 3)
-        if props is not NO_PROPERTIES:
-            _check_publish_properties(props)
-        if not topic and props.topic_alias is None:
-            raise ProtocolError("PUBLISH has an empty topic name and no Topic Alias")
-    elif not topic:
-        raise InvalidTopic("PUBLISH topic name is empty", rule("empty_topic", version))
-    return Publish(topic, buf[pos:end], qos, bool(first & 0x01), dup, packet_id, props)
+    if version != MQTT_5:
+        if not topic:
+            raise InvalidTopic("PUBLISH topic name is empty", rule("empty_topic", version))
+        return _new_publish(topic, buf[stop:end], qos, (first & 0x01) != 0,
+                            (first & 0x08) != 0, packet_id, NO_PROPERTIES)
+    props, stop = decode_properties(buf, stop, end, 3)
+    if props is not NO_PROPERTIES:
+        _check_publish_properties(props)
+    if not topic and props.topic_alias is None:
+        raise ProtocolError("PUBLISH has an empty topic name and no Topic Alias")
+    return _new_publish(topic, buf[stop:end], qos, (first & 0x01) != 0, (first & 0x08) != 0,
+                        packet_id, props)
 
 
-# Topic names already decoded and checked, by their bytes: a stream repeats a few topics.
+_new_publish = Publish._new
+
+# Topic names already decoded and checked, by their bytes with the length prefix: a stream
+# repeats a few topics.
 _KNOWN_TOPICS: dict[bytes, str] = {}
 
 
-def _new_topic(raw: bytes, buf, pos: int, end: int, version: int) -> str:
+def _new_topic(buf, pos: int, stop: int, end: int, version: int) -> str:
     try:
-        topic = raw.decode()
+        topic = buf[pos + 2:stop].decode()
     except UnicodeDecodeError:
         topic, _ = decode_string(buf, pos, end, version, "topic name")  # raises with the rule
     if "+" in topic or "#" in topic:
@@ -238,7 +275,7 @@ def _new_topic(raw: bytes, buf, pos: int, end: int, version: int) -> str:
     if topic:  # an empty name is legal only with an MQTT 5 alias: checked by the caller
         if len(_KNOWN_TOPICS) >= 4096:
             _KNOWN_TOPICS.clear()
-        _KNOWN_TOPICS[raw] = topic
+        _KNOWN_TOPICS[buf[pos:stop]] = topic
     return topic
 
 

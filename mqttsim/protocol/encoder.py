@@ -151,37 +151,45 @@ def encode_publish(topic: str, payload: bytes, qos: int, retain: bool, dup: bool
     """``encode(Publish(...), version)`` without building the Publish: the engines' hot path."""
     if qos.__class__ is not int or not 0 <= qos <= 2:
         _check_qos(qos, "qos_3", version, "PUBLISH")
-    head = _TOPIC_CACHE.get(topic) or _topic_bytes(topic, version, props)
-    first = 0x30 | qos << 1 | (1 if retain else 0)
+    name = _TOPIC_CACHE.get(topic) or _topic_bytes(topic, version, props)
+    flags = qos << 1 | (1 if retain else 0)
     if qos:
         if packet_id.__class__ is not int or not 0 < packet_id <= 0xFFFF:
             _packet_id(packet_id, version, "nonzero_packet_id", "PUBLISH")
-        head += _PACK_U16(packet_id)
+        rest = _PACK_U16(packet_id)  # the rest of the variable header
         if dup:
-            first |= 0x08
+            flags |= 0x08
     elif packet_id is not None:
         raise ProtocolError("a QoS 0 PUBLISH has no packet identifier",
                             rule("qos0_no_packet_id", version))
     elif dup:
         raise ProtocolError("DUP must be 0 on a QoS 0 PUBLISH", rule("dup_on_qos0", version))
+    else:
+        rest = b""
     if version == MQTT_5:
         if props is NO_PROPERTIES:
-            head += b"\x00"
+            rest += b"\x00"  # an empty property block
         else:
             _check_response_topic(props)
-            head += encode_properties(props, 3)
+            rest += encode_properties(props, 3)
     elif props is not NO_PROPERTIES and props != NO_PROPERTIES:
         raise ProtocolError("PUBLISH has properties, which exist only in MQTT 5.0")
     if payload.__class__ is not bytes:
         if not isinstance(payload, (bytearray, memoryview)):
             raise MalformedPacket(f"PUBLISH payload must be bytes, not {type(payload).__name__}")
         payload = bytes(payload)
-    length = len(head) + len(payload)
+    length = len(name) + len(rest) + len(payload)
     if length < 128:
-        return bytes((first, length)) + head + payload
+        return b"".join((_SMALL_PUBLISH_HEADERS[flags << 7 | length], name, rest, payload))
     if length > MAX_VARINT:
         raise MalformedPacket(f"PUBLISH of {length} bytes exceeds the maximum remaining length")
-    return b"".join((bytes((first,)), encode_varint(length), head, payload))
+    return b"".join((bytes((0x30 | flags,)), encode_varint(length), name, rest, payload))
+
+
+# The fixed header of every PUBLISH whose remaining length fits in one byte, by
+# flags << 7 | length: looked up, not built, for the commonest packet.
+_SMALL_PUBLISH_HEADERS = [bytes((0x30 | flags, length))
+                          for flags in range(16) for length in range(128)]
 
 
 def _check_response_topic(props: Properties) -> None:
@@ -192,6 +200,8 @@ def _check_response_topic(props: Properties) -> None:
 
 #: First two bytes of a plain PUBACK/PUBREC/PUBREL/PUBCOMP, for engines' fast path.
 ACK_HEADS = {Puback: b"\x40\x02", Pubrec: b"\x50\x02", Pubrel: b"\x62\x02", Pubcomp: b"\x70\x02"}
+#: The same as a 32-bit word: ``(ACK_WORDS[cls] | packet_id).to_bytes(4, "big")`` is the ack.
+ACK_WORDS = {cls: int.from_bytes(head, "big") << 16 for cls, head in ACK_HEADS.items()}
 
 
 def _ack_encoder(packet_type: int, first_byte: int, allowed: frozenset[int], name: str):

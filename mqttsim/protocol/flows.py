@@ -99,22 +99,24 @@ class OutgoingFlow:
 
     def admit(self, msg: OutMessage, now: float) -> None:
         """Put a message in flight now (the caller checked the window): give it a packet id."""
+        inflight = self.inflight
         packet_id = self._next_id
-        if packet_id in self.inflight or packet_id in self._reserved:
+        if packet_id in inflight or packet_id in self._reserved:
             packet_id = self.allocate_id()
         else:
             self._next_id = packet_id % 65535 + 1
         msg.packet_id = packet_id
         msg.sent_at = now
-        self.inflight[packet_id] = msg
+        inflight[packet_id] = msg
 
     # -- acknowledgements ------------------------------------------------------------------
     def on_puback(self, packet_id: int) -> OutMessage | None:
         """PUBACK: QoS 1 done. None if the id was not a QoS 1 message in flight."""
-        msg = self.inflight.get(packet_id)
+        inflight = self.inflight
+        msg = inflight.get(packet_id)
         if msg is None or msg.qos != 1:
             return None
-        del self.inflight[packet_id]
+        del inflight[packet_id]
         if self.waiting:
             self._not_waiting(packet_id)
         return msg
