@@ -9,11 +9,15 @@ kept until a fresh sample arrives.
 from __future__ import annotations
 
 
+ALPHA, BETA = 1 / 8, 1 / 4  # RFC 6298 2.3 gains for SRTT and RTTVAR
+_KEEP_SRTT, _KEEP_RTTVAR = 1 - ALPHA, 1 - BETA
+
+
 class RtoEstimator:
     """SRTT, RTTVAR and the RTO with exponential back-off (RFC 6298 sections 2 and 5)."""
 
-    ALPHA = 1 / 8
-    BETA = 1 / 4
+    ALPHA = ALPHA
+    BETA = BETA
     K = 4
 
     def __init__(self, initial: float = 1.0, minimum: float = 0.2, maximum: float = 120.0,
@@ -25,27 +29,30 @@ class RtoEstimator:
         self.rttvar: float | None = None
         self._base = initial  # RTO before back-off
         self.backoffs = 0
-
-    @property
-    def rto(self) -> float:
-        """The current timeout, back-off included (2.5: at most ``maximum``)."""
-        return min(self.maximum, self._base * (2 ** self.backoffs))
+        #: the current timeout, back-off included (2.5: at most ``maximum``); read on every
+        #: ACK, so kept up to date rather than computed
+        self.rto = min(maximum, initial)
 
     def sample(self, rtt: float) -> None:
         """A round-trip time measured on a segment that was not retransmitted."""
         if rtt < 0:
             raise ValueError(f"an RTT cannot be negative, got {rtt}")
-        if self.srtt is None:  # 2.2: the first measurement
-            self.srtt = rtt
-            self.rttvar = rtt / 2
+        srtt = self.srtt
+        if srtt is None:  # 2.2: the first measurement
+            srtt, rttvar = rtt, rtt / 2
         else:  # 2.3
-            self.rttvar = (1 - self.BETA) * self.rttvar + self.BETA * abs(self.srtt - rtt)
-            self.srtt = (1 - self.ALPHA) * self.srtt + self.ALPHA * rtt
-        base = self.srtt + max(self.granularity, self.K * self.rttvar)
-        self._base = min(self.maximum, max(self.minimum, base))  # 2.4 (Linux: 200 ms floor)
+            rttvar = _KEEP_RTTVAR * self.rttvar + BETA * abs(srtt - rtt)
+            srtt = _KEEP_SRTT * srtt + ALPHA * rtt
+        self.srtt, self.rttvar = srtt, rttvar
+        spread = self.K * rttvar
+        base = srtt + (spread if spread > self.granularity else self.granularity)
+        # 2.4, with Linux's 200 ms floor
+        self._base = base = min(self.maximum, base if base > self.minimum else self.minimum)
+        self.rto = base
         self.backoffs = 0
 
     def timed_out(self) -> None:
         """5.5: the retransmission timer expired: double the timeout."""
         if self._base * (2 ** self.backoffs) < self.maximum:
             self.backoffs += 1
+        self.rto = min(self.maximum, self._base * (2 ** self.backoffs))

@@ -74,7 +74,7 @@ class TcpSender:
         self._fin = False  # close() was called: a FIN follows the pending bytes
         self.fin_sent = False
         self._outstanding: list[_Outstanding] = []  # in sequence order
-        self._timer_at: float | None = None
+        self.timer_at: float | None = None  # when the retransmission timer fires
         self._dupacks = 0
         self._go_back: list[_Outstanding] = []  # outstanding at the last timeout, to resend
         self.timeouts_in_a_row = 0
@@ -111,8 +111,8 @@ class TcpSender:
         segment = Segment(self.next_seq, data)
         self.next_seq += size
         self._outstanding.append(_Outstanding(segment, now, self.next_seq))
-        if self._timer_at is None:
-            self._timer_at = now + self.rto.rto  # RFC 6298 5.1
+        if self.timer_at is None:
+            self.timer_at = now + self.rto.rto  # RFC 6298 5.1
         return [segment]
 
     def close(self) -> None:
@@ -138,8 +138,8 @@ class TcpSender:
             self.fin_sent = True
             self._outstanding.append(_Outstanding(segment, now, self.next_seq))
             out.append(segment)
-        if out and self._timer_at is None:
-            self._timer_at = now + self.rto.rto  # RFC 6298 5.1
+        if out and self.timer_at is None:
+            self.timer_at = now + self.rto.rto  # RFC 6298 5.1
         return out
 
     def on_ack(self, ack: int, now: float) -> list[Segment]:
@@ -159,7 +159,7 @@ class TcpSender:
             self._dupacks = 0
             self.timeouts_in_a_row = 0
             # 5.2 / 5.3: stop the timer when all is acknowledged, else restart it.
-            self._timer_at = now + self.rto.rto if outstanding else None
+            self.timer_at = now + self.rto.rto if outstanding else None
             resent = self._go_back_n(ack, now) if self._go_back else []
             if self._pending or (self._fin and not self.fin_sent):
                 return resent + self.poll(now)  # the window may have opened
@@ -171,21 +171,21 @@ class TcpSender:
         return []
 
     def next_deadline(self) -> float | None:
-        return None if self.failed else self._timer_at
+        return None if self.failed else self.timer_at
 
     def on_timer(self, now: float) -> list[Segment]:
         """The retransmission timer expired (5.4-5.6): resend the earliest segment, back off."""
-        if self._timer_at is None or now < self._timer_at or self.failed:
+        if self.timer_at is None or now < self.timer_at or self.failed:
             return []
         self.timeouts_in_a_row += 1
         if self.timeouts_in_a_row > self.max_retransmits:
             self.failed = True
-            self._timer_at = None
+            self.timer_at = None
             return []
         self.rto.timed_out()
         segment = self._retransmit_first(now)
         self._go_back = self._outstanding[1:]
-        self._timer_at = now + self.rto.rto
+        self.timer_at = now + self.rto.rto
         return [segment]
 
     def _go_back_n(self, ack: int, now: float) -> list[Segment]:

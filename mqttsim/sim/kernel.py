@@ -59,33 +59,33 @@ class Alarm:
     schedules a new wake-up and the old one is ignored when it comes.
     """
 
-    __slots__ = ("kernel", "deadline", "fire", "_at")
+    __slots__ = ("kernel", "deadline", "fire", "at")
 
     def __init__(self, kernel: Kernel, deadline: Callable[[], float | None],
                  fire: Callable[[float], None]):
         self.kernel, self.deadline, self.fire = kernel, deadline, fire
-        self._at: float | None = None
+        self.at: float | None = None  # when the pending wake-up is due
 
     def arm(self) -> None:
         """Call after anything that may have moved the owner's deadline."""
         due = self.deadline()
-        if due is not None and (self._at is None or due < self._at):
-            self._at = due
+        if due is not None and (self.at is None or due < self.at):
+            self.at = due
             self.kernel.call_at(due, self._wake, due)
 
     def cancel(self) -> None:
-        self._at = None
+        self.at = None
         self.deadline = _never
 
     def _wake(self, at: float) -> None:
-        if at != self._at:
+        if at != self.at:
             return  # superseded by an earlier wake-up, or cancelled
-        self._at = None
+        self.at = None
         due = self.deadline()
         if due is None:
             return
         if due > self.kernel._now:
-            self._at = due
+            self.at = due
             self.kernel.call_at(due, self._wake, due)
             return
         self.fire(self.kernel._now)

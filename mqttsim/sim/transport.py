@@ -198,7 +198,9 @@ class TcpEnd(_End):
                          ack, seg.data, seg.retransmission, size)
             self._carry(seg, row, size)
         self._ack_owed = 0  # the ACK rode along
-        self.alarm.arm()
+        due, armed = self.sender.timer_at, self.alarm.at
+        if due is not None and (armed is None or due < armed):
+            self.alarm.arm()  # the retransmission timer moved earlier (or was started)
 
     def _arrive_at_peer_hops(self, item: tuple) -> None:
         self._arrive_at_peer(*item)
