@@ -1,0 +1,112 @@
+"""One look for every figure of the lab: a colour per QoS, per outcome, a marker per reason.
+
+A student compares figures side by side (the outcome bars, the latency CDF, the sweep
+lines, the timeline), so QoS 1 must be the same blue in all of them. The colours are the
+Okabe-Ito palette, which stays distinguishable for colour-blind readers and in grey print.
+Axis labels always carry a unit; ``axis_label`` builds them from a column name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- Colours -----------------------------------------------------------------------------
+
+QOS_COLORS: dict[int, str] = {0: "#E69F00", 1: "#0072B2", 2: "#CC79A7"}
+"""QoS 0 orange, QoS 1 blue, QoS 2 purple: used for lines, markers, bars and nodes."""
+
+QOS_NAMES: dict[int, str] = {0: "QoS 0 (at most once)", 1: "QoS 1 (at least once)",
+                             2: "QoS 2 (exactly once)"}
+
+OUTCOME_COLORS: dict[str, str] = {"delivered": "#009E73", "duplicate": "#F0E442",
+                                  "lost": "#D55E00"}
+OUTCOME_NAMES: dict[str, str] = {"delivered": "delivered once", "duplicate": "duplicate",
+                                 "lost": "lost"}
+OUTCOMES: tuple[str, ...] = ("delivered", "duplicate", "lost")  # bottom to top of a stack
+
+NEUTRAL = "#7F7F7F"  # anything that is not one QoS: subscribers, mixed clients, CONNECT...
+BROKER_COLOR = "#333333"
+ROUTER_COLOR = "#BBBBBB"
+OUTAGE_COLOR = "#D55E00"  # shaded, hatched: a link is down
+CRASH_COLOR = "#999999"  # shaded: a client or the broker is not running
+LOST_COLOR = OUTCOME_COLORS["lost"]  # an MQTT packet or TCP segment that never arrived
+RETRANSMIT_COLOR = "#8C8C8C"
+
+# --- Connection end reasons (res.connections.reason) -------------------------------------
+
+REASON_STYLES: dict[str, tuple[str, str]] = {
+    # reason: (marker, colour)
+    "clean": ("o", "#009E73"),
+    "keepalive": ("v", "#D55E00"),
+    "pingresp_timeout": ("^", "#E69F00"),
+    "tcp_timeout": ("s", "#56B4E9"),
+    "syn_timeout": ("d", "#56B4E9"),
+    "outage": ("X", "#D55E00"),
+    "takeover": ("P", "#CC79A7"),
+    "reset": ("X", "#000000"),
+    "closed_by_peer": ("<", "#0072B2"),
+    "client_crash": ("*", "#000000"),
+    "broker_restart": ("D", "#000000"),
+    "refused": ("x", "#D55E00"),
+    "protocol_error": ("h", "#CC79A7"),
+}
+OTHER_REASON_STYLE = ("o", NEUTRAL)
+
+
+def reason_style(reason: str) -> tuple[str, str]:
+    """(marker, colour) for a connection's end reason; unknown reasons get a grey dot."""
+    return REASON_STYLES.get(reason, OTHER_REASON_STYLE)
+
+
+# --- Units -------------------------------------------------------------------------------
+
+UNITS: dict[str, str] = {
+    # summary metrics (res.summary(), sweep tables)
+    "sent": "messages", "expected": "messages", "delivered": "messages",
+    "duplicates": "messages", "lost": "messages", "delivery_ratio": "fraction",
+    "p50_latency": "s", "p99_latency": "s", "latency": "s", "mqtt_bytes": "bytes",
+    "bytes_per_copy": "bytes per delivered copy",
+    # times and scenario parameters (the last part of a dotted override key)
+    "t": "s", "time": "s", "t_pub": "s", "duration": "s", "keepalive": "s",
+    "bandwidth": "bit/s", "jitter": "s", "queue": "packets", "loss": "probability",
+    "interval": "s", "size": "bytes", "max_queued": "messages", "max_inflight": "messages",
+    "reconnect_delay": "s", "ping_timeout": "s", "retry_interval": "s", "initial_rto": "s",
+    "min_rto": "s", "max_rto": "s", "mss": "bytes", "window": "bytes",
+    "max_retransmits": "retransmissions", "session_expiry": "s", "utilisation": "%",
+}
+
+
+def unit_of(name: str) -> str | None:
+    """The unit of a column or a dotted override key ("link.latency" -> "s"), if known."""
+    if name in UNITS:
+        return UNITS[name]
+    last = name.rsplit(".", 1)[-1]
+    return UNITS.get(last)
+
+
+def axis_label(name: str, unit: str | None = None) -> str:
+    """``"p99_latency"`` -> ``"p99 latency (s)"``; the unit is looked up unless given."""
+    unit = unit if unit is not None else unit_of(name)
+    text = name.replace("_", " ")
+    return f"{text} ({unit})" if unit else text
+
+
+def qos_color(qos: Any) -> str:
+    """The QoS's colour (QOS_COLORS); anything else (None, NaN, "mixed") is grey."""
+    try:
+        return QOS_COLORS[int(qos)]
+    except (KeyError, TypeError, ValueError):
+        return NEUTRAL
+
+
+def qos_label(qos: Any) -> str:
+    try:
+        return QOS_NAMES[int(qos)]
+    except (KeyError, TypeError, ValueError):
+        return str(qos)
+
+
+__all__ = ["QOS_COLORS", "QOS_NAMES", "OUTCOME_COLORS", "OUTCOME_NAMES", "OUTCOMES", "NEUTRAL",
+           "BROKER_COLOR", "ROUTER_COLOR", "OUTAGE_COLOR", "CRASH_COLOR", "LOST_COLOR",
+           "RETRANSMIT_COLOR", "REASON_STYLES", "reason_style", "UNITS", "unit_of",
+           "axis_label", "qos_color", "qos_label"]
