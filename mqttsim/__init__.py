@@ -9,7 +9,8 @@ that ``mqttsim pub`` does not pay for pandas).
 __version__ = "0.1.0"
 
 _LAZY = {"Scenario": "mqttsim.scenario", "ScenarioError": "mqttsim.scenario",
-         "Results": "mqttsim.scenario", "run": "mqttsim.scenario"}
+         "Results": "mqttsim.scenario", "run": "mqttsim.scenario",
+         "sweep": "mqttsim.lab.sweep", "report": "mqttsim.lab.report"}
 
 
 def __getattr__(name: str):
@@ -19,4 +20,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mqttsim' has no attribute {name!r}")
 
 
-__all__ = ["Scenario", "ScenarioError", "Results", "run", "__version__"]
+__all__ = ["Scenario", "ScenarioError", "Results", "run", "sweep", "report", "__version__"]

@@ -253,6 +253,10 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.net.cli_clients", "add_pub_arguments", "run_pub"), add_help=False),
     Command("run", "run a scenario file in the simulator; print the summary, write tables",
             *_lazy("mqttsim.scenario.cli_run")),
+    Command("sweep", "run a scenario over a grid of parameters and seeds; write the table",
+            *_lazy("mqttsim.lab.cli_lab", "add_sweep_arguments", "run_sweep")),
+    Command("report", "write an HTML report of a run or sweep directory (--out of run/sweep)",
+            *_lazy("mqttsim.lab.cli_lab", "add_report_arguments", "run_report")),
 )
 
 

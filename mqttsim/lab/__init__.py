@@ -1,4 +1,4 @@
-"""The lab: figures (and, from sibling modules, sweeps and reports) built on ``Results``.
+"""The lab: figures, sweeps and reports, built on ``Results``.
 
 Everything here reads result tables only (DESIGN.md: lab never reaches into engines or
 drivers), so the same figure works for a simulated run and a run on real sockets::
@@ -17,15 +17,16 @@ into, and returns the Figure. Colours, markers and units shared by all figures a
 import types as _types
 
 from .ladder import ladder, packet_label
+from .report import load_results, report
 from .plots import (against_parameter, bytes_per_message, latency_cdf, latency_over_time,
                     outcome_counts, outcomes_by_qos)
 from .stats import ci_table, mean_ci, t_quantile
 from .style import OUTCOME_COLORS, QOS_COLORS
+from .sweep import SweepResult, sweep
 from .timeline import connection_timeline
 from .topology import topology, topology_graph
 from .wire import bytes_by_qos, wire_bytes
 
-# Further parts of the lab add one line each here (e.g. ``from .sweep import sweep``):
 # __all__ below picks up every public name imported above it.
 
 __all__ = sorted(name for name, value in globals().items()

@@ -10,6 +10,7 @@ got, like ``sub -v`` prints it), ``published`` and ``drops``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -98,10 +99,15 @@ class Results:
         return pd.DataFrame(rows).set_index("qos") if rows else pd.DataFrame()
 
     def to_csv(self, directory: str | os.PathLike) -> list[Path]:
-        """Write every table as ``<table>.csv`` (and ``summary.csv``) into ``directory``."""
+        """Write every table as ``<table>.csv`` (and ``summary.csv``) into ``directory``,
+        with ``run.json`` (scenario, seed, backend) so the run can be reported on later."""
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        written = []
+        about = folder / "run.json"
+        about.write_text(json.dumps({"scenario": self.scenario.to_dict(),
+                                     "source": self.scenario.source, "seed": self.seed,
+                                     "backend": self.backend}, indent=1, default=str))
+        written = [about]
         for name in TABLES:
             path = folder / f"{name}.csv"
             getattr(self, name).to_csv(path, index=False)
