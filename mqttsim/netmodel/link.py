@@ -119,6 +119,10 @@ class LinkDirection:
         loss = params.loss
         # Bernoulli loss is drawn inline in arrival(); None: the Gilbert-Elliott chain.
         self._p_loss = loss.p if isinstance(loss, Bernoulli) else None
+        # Read for every packet, so copied out of the (frozen) params once.
+        self._bandwidth, self._latency = params.bandwidth, params.latency
+        self._jitter = params.jitter
+        self._limit, self._outages = params.queue, params.outages
 
     def send(self, now: float, size: int) -> Transmission:
         """Put ``size`` bytes on the link at ``now``; returns what becomes of them."""
@@ -128,31 +132,37 @@ class LinkDirection:
     def arrival(self, now: float, size: int) -> float | None:
         """``send`` without the Transmission object (the simulator's hot path): the arrival
         time, or None with the reason in ``last_dropped``; the wait in ``last_queued``."""
-        p = self.params
         self.sent += 1
         self.last_dropped, self.last_queued = None, 0.0
-        queue = self._in_queue
-        while queue and queue[0] <= now:
-            queue.popleft()
-        if p.outages and p.down_at(now):
+        limit = self._limit
+        if limit is not None:  # only a bounded queue needs to know who is still in it
+            queue = self._in_queue
+            while queue and queue[0] <= now:
+                queue.popleft()
+        outages = self._outages
+        if outages and self.params.down_at(now):
             return self._drop("outage")
-        if p.queue is not None and len(queue) >= p.queue:
+        if limit is not None and len(queue) >= limit:
             return self._drop("queue_full")
         busy = self._busy_until
         start = now if now > busy else busy
-        finish = start + size * 8 / p.bandwidth if p.bandwidth else start
+        bandwidth = self._bandwidth
+        finish = start + size * 8 / bandwidth if bandwidth else start
         self._busy_until = finish
-        queue.append(finish)
+        if limit is not None:
+            queue.append(finish)
         self.bytes_sent += size
         self.last_queued = start - now
         p_loss = self._p_loss
         if (self.rng.random() < p_loss if p_loss else p_loss is None and self._lost()):
             return self._drop("loss")
-        arrival = finish + p.latency + (self.rng.uniform(0.0, p.jitter) if p.jitter else 0.0)
-        if p.outages and any(o.overlaps(now, arrival) for o in p.outages):
+        jitter = self._jitter
+        arrival = finish + self._latency + (self.rng.uniform(0.0, jitter) if jitter else 0.0)
+        if outages and any(o.overlaps(now, arrival) for o in outages):
             return self._drop("outage")  # the link died under it
-        if arrival < self._last_arrival:
-            arrival = self._last_arrival  # no overtaking within one direction
+        last = self._last_arrival
+        if arrival < last:
+            arrival = last  # no overtaking within one direction
         self._last_arrival = arrival
         self.delivered += 1
         return arrival

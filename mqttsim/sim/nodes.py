@@ -18,7 +18,7 @@ from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
 from ..protocol.client import ClientConfig, ClientEngine
 from ..protocol.packets import Will
-from .kernel import Alarm, Kernel
+from .kernel import Alarm, Kernel, never
 from .recorder import Recorder
 
 # What the transport says, as a connection-end reason in the tables, and in words.
@@ -60,7 +60,9 @@ class SimBroker:
         self._rows: dict[int, list] = {}
         self.up = True
         self.engine = self._new_engine()
-        self.alarm = Alarm(kernel, self._deadline, self._on_timer)
+        # The alarm reads the engine's deadline directly (no wrapper call per packet);
+        # crash() and restart() point it at ``never`` and at the new engine.
+        self.alarm = Alarm(kernel, self.engine.next_deadline, self._on_timer)
         for restart in spec.restarts:
             kernel.call_at(restart.at, self.crash, restart.down)
 
@@ -75,9 +77,6 @@ class SimBroker:
             engine.restore(list(self.store.sessions.values()), list(self.store.retained.values()))
         return engine
 
-    def _deadline(self) -> float | None:
-        return self.engine.next_deadline() if self.up else None
-
     # -- transport callbacks ---------------------------------------------------------------
     def accepting(self) -> bool:
         return self.up
@@ -88,7 +87,7 @@ class SimBroker:
         self.alarm.arm()
 
     def on_data(self, end: Any, data: bytes) -> None:
-        self._handle(self.engine.receive(end.conn, data, self.kernel.now))
+        self._handle(self.engine.receive(end.conn, data, self.kernel._now))
 
     def on_closed(self, end: Any, reason: str) -> None:
         if self.ends.pop(end.conn, None) is None:
@@ -107,11 +106,7 @@ class SimBroker:
     def _handle(self, events: list) -> None:
         recorder = self.recorder
         if events:
-            for conn, rows in recorder.broker_events_in(events, self.name).items():
-                if conn in self._rows:
-                    self._rows[conn] += rows
-                else:
-                    self._rows[conn] = rows
+            recorder.broker_events_in(events, self.name, self._rows)
         engine = self.engine
         for conn in engine.pending():
             data, close = engine.take_output(conn)
@@ -126,13 +121,17 @@ class SimBroker:
                 end.close()
                 recorder.broker_events_in(engine.connection_lost(conn, self.kernel._now),
                                           self.name)
-        self.alarm.arm()
+        alarm = self.alarm  # alarm.arm(), inlined: this runs for every packet
+        due = alarm.deadline()
+        if due is not None and (alarm.at is None or due < alarm.at):
+            alarm.wake_at(due)
 
     # -- restarts --------------------------------------------------------------------------
     def crash(self, down: float) -> None:
         """The broker process dies: connections reset, state only in the store survives."""
         now = self.kernel.now
         self.up = False
+        self.alarm.deadline = never
         for conn, end in self.ends.items():
             end.abort()
             self.recorder.closed(conn, "broker", now, "broker_restart")
@@ -148,6 +147,7 @@ class SimBroker:
     def restart(self) -> None:
         self.engine = self._new_engine()
         self.up = True
+        self.alarm.deadline = self.engine.next_deadline
         self.alarm.arm()
 
 
@@ -161,7 +161,8 @@ class SimClient:
         self.transport, self.broker, self.rng = transport, broker, rng
         self.name = spec.name
         self.engine = self._new_engine()
-        self.alarm = Alarm(kernel, self._deadline, self._on_timer)
+        # Reads the engine's deadline directly; crash() and restart() repoint it.
+        self.alarm = Alarm(kernel, self.engine.next_deadline, self._on_timer)
         self.end: Any = None
         self.alive = True  # the process is running (not crashed)
         self.finished = False  # it sent DISCONNECT at disconnect_at and does not come back
@@ -173,7 +174,7 @@ class SimClient:
             times = publish_times(plan, end_time, rng)
             first = next(times, None)
             if first is not None:
-                kernel.call_at(first, self._publish, plan, times)
+                kernel.at(first, self._publish, (plan, times))
         if spec.disconnect_at is not None:
             kernel.call_at(spec.disconnect_at, self.disconnect)
         for crash in spec.crashes:
@@ -190,9 +191,6 @@ class SimClient:
             max_inflight=s.max_inflight, retry_policy=s.retry_policy,
             retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
             emit_packet_events=True))
-
-    def _deadline(self) -> float | None:
-        return self.engine.next_deadline() if self.alive else None
 
     def _on_timer(self, now: float) -> None:
         self._handle(self.engine.on_timer(now))
@@ -215,7 +213,7 @@ class SimClient:
 
     def on_data(self, end: Any, data: bytes) -> None:
         if end is self.end:
-            self._handle(self.engine.receive(data, self.kernel.now))
+            self._handle(self.engine.receive(data, self.kernel._now))
 
     def on_closed(self, end: Any, reason: str) -> None:
         if end is not self.end:
@@ -253,26 +251,31 @@ class SimClient:
             self.end = None
         _report_lost(self.recorder, "client", self.name, self.engine.flow, "client_crash", now)
         self.alive = False
+        self.alarm.deadline = never
         self.kernel.call_at(now + down, self.restart)
 
     def restart(self) -> None:
         self.alive, self.failures = True, 0
         self.engine = self._new_engine()
+        self.alarm.deadline = self.engine.next_deadline
         self.connect()
 
     # -- workload --------------------------------------------------------------------------
-    def _publish(self, plan: Any, times: Any) -> None:
+    def _publish(self, occurrence: Any) -> None:
+        """The next message of a publish plan (``occurrence.args``: the plan and the
+        iterator of its publish times)."""
+        plan, times = occurrence.args
         if self.alive and not self.finished:
             self.seq += 1
             payload = make_payload(plan, self.name, self.seq, self.rng)
-            now = self.kernel.now
+            now = self.kernel._now
             self.recorder.publish(self.name, self.seq, plan.topic, payload, plan.qos,
                                   plan.retain, now)
             self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now)
             self._handle(self.engine.take_events())
         following = next(times, None)
         if following is not None:
-            self.kernel.call_at(following, self._publish, plan, times)
+            self.kernel.at(following, self._publish, occurrence.args)
 
     # -- engine output ---------------------------------------------------------------------
     def _handle(self, events: list) -> None:
@@ -295,12 +298,12 @@ class SimClient:
             self.alarm.arm()
             return
         self._unwritten += rows
-        if not end.open:
+        if end.state != "established":
             self.alarm.arm()  # output waits in the engine until the transport is up
             return
         data = engine.data_to_send()
         if data:
-            now = self.kernel.now
+            now = self.kernel._now
             for row in self._unwritten:
                 row[0] = now  # on the wire now, even if encoded while connecting
             end.write(data, self._unwritten)
@@ -309,7 +312,10 @@ class SimClient:
             end.close()
             self.end = None
             self._reconnect_later()
-        self.alarm.arm()
+        alarm = self.alarm  # alarm.arm(), inlined: this runs for every packet
+        due = alarm.deadline()
+        if due is not None and (alarm.at is None or due < alarm.at):
+            alarm.wake_at(due)
 
 
 def _report_lost(recorder: Recorder, side: str, client: str, flow: Any, reason: str,

@@ -85,7 +85,8 @@ class Recorder:
     # -- engines -----------------------------------------------------------------------------
     def _packet_row(self, event: ev.PacketSent, src: str, dst: str, conn: int) -> list:
         p = event.packet
-        row = [event.t, src, dst, conn, packet_type(p), event.size, getattr(p, "qos", None),
+        kind = _TYPE_NAMES.get(p.__class__) or packet_type(p)  # the lookup inline: 4 a message
+        row = [event.t, src, dst, conn, kind, event.size, getattr(p, "qos", None),
                getattr(p, "dup", False), getattr(p, "packet_id", None), None]
         self.packets.append(row)
         return row
@@ -99,6 +100,8 @@ class Recorder:
             if cls is ev.PacketSent:
                 if conn is not None:
                     rows.append(self._packet_row(e, name, broker, conn))
+            elif cls is ev.PacketReceived:
+                continue  # frequent, and nothing to record
             elif cls is ev.MessageReceived:
                 p = e.packet
                 self.receipts.append((name, e.topic, p.payload, p.qos, p.dup, p.retain, e.t))
@@ -114,31 +117,37 @@ class Recorder:
         row = self.connections.get(event.conn) if event.conn is not None else None
         return row["client"] if row else self.names.get(event.client_id, event.client_id)
 
-    def broker_events_in(self, events: list, broker: str) -> dict[Any, list[list]]:
-        """Record the broker's events; returns its packet rows per connection, in order."""
+    def broker_events_in(self, events: list, broker: str,
+                         rows: dict[Any, list[list]] | None = None) -> dict[Any, list[list]]:
+        """Record the broker's events; returns its packet rows per connection, in order,
+        appended to ``rows`` when given (the broker's rows not yet written)."""
         if self.capture:
             self.broker_events.extend(events)
-        rows: dict[Any, list[list]] = {}
+        if rows is None:
+            rows = {}
+        order, who = self._order, self._who
         for e in events:
             cls = e.__class__
-            self._order += 1
+            order += 1
             if cls is ev.PacketSent:
                 conn = e.conn
                 if conn not in rows:
                     rows[conn] = []
-                rows[conn].append(self._packet_row(e, broker, self._who(e), conn))
+                rows[conn].append(self._packet_row(e, broker, who(e), conn))
+            elif cls is ev.PacketReceived:
+                continue  # the most frequent event after PacketSent; nothing to record
             elif cls is ev.MessageReceived:
-                self.accepts.append((self._who(e), e.topic, e.packet.payload, e.packet.qos,
-                                     e.packet.dup, e.t, self._order))
+                self.accepts.append((who(e), e.topic, e.packet.payload, e.packet.qos,
+                                     e.packet.dup, e.t, order))
             elif cls is ev.MessageDropped:
-                self.drops.append(("broker", self._who(e), e.topic, e.payload, e.qos,
-                                   e.reason, e.t))
+                self.drops.append(("broker", who(e), e.topic, e.payload, e.qos, e.reason, e.t))
             elif cls is ev.Subscribed:
-                who = self._who(e)
+                subscriber = who(e)
                 for topic_filter, granted in zip(e.topic_filters, e.granted):
-                    self.subscriptions.append((who, topic_filter, granted, e.t, self._order))
+                    self.subscriptions.append((subscriber, topic_filter, granted, e.t, order))
             elif cls is ev.ConnectionClosed:
                 self.closed(e.conn, "broker", e.t, e.reason, e.detail, e.rule)
+        self._order = order
         return rows
 
     def publish(self, publisher: str, seq: int, topic: str, payload: bytes, qos: int,

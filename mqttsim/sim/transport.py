@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from ..netmodel.rto import RtoEstimator
 from ..netmodel.tcp import Segment, TcpReceiver, TcpSender, syn_schedule
-from .kernel import Alarm, Kernel
+from .kernel import Alarm, Kernel, Occurrence
 from .network import Network
 
 UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
@@ -53,6 +53,13 @@ class Control:
 
     def __init__(self, kind: str):
         self.kind = kind
+
+
+class _Arrival(Occurrence):
+    """A segment reaching the peer end over a one-link path: SimPy calls the peer's
+    ``_segment_arrived`` with it directly (the most frequent event of a run; see ``_send``)."""
+
+    __slots__ = ("segment", "row")
 
 
 class Transport:
@@ -185,32 +192,56 @@ class TcpEnd(_End):
                                     kind, 0, ack, b"", False, self.header)
         self._carry(Control(kind), row, self.header)
 
-    def _send(self, segments: list[Segment]) -> None:
+    def _send(self, segments: list[Segment], pure_ack: bool = False) -> None:
+        """Record and carry segments the sender made (or one pure ACK).
+
+        Over one link to an existing peer, the arrival is scheduled straight onto the
+        peer's ``_segment_arrived`` (inlined here: this is the simulator's hottest loop).
+        Equivalent to ``_carry`` because ``peer`` never changes once set (``_accepted``
+        pairs the ends once)."""
         if not segments:
             return
         ack = self.receiver.expected
-        header, now, record = self.header, self.kernel._now, self.recorder.segment
+        header, now, recorder, peer = self.header, self.kernel._now, self.recorder, self.peer
         conn, name, peer_name = self.conn, self.name, self.peer_name
+        hop = self.path[0] if len(self.path) == 1 and peer is not None else None
         for seg in segments:
             seg.ack = ack
             size = header + len(seg.data)
-            row = record(now, conn, name, peer_name, "fin" if seg.fin else "data", seg.seq,
-                         ack, seg.data, seg.retransmission, size)
-            self._carry(seg, row, size)
+            kind = "ack" if pure_ack else "fin" if seg.fin else "data"
+            row = recorder.segment(now, conn, name, peer_name, kind, seg.seq, ack, seg.data,
+                                   seg.retransmission, size)
+            if hop is None:
+                self._carry(seg, row, size)
+                continue
+            arrival = hop.link.arrival(now, size)
+            if arrival is None:
+                recorder.losses[row] = (hop.link.last_dropped, hop.name)
+                continue
+            event = _Arrival()
+            event.segment, event.row, event.callbacks = seg, row, [peer._segment_arrived]
+            self.kernel.post(arrival, event)
         self._ack_owed = 0  # the ACK rode along
+        if pure_ack:
+            return
+        # The retransmission timer moved earlier (or was started): ``alarm.arm()`` without
+        # asking again (the sender's deadline is its ``timer_at``: None once it failed).
         due, armed = self.sender.timer_at, self.alarm.at
         if due is not None and (armed is None or due < armed):
-            self.alarm.arm()  # the retransmission timer moved earlier (or was started)
+            self.alarm.wake_at(due)
 
     def _arrive_at_peer_hops(self, item: tuple) -> None:
         self._arrive_at_peer(*item)
 
     def _arrive_at_peer(self, item: Any, row: int) -> None:
-        self.recorder.arrivals[row] = self.kernel._now
         peer = self.peer
-        if item.__class__ is Segment:
-            peer._on_segment(item)
-        elif peer is not None:
+        if item.__class__ is Segment:  # over several hops (one hop: see _send)
+            event = _Arrival()
+            event.segment, event.row = item, row
+            peer._segment_arrived(event)
+            return
+        self.recorder.arrivals[row] = self.kernel._now
+        if peer is not None:
             peer._on_control(item.kind)
         elif item.kind == "syn":  # a first SYN reaching the broker
             host = self.broker_host
@@ -250,14 +281,18 @@ class TcpEnd(_End):
             self.state = "established"
             self.app.on_established(self)
 
-    def _on_segment(self, seg: Segment) -> None:
-        if self.state == "dead":
-            if seg.data or seg.fin:
-                self._control("rst")  # nobody is listening any more
-            return
-        if self.state != "established":
+    def _segment_arrived(self, event: _Arrival) -> None:
+        """A segment from the peer arrived (SimPy calls this directly: see
+        ``_send``): stamp its arrival, take its ACK, deliver its bytes."""
+        now = self.recorder.arrivals[event.row] = self.kernel._now
+        seg = event.segment
+        state = self.state
+        if state != "established":
+            if state == "dead":
+                if seg.data or seg.fin:
+                    self._control("rst")  # nobody is listening any more
+                return
             self._establish()
-        now = self.kernel._now
         if seg.ack is not None:
             more = self.sender.on_ack(seg.ack, now)
             if more:
@@ -265,14 +300,19 @@ class TcpEnd(_End):
         if self.app_closed:
             self._after_close(seg)
             return
-        if not seg.data and not seg.fin:
+        payload = seg.data
+        if not payload and not seg.fin:
             return
         receiver = self.receiver
         was_eof, before = receiver.eof, receiver.expected
         data, _ = receiver.on_segment(seg)
-        self._ack_owed += len(seg.data) or 1
+        self._ack_owed += len(payload) or 1
         if data:
-            self.peer._delivered(receiver.expected, now)
+            # The peer's packets whose last byte is now delivered end here: stamp their
+            # rows (the marks are the peer's: (stream offset after a packet, its row)).
+            marks, upto = self.peer.marks, receiver.expected
+            while marks and marks[0][0] <= upto:
+                marks.popleft()[1][T_RECV] = now
             self.app.on_data(self, data)
         if self.state == "dead":
             return
@@ -282,11 +322,11 @@ class TcpEnd(_End):
                 self._send_ack()  # out of order (a duplicate ACK), FIN, or 2 segments' worth
             elif not self._delack_armed:
                 self._delack_armed = True
-                self.kernel.call_at(now + self.delayed_ack, self._delayed_ack)
+                self.kernel.at(now + self.delayed_ack, self._delayed_ack)
         if receiver.eof and not was_eof and not self.app_closed:
             self.app.on_closed(self, "eof")
 
-    def _delayed_ack(self) -> None:
+    def _delayed_ack(self, _wake: Any) -> None:
         self._delack_armed = False
         if self._ack_owed and self.state != "dead":
             self._send_ack()
@@ -304,17 +344,7 @@ class TcpEnd(_End):
             self._die()  # both FINs acknowledged: the connection is over
 
     def _send_ack(self) -> None:
-        ack, seq = self.receiver.expected, self.sender.next_seq
-        row = self.recorder.segment(self.kernel._now, self.conn, self.name, self.peer_name,
-                                    "ack", seq, ack, b"", False, self.header)
-        self._carry(Segment(seq, b"", ack), row, self.header)
-        self._ack_owed = 0
-
-    def _delivered(self, upto: int, now: float) -> None:
-        """The peer's engine has every byte below ``upto``: stamp the rows that ended."""
-        marks = self.marks
-        while marks and marks[0][0] <= upto:
-            marks.popleft()[1][T_RECV] = now
+        self._send([Segment(self.sender.next_seq)], pure_ack=True)
 
     def _retransmit(self, now: float) -> None:
         if self.state == "dead":
