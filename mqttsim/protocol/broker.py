@@ -19,6 +19,7 @@ from typing import Hashable
 
 from . import events as ev
 from .auth import AllowAll
+from ._tracing import TracesPackets
 from .broker_packets import PacketHandlersMixin
 from .broker_state import (NEVER_EXPIRES, BrokerConfig, BrokerStore, Connection,
                            RetainedMessage, Session)
@@ -33,7 +34,7 @@ from .reason_codes import CONNACK_V3_TO_V5, reason_name
 from .subscriptions import SubscriptionTree, TopicTrie
 
 
-class BrokerEngine(PacketHandlersMixin):
+class BrokerEngine(PacketHandlersMixin, TracesPackets):
     """All protocol state of one broker."""
 
     def __init__(self, config: BrokerConfig | None = None, auth=None, authz=None,
@@ -42,8 +43,7 @@ class BrokerEngine(PacketHandlersMixin):
         self.auth = auth or AllowAll()
         self.authz = authz  # None: everything allowed, and no per-message cost
         self.store = store
-        #: PacketSent/PacketReceived events on or off; a driver may flip it at any time
-        self.trace_packets = self.config.emit_packet_events
+        self.trace_sent = self.trace_received = self.config.emit_packet_events
         self.connections: dict[Hashable, Connection] = {}
         self.sessions: dict[str, Session] = {}
         self.subscriptions: SubscriptionTree = SubscriptionTree()
@@ -89,7 +89,7 @@ class BrokerEngine(PacketHandlersMixin):
                     return self.take_events()
             self._violation(c, exc, now)
             return self.take_events()
-        if self.trace_packets or c.session is None:
+        if self.trace_received or c.session is None:
             for packet, size in zip(packets, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
                     break
@@ -170,7 +170,7 @@ class BrokerEngine(PacketHandlersMixin):
     # -- dispatch --------------------------------------------------------------------------
     def _dispatch(self, c: Connection, packet, size: int, now: float) -> bool:
         """Handle one packet; False once the connection is closing."""
-        if self.trace_packets:
+        if self.trace_received:
             self._events.append(ev.PacketReceived(now, packet, size, c.conn, c.client_id))
         try:
             if c.session is None:
@@ -465,7 +465,7 @@ class BrokerEngine(PacketHandlersMixin):
         data = encode(packet, c.version or MQTT_3_1_1)
         c.out += data
         self._pending.add(c.conn)
-        if self.trace_packets:
+        if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
         return len(data)
 

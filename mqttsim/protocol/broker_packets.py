@@ -259,7 +259,7 @@ class PacketHandlersMixin:
             return
         c.out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._pending.add(c.conn)
-        if self.trace_packets:
+        if self.trace_sent:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
 
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
@@ -277,7 +277,7 @@ class PacketHandlersMixin:
             return
         c.out += data
         self._pending.add(c.conn)
-        if self.trace_packets:
+        if self.trace_sent:
             packet = Publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
                              props)
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from . import events as ev
 from .client_config import ON_RECONNECT, TIMER, ClientConfig  # also imported from here
+from ._tracing import TracesPackets
 from .decoder import Decoder
 from .encoder import ACK_WORDS, VALID_TOPICS, encode, encode_publish
 from .errors import MQTTError, ProtocolError
@@ -32,7 +33,7 @@ _new_received = ev.MessageReceived._new
 _new_acknowledged = ev.MessageAcknowledged._new
 
 
-class ClientEngine:
+class ClientEngine(TracesPackets):
     """One MQTT client's protocol state across any number of transport connections."""
 
     def __init__(self, config: ClientConfig):
@@ -43,8 +44,7 @@ class ClientEngine:
             raise ValueError("[MQTT-3.1.3-7] an empty client id needs clean_session=True "
                              "(only MQTT 5 lets the server keep a session for it)")
         self.config = config
-        #: PacketSent/PacketReceived events on or off; a driver may flip it at any time
-        self.trace_packets = config.emit_packet_events
+        self.trace_sent = self.trace_received = config.emit_packet_events
         self.version = config.version
         self.client_id = config.client_id
         self.state = "disconnected"  # connecting | connected | disconnected
@@ -106,7 +106,7 @@ class ClientEngine:
                     return self.take_events()
             self._protocol_error(exc, now)
             return self.take_events()
-        if self.trace_packets or self.state != "connected":
+        if self.trace_received or self.state != "connected":
             for packet, size in zip(packets, self._decoder.sizes):
                 try:
                     self._handle(packet, now, size)  # the general path, with all its checks
@@ -258,7 +258,7 @@ class ClientEngine:
 
     # -- packet handling -------------------------------------------------------------------
     def _handle(self, packet, now: float, size: int) -> None:
-        if self.trace_packets:
+        if self.trace_received:
             self._events.append(ev.PacketReceived(now, packet, size, client_id=self.client_id))
         handler = _HANDLERS.get(packet.__class__)
         if handler is None:
@@ -382,7 +382,7 @@ class ClientEngine:
         data = encode(packet, self.version)
         self._out += data
         self._last_sent = now
-        if self.trace_packets:
+        if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), client_id=self.client_id))
 
     def _send_ack(self, cls, packet_id: int, now: float, code: int = 0) -> None:
@@ -393,7 +393,7 @@ class ClientEngine:
             return
         self._out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._last_sent = now
-        if self.trace_packets:
+        if self.trace_sent:
             self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
 
     def _check_server_limits(self, topic: str, qos: int, retain: bool,
@@ -468,7 +468,7 @@ class ClientEngine:
             return
         self._out += data
         self._last_sent = now
-        if self.trace_packets:
+        if self.trace_sent:
             self._events.append(ev.PacketSent(
                 now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id, props),
                 len(data), client_id=self.client_id))

@@ -73,6 +73,8 @@ class SimBroker:
                               hold_acks_when_congested=s.hold_acks_when_congested,
                               emit_packet_events=True)
         engine = BrokerEngine(config, store=self.store)
+        # The packets table needs PacketSent; PacketReceived only feeds the -v log.
+        engine.trace_received = self.recorder.capture
         if self.store is not None:
             engine.restore(list(self.store.sessions.values()), list(self.store.retained.values()))
         return engine
@@ -185,12 +187,14 @@ class SimClient:
         will = None
         if s.will is not None:
             will = Will(s.will.topic, s.will.message.encode(), s.will.qos, s.will.retain)
-        return ClientEngine(ClientConfig(
+        engine = ClientEngine(ClientConfig(
             client_id=s.client_id, version=s.version, keepalive=s.keepalive,
             clean_session=s.clean, session_expiry=s.session_expiry, will=will,
             max_inflight=s.max_inflight, retry_policy=s.retry_policy,
             retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
             emit_packet_events=True))
+        engine.trace_received = False  # the packets table is built from PacketSent alone
+        return engine
 
     def _on_timer(self, now: float) -> None:
         self._handle(self.engine.on_timer(now))

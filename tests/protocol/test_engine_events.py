@@ -397,3 +397,25 @@ def test_user_properties_survive_routing_and_are_counted_in_the_size():
         [sent] = [e for e in p.of(PacketSent, who) if isinstance(e.packet, Publish)]
         bare = Publish(sent.packet.topic, b"m", 1, packet_id=sent.packet.packet_id)
         assert sent.size == len(encode(sent.packet, 5)) > len(encode(bare, 5)) + 60
+
+
+def test_trace_sent_alone_reports_packets_sent_and_none_received():
+    from mqttsim.protocol.broker import BrokerEngine
+    from mqttsim.protocol.client import ClientConfig, ClientEngine
+    from mqttsim.protocol.events import PacketReceived, PacketSent
+    broker, client = BrokerEngine(), ClientEngine(ClientConfig("c", emit_packet_events=True))
+    broker.trace_packets = True
+    broker.trace_received = client.trace_received = False
+    assert not broker.trace_packets and broker.trace_sent
+    client.connect(0.0)
+    broker.connection_made(1, 0.0)
+    seen = client.take_events() + broker.receive(1, client.data_to_send(), 0.0)
+    data, _ = broker.take_output(1)
+    seen += client.receive(data, 0.0)
+    client.publish("t", b"x", qos=1, now=0.0)
+    seen += client.take_events() + broker.receive(1, client.data_to_send(), 0.0)
+    data, _ = broker.take_output(1)
+    seen += client.receive(data, 0.0)
+    sent = [type(e.packet).__name__ for e in seen if isinstance(e, PacketSent)]
+    assert sent == ["Connect", "Connack", "Publish", "Puback"]
+    assert not any(isinstance(e, PacketReceived) for e in seen)
