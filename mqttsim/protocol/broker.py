@@ -148,6 +148,16 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                 self._fill(c.session, now)
         return self.take_events()
 
+    def abandon(self, now: float, reason: str) -> list:
+        """The broker process is gone (a crash): the messages of every session that no store
+        keeps will never arrive. Reported as MessageDropped; the engine is not used again
+        (a new one restores what the store kept)."""
+        for session in self.sessions.values():
+            if self.store is None or not session.expiry:
+                for msg in session.flow.discard():
+                    self._drop(session, msg, reason, now)
+        return self.take_events()
+
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 

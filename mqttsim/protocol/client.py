@@ -148,6 +148,13 @@ class ClientEngine(TracesPackets):
             self._closed(now, reason, detail)
         return self.take_events()
 
+    def abandon(self, now: float, reason: str) -> list:
+        """The process holding this engine is gone (a crash): every message it still held
+        will never arrive. Reported as MessageDropped; the engine is not used again."""
+        for msg in self.flow.discard():
+            self._dropped(msg, reason, now)
+        return self.take_events()
+
     def next_deadline(self) -> float | None:
         """When ``on_timer`` must next run (keepalive, PINGRESP wait, retry, CONNACK wait)."""
         if self.state == "connecting":

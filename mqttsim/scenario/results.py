@@ -186,7 +186,7 @@ def from_recording(recording: Any) -> Results:
 
     def connection_table() -> pd.DataFrame:
         table = pd.DataFrame(connections, columns=CONNECTION_COLUMNS)
-        table["outage"] = [_saw_outage(sc, recording.paths, row) for row in connections]
+        table["outage"] = [_saw_outage(sc, recording.outages, row) for row in connections]
         return table
 
     tables = {
@@ -214,32 +214,8 @@ def _frame(rows: list, columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({name: list(values) for name, values in zip(columns, zip(*rows))})
 
 
-def _saw_outage(scenario: Any, paths: dict[str, list[str]], row: dict) -> bool:
+def _saw_outage(scenario: Any, outages: dict[str, list], row: dict) -> bool:
     """Did a link on this client's path go down while the connection was open?"""
     start = row["t_open"]
     end = row["t_down"] if row["t_down"] is not None else scenario.duration
-    hops = set(paths.get(row["client"], ()))
-    for link in _outage_links(scenario):
-        name, outages = link
-        if name in hops or _reverse(name) in hops:
-            if any(o.start <= end and start < o.end for o in outages):
-                return True
-    return False
-
-
-def _outage_links(scenario: Any) -> list[tuple[str, tuple]]:
-    found = []
-    for client in scenario.clients:
-        for direction in (client.link.up, client.link.down):
-            if direction.outages:
-                found.append((f"{client.name}->{client.attach}", direction.outages))
-    for edge in scenario.links:
-        for direction in (edge.link.up, edge.link.down):
-            if direction.outages:
-                found.append((f"{edge.a}->{edge.b}", direction.outages))
-    return found
-
-
-def _reverse(name: str) -> str:
-    a, _, b = name.partition("->")
-    return f"{b}->{a}"
+    return any(o.start <= end and start < o.end for o in outages.get(row["client"], ()))

@@ -52,9 +52,6 @@ class Kernel(simpy.Environment):
         now = self._now
         heappush(self._queue, (t if t > now else now, NORMAL, next(self._eid), call))
 
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        self.call_at(self._now + delay, fn, *args)
-
     def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
         """Call ``callback(occurrence)`` at ``t`` (not before ``now``), ``args`` in
         ``occurrence.args``: one Python call less per event than ``call_at``, for frequent

@@ -139,11 +139,7 @@ class SimBroker:
             self.recorder.closed(conn, "broker", now, "broker_restart")
         self.ends.clear()
         self._rows.clear()
-        kept = self.store.sessions if self.store is not None else {}
-        for session in self.engine.sessions.values():
-            if kept.get(session.client_id) is not session:
-                _report_lost(self.recorder, "broker", self.recorder.names.get(
-                    session.client_id, session.client_id), session.flow, "broker_restart", now)
+        self.recorder.broker_events_in(self.engine.abandon(now, "broker_restart"), self.name)
         self.kernel.call_at(now + down, self.restart)
 
     def restart(self) -> None:
@@ -253,7 +249,8 @@ class SimClient:
             self.end.abort()
             self.recorder.closed(self.end.conn, "client", now, "client_crash")
             self.end = None
-        _report_lost(self.recorder, "client", self.name, self.engine.flow, "client_crash", now)
+        self.recorder.client_events(self.name, self.engine.abandon(now, "client_crash"), None,
+                                    self.broker.name)
         self.alive = False
         self.alarm.deadline = never
         self.kernel.call_at(now + down, self.restart)
@@ -320,11 +317,3 @@ class SimClient:
         due = alarm.deadline()
         if due is not None and (alarm.at is None or due < alarm.at):
             alarm.wake_at(due)
-
-
-def _report_lost(recorder: Recorder, side: str, client: str, flow: Any, reason: str,
-                 now: float) -> None:
-    """Messages a crashed process held (in flight, not yet handed over, or queued)."""
-    for msg in list(flow.inflight.values()) + list(flow.queue):
-        if not msg.released:  # after PUBREC/PUBREL the receiver owns a QoS 2 message
-            recorder.drops.append((side, client, msg.topic, msg.payload, msg.qos, reason, now))

@@ -23,7 +23,7 @@ class Recording:
     seed: int
     recorder: Recorder
     links: list[dict]
-    paths: dict[str, list[str]]  # client -> link directions towards the broker
+    outages: dict[str, list]  # client -> the Outages of every link on its path, both ways
     events_processed: int
 
 
@@ -43,8 +43,9 @@ def simulate(scenario: Any, seed: int = 0, capture: bool = True) -> Recording:
                   random.Random(f"{seed}:client:{spec.name}"), scenario.duration)
     with _collector_paused():
         kernel.run(until=scenario.duration)
-    paths = {c.name: [hop.name for hop in network.paths(c.name)[0]] for c in scenario.clients}
-    return Recording(scenario, seed, recorder, network.link_rows(scenario.duration), paths,
+    outages = {c.name: [o for hops in network.paths(c.name) for hop in hops
+                        for o in hop.link.params.outages] for c in scenario.clients}
+    return Recording(scenario, seed, recorder, network.link_rows(scenario.duration), outages,
                      next(kernel._eid))
 
 

@@ -419,3 +419,51 @@ def test_trace_sent_alone_reports_packets_sent_and_none_received():
     sent = [type(e.packet).__name__ for e in seen if isinstance(e, PacketSent)]
     assert sent == ["Connect", "Connack", "Publish", "Puback"]
     assert not any(isinstance(e, PacketReceived) for e in seen)
+
+
+def test_an_abandoned_client_reports_every_message_it_held_but_not_one_past_pubrec():
+    from mqttsim.protocol.client import ClientConfig, ClientEngine
+    from mqttsim.protocol.events import MessageDropped
+    from mqttsim.protocol.packets import Connack, Pubrec
+    from mqttsim.protocol import encode
+    client = ClientEngine(ClientConfig("c", max_inflight=2))
+    client.connect(0.0)
+    client.receive(encode(Connack(), 4), 0.0)
+    for topic, qos in (("a", 2), ("b", 1), ("c", 1)):  # two in flight, one queued
+        client.publish(topic, b"x", qos=qos, now=0.0)
+    client.receive(encode(Pubrec(1), 4), 0.0)  # "a" now belongs to the server
+    dropped = [e for e in client.abandon(1.0, "client_crash") if isinstance(e, MessageDropped)]
+    assert [(e.topic, e.reason) for e in dropped] == [("b", "client_crash"),
+                                                      ("c", "client_crash")]
+
+
+def test_an_abandoned_broker_loses_only_what_no_store_keeps():
+    from mqttsim.protocol.broker import BrokerEngine
+    from mqttsim.protocol.broker_state import BrokerStore
+    from mqttsim.protocol.client import ClientConfig, ClientEngine
+    from mqttsim.protocol.events import MessageDropped
+    broker = BrokerEngine(store=BrokerStore())
+    for conn, (name, clean) in enumerate((("keeper", False), ("loser", True)), 1):
+        client = ClientEngine(ClientConfig(name, clean_session=clean))
+        client.connect(0.0)
+        broker.connection_made(conn, 0.0)
+        broker.receive(conn, client.data_to_send(), 0.0)
+        client.receive(broker.take_output(conn)[0], 0.0)
+        client.subscribe("t", 0.0, qos=1)
+        broker.receive(conn, client.data_to_send(), 0.0)
+        broker.take_output(conn)
+        broker.connection_lost(conn, 0.0)
+    publisher = ClientEngine(ClientConfig("pub"))
+    publisher.connect(0.0)
+    broker.connection_made(9, 0.0)
+    broker.receive(9, publisher.data_to_send(), 0.0)
+    publisher.receive(broker.take_output(9)[0], 0.0)
+    publisher.publish("t", b"x", qos=1, now=0.0)
+    broker.receive(9, publisher.data_to_send(), 0.0)  # queued for the offline keeper only
+    dropped = [e for e in broker.abandon(1.0, "broker_restart")
+               if isinstance(e, MessageDropped)]
+    assert dropped == []  # the keeper's queued message is the store's to keep
+    broker.sessions["keeper"].expiry = 0  # were it not persistent, it would be lost
+    dropped = [e for e in broker.abandon(1.0, "broker_restart")
+               if isinstance(e, MessageDropped)]
+    assert [(e.client_id, e.reason) for e in dropped] == [("keeper", "broker_restart")]
