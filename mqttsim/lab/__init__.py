@@ -16,6 +16,7 @@ into, and returns the Figure. Colours, markers and units shared by all figures a
 
 import types as _types
 
+from .dashboard import Dashboard, dashboard
 from .ladder import ladder, packet_label
 from .report import load_results, report
 from .plots import (against_parameter, bytes_per_message, latency_cdf, latency_over_time,
