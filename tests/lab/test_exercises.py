@@ -1,0 +1,118 @@
+"""The exercise checkers: a right answer passes, a wrong one gets a hint, and no verdict ever
+gives the right answer away. The right answers here are worked out from the specification by
+hand (bytes counted, packets of the QoS flows counted, 20 + 1.5 x 20 s...), independently of
+how the checkers compute theirs from the codec and the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from mqttsim.lab.exercises import EXERCISES, NOT_ANSWERED, Verdict, check
+
+RIGHT = {
+    "publish-bytes": {"wire": "30 0a 00 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 2},
+    "topic-filters": {
+        "invalid": {"home/kitchen+", "home/#/temperature"},
+        "matching": {"home/#", "home/+/temperature", "+/+/+", "#", "home/kitchen/#",
+                     "home/kitchen/temperature/#"}},
+    "qos-packets": {0: 2, 1: 4, 2: 8},
+    # Last PINGREQ at 20 s (one keepalive after the SUBACK), then 1.5 x 20 s of silence.
+    "keepalive": 50.0,
+    # Published at 1, 3, ..., 33 s: 17 messages. Away 10-25 s: a clean session misses the
+    # 8 published from 11 to 25 s (the one at 25 s goes out before it has subscribed again).
+    "sessions": {"clean_false": 17, "clean_true": 9},
+    "loss": {"tcp": 0, "datagram": 4},
+}
+
+
+def revealed(verdict: Verdict, exercise: str) -> list[str]:
+    """Pieces of the right answer that appear in the verdict's text."""
+    right = RIGHT[exercise]
+    text = str(verdict) + verdict._repr_html_()
+    pieces = {"publish-bytes": ["30 0a", "300a"], "keepalive": ["50"],
+              "sessions": ["17", " 9"], "loss": [" 4"]}.get(exercise, [])
+    if exercise == "qos-packets":
+        pieces = [f"{q}: {n}" for q, n in right.items()]
+    return [p for p in pieces if p in text]
+
+
+@pytest.mark.parametrize("exercise", list(RIGHT))
+def test_right_answer_is_right(exercise: str) -> None:
+    verdict = check(exercise, RIGHT[exercise])
+    assert verdict.correct, verdict.message
+    assert bool(verdict) and "RIGHT" in str(verdict) and "Right" in verdict._repr_html_()
+
+
+def test_every_exercise_is_tested() -> None:
+    assert set(RIGHT) == set(EXERCISES)
+
+
+@pytest.mark.parametrize("exercise", list(RIGHT))
+@pytest.mark.parametrize("placeholder", [None, ..., {}])
+def test_placeholder_is_not_answered_not_wrong(exercise: str, placeholder) -> None:
+    if placeholder == {} and not isinstance(RIGHT[exercise], dict):
+        placeholder = None
+    if placeholder == {}:
+        placeholder = dict.fromkeys(RIGHT[exercise], ...)
+    verdict = check(exercise, placeholder)
+    assert not verdict.correct and not verdict.answered
+    assert verdict.message == NOT_ANSWERED
+
+
+INVALID, MATCHING = RIGHT["topic-filters"]["invalid"], RIGHT["topic-filters"]["matching"]
+WRONG = [
+    # (exercise, answer, words the hint must contain)
+    ("publish-bytes", {"wire": "30 08 00 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 2},
+     "remaining length"),
+    ("publish-bytes", {"wire": "30 0a 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 2},
+     "2-byte length prefix"),
+    ("publish-bytes", {"wire": "32 0a 00 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 2},
+     "first byte"),
+    ("publish-bytes", {"wire": "30 0a 00 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 1},
+     "MQTT-2.3.1-5"),
+    ("publish-bytes", {"wire": "not hex", "qos1_extra": 2}, "not hex"),
+    ("topic-filters", {"invalid": {"home/kitchen+"}, "matching": MATCHING}, "MQTT-4.7.1-2"),
+    ("topic-filters", {"invalid": INVALID, "matching": MATCHING - {"home/kitchen/temperature/#"}},
+     "parent level"),
+    ("topic-filters", {"invalid": INVALID, "matching": MATCHING | {"home/+"}},
+     "exactly one level"),
+    ("topic-filters", {"invalid": INVALID, "matching": {"home/#", "nonsense/#"}},
+     "not among the filters"),
+    ("topic-filters", {"invalid": "home/kitchen+", "matching": set()}, "should be a set"),
+    ("qos-packets", {0: 1, 1: 2, 2: 4}, "two"),
+    ("qos-packets", {0: 2, 1: 3, 2: 8}, "QoS 1"),
+    ("qos-packets", {0: 2, 1: 4}, "no answer yet for 2"),
+    ("keepalive", 60.0, "last packet it received"),
+    ("keepalive", 40.0, "one and a half"),
+    ("keepalive", 10.0, "before the link even died"),
+    ("keepalive", 45.0, "1.5 x rule"),
+    ("keepalive", "soon", "one number"),
+    ("sessions", {"clean_false": 9, "clean_true": 9}, "MQTT-3.1.2-5"),
+    ("sessions", {"clean_false": 17, "clean_true": 17}, "MQTT-3.1.2-6"),
+    ("sessions", [17, 9], "expected a dict"),
+    ("loss", {"tcp": 6, "datagram": 4}, "TCP resends"),
+    ("loss", {"tcp": 0, "datagram": 0}, "nobody resends"),
+    ("loss", {"tcp": 0, "datagram": 4, "udp": 4}, "unexpected key"),
+]
+
+
+@pytest.mark.parametrize("exercise, answer, hint", WRONG)
+def test_wrong_answer_gets_a_hint_not_the_answer(exercise: str, answer, hint: str) -> None:
+    verdict = check(exercise, answer)
+    assert verdict.answered and not verdict.correct
+    assert hint in verdict.message, verdict.message
+    assert "WRONG" in str(verdict) and "Not yet" in verdict._repr_html_()
+    assert not revealed(verdict, exercise), verdict.message
+
+
+def test_unknown_exercise_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="publish-bytes"):
+        check("no-such-exercise", 1)
+
+
+def test_answers_may_be_written_in_other_natural_forms() -> None:
+    assert check("publish-bytes", {"wire": bytes.fromhex("300a000673656e736f723132"),
+                                   "qos1_extra": 2.0})
+    assert check("topic-filters", {"invalid": ["home/kitchen+", "home/#/temperature"],
+                                   "matching": list(RIGHT["topic-filters"]["matching"])})
+    assert check("keepalive", 50.4)  # within a second
