@@ -10,7 +10,7 @@ timeout, keepalive, will delay, session expiry, 3.1 retries) sit behind one
 ``loop.call_at`` handle at ``engine.next_deadline()``, never one timer per connection.
 
 The engine's clock is ``loop.time()`` (monotonic), so wall-clock jumps do not expire
-keepalives. asyncio ``Protocol`` callbacks are used rather than streams because streams cost
+keepalives; a ``ScaledClock`` (mqttsim.net.clock) runs it faster or slower for scenarios. asyncio ``Protocol`` callbacks are used rather than streams because streams cost
 a task and several awaits per message; uvloop is used when it is installed.
 """
 
@@ -22,12 +22,13 @@ import itertools
 import socket
 import ssl as _ssl
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig
+from .clock import ScaledClock
 
 # Per-connection outbound buffer above which we stop reading from that client: a client that
 # does not read its own socket must not make the broker's memory grow without bound.
@@ -149,13 +150,19 @@ class BrokerServer:
     def __init__(self, config: BrokerConfig | None = None, *, host: str = "127.0.0.1",
                  port: int = 1883, listeners: Sequence[Listener] | None = None,
                  auth=None, authz=None, store=None, engine: BrokerEngine | None = None,
-                 on_events: Callable[[list], None] | None = None):
+                 on_events: Callable[[list], None] | None = None,
+                 clock: ScaledClock | None = None,
+                 connection_id: Callable[[Any], Hashable | None] | None = None):
         if engine is None:
             engine = BrokerEngine(config or BrokerConfig(emit_packet_events=False),
                                   auth=auth, authz=authz, store=store)
         self.engine = engine
         self.listeners: tuple[Listener, ...] = tuple(listeners or (Listener(host, port),))
         self.on_events = on_events
+        self.clock = clock  # None: the loop's own clock (set in start)
+        # Names a new connection from its peer address (None: the next number). The scenario
+        # runner uses it so that the broker's events carry the scenario's connection ids.
+        self.connection_id = connection_id
         self.addresses: list[tuple[str, int]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -172,6 +179,8 @@ class BrokerServer:
     async def start(self) -> tuple[str, int]:
         """Open every listener; returns the first one's bound (host, port)."""
         self.loop = asyncio.get_running_loop()
+        if self.clock is None:
+            self.clock = ScaledClock(self.loop, 1.0, origin=0.0)
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         try:
@@ -199,6 +208,10 @@ class BrokerServer:
     def connection_count(self) -> int:
         return len(self._protocols)
 
+    def connection_ids(self) -> list:
+        """The ids of the connections open now."""
+        return list(self._protocols)
+
     def peer(self, conn) -> str:
         """The ``host:port`` of a connection id (``"?"`` once it is gone)."""
         protocol = self._protocols.get(conn)
@@ -213,7 +226,7 @@ class BrokerServer:
         self._stopped = True
         for server in self._servers:
             server.close()
-        self._emit(self.engine.shutdown(self.loop.time()))
+        self._emit(self.engine.shutdown(self.clock.time()))
         self._flush()
         if self._protocols:
             try:
@@ -234,6 +247,26 @@ class BrokerServer:
         if store is not None:
             store.commit()
 
+    def crash(self) -> list:
+        """The broker process dies (a scenario's broker restart): stop listening and reset
+        every connection, with no DISCONNECT and no will. Returns the engine's last events
+        (``abandon``: what no store keeps is lost); only what the store committed survives,
+        for a new server to restore."""
+        self._stopped = True
+        for server in self._servers:
+            server.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        events = self.engine.abandon(self.clock.time(), "broker_restart")
+        protocols = list(self._protocols.values())
+        self._protocols.clear()  # so _lost tells the dead engine nothing more
+        for protocol in protocols:
+            protocol.closing = True
+            protocol.transport.abort()
+        self._all_closed.set()
+        return events
+
     async def serve_until(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then stop cleanly (used by ``mqttsim broker``)."""
         await stop.wait()
@@ -245,15 +278,18 @@ class BrokerServer:
             protocol.closing = True
             protocol.transport.abort()
             return
-        conn = protocol.conn = next(self._ids)
+        conn = None
+        if self.connection_id is not None:
+            conn = self.connection_id(protocol.transport.get_extra_info("peername"))
+        conn = protocol.conn = next(self._ids) if conn is None else conn
         self._protocols[conn] = protocol
         self._all_closed.clear()
-        self.engine.connection_made(conn, self.loop.time())
+        self.engine.connection_made(conn, self.clock.time())
         self._schedule_flush()
 
     def _received(self, protocol: _Connection, data: bytes) -> None:
         try:
-            events = self.engine.receive(protocol.conn, data, self.loop.time())
+            events = self.engine.receive(protocol.conn, data, self.clock.time())
         except Exception as exc:  # noqa: BLE001 - an engine bug must cost one connection only
             self._internal_error(protocol, exc)
             return
@@ -275,7 +311,7 @@ class BrokerServer:
         else:
             detail = f"{type(exc).__name__}: {exc}"
         try:
-            self._emit(self.engine.connection_lost(conn, self.loop.time(), "transport", detail))
+            self._emit(self.engine.connection_lost(conn, self.clock.time(), "transport", detail))
         except Exception as error:  # noqa: BLE001 - the socket is gone whatever the engine says
             self.loop.call_exception_handler({
                 "message": f"mqttsim broker engine failed closing connection {conn}",
@@ -286,7 +322,7 @@ class BrokerServer:
         self._schedule_flush()  # a will or a takeover may have produced output
 
     def _writable(self, protocol: _Connection, writable: bool) -> None:
-        self._emit(self.engine.set_writable(protocol.conn, writable, self.loop.time()))
+        self._emit(self.engine.set_writable(protocol.conn, writable, self.clock.time()))
         if writable:
             self._schedule_flush()
 
@@ -339,13 +375,13 @@ class BrokerServer:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        self._timer = None if deadline is None else self.loop.call_at(deadline, self._on_timer)
+        self._timer = None if deadline is None else self.clock.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None  # re-armed by _flush even if the engine's deadline is unchanged
         try:
-            self._emit(self.engine.on_timer(self.loop.time()))
+            self._emit(self.engine.on_timer(self.clock.time()))
         except Exception as exc:  # noqa: BLE001 - keep serving; the timer is re-armed below
             self.loop.call_exception_handler({"message": "mqttsim broker engine timer failed",
                                               "exception": exc})

@@ -11,18 +11,34 @@ import argparse
 import sys
 
 EXIT_BAD_SCENARIO = 2
+EXIT_DISAGREE = 1
 SHOWN_MESSAGES = 10
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a key, e.g. --set link.loss=0.1 --set qos=1 "
                              "--set clients.sub.keepalive=30 (repeatable)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--backend", choices=("sim",), default="sim",
-                        help="sim: the SimPy simulator (the default)")
+
+
+def _sockets_arguments(parser: argparse.ArgumentParser, default_scale: float) -> None:
+    parser.add_argument("--time-scale", type=float, default=default_scale, metavar="K",
+                        help="sockets: run K times faster than the scenario says, keepalives "
+                             f"and timers scaled with it (default {default_scale:g})")
+    parser.add_argument("--broker", metavar="HOST:PORT",
+                        help="sockets: use this broker (e.g. a mosquitto) instead of starting "
+                             "mqttsim broker in-process; real time only")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _scenario_arguments(parser)
+    parser.add_argument("--backend", choices=("sim", "sockets"), default="sim",
+                        help="sim: the SimPy simulator (the default); sockets: real asyncio "
+                             "sockets through a relay that applies the scenario's network")
+    _sockets_arguments(parser, 1.0)
     parser.add_argument("--out", metavar="DIR",
                         help="write every table as DIR/<table>.csv (and summary.csv)")
     parser.add_argument("--pcap", metavar="FILE",
@@ -31,28 +47,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the broker's log, like mqttsim broker -v")
 
 
-def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+def _load(args: argparse.Namespace, command: str):
+    """The scenario named on the command line with its overrides, or None (error printed)."""
     from . import Scenario, ScenarioError
-    from . import run as run_scenario
     from .load import parse_set
-
     try:
         scenario = Scenario.load(args.scenario)
         if args.overrides:
             scenario = scenario.with_(**parse_set(args.overrides))
     except (ScenarioError, OSError) as exc:
+        print(f"mqttsim {command}: {exc}", file=sys.stderr)
+        return None
+    return scenario
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import run as run_scenario
+
+    scenario = _load(args, "run")
+    if scenario is None:
+        return EXIT_BAD_SCENARIO
+    options = {}
+    if args.backend == "sockets":
+        options = {"time_scale": args.time_scale, "broker": args.broker}
+    elif args.time_scale != 1.0 or args.broker:
+        print("mqttsim run: --time-scale and --broker are for --backend sockets",
+              file=sys.stderr)
+        return EXIT_BAD_SCENARIO
+    try:
+        res = run_scenario(scenario, seed=args.seed, backend=args.backend, **options)
+    except ValueError as exc:  # what the sockets backend refuses, before it starts
         print(f"mqttsim run: {exc}", file=sys.stderr)
         return EXIT_BAD_SCENARIO
-    res = run_scenario(scenario, seed=args.seed, backend=args.backend)
     if args.verbose:
         for line in res.broker_log():
             print(line)
         print()
     print(f"{scenario.name}: {scenario.description}" if scenario.description else scenario.name)
     print(f"{len(scenario.clients)} clients, {scenario.duration:g} s, transport "
-          f"{scenario.transport}, seed {args.seed}\n")
+          f"{scenario.transport}, seed {args.seed}, backend {res.backend}\n")
     received = res.received
     if len(received):
         print(f"received ({len(received)} copies{', first shown' if len(received) > SHOWN_MESSAGES else ''}):")
@@ -77,3 +112,34 @@ def run(args: argparse.Namespace) -> int:
         count = res.to_pcap(args.pcap)
         print(f"wrote {count} packets to {args.pcap}")
     return 0
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    _scenario_arguments(parser)
+    _sockets_arguments(parser, 10.0)
+    parser.add_argument("--out", metavar="DIR",
+                        help="write the side-by-side table as DIR/compare.csv")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Exit 0 when the backends agree, 1 when they do not, 2 for a bad scenario."""
+    from .compare import compare
+
+    scenario = _load(args, "compare")
+    if scenario is None:
+        return EXIT_BAD_SCENARIO
+    print(f"{scenario.name}: simulated, then on real sockets at {args.time_scale:g}x "
+          f"({scenario.duration / args.time_scale:.1f} s), seed {args.seed}", flush=True)
+    try:
+        result = compare(scenario, seed=args.seed, time_scale=args.time_scale,
+                         broker=args.broker)
+    except ValueError as exc:
+        print(f"mqttsim compare: {exc}", file=sys.stderr)
+        return EXIT_BAD_SCENARIO
+    print(result)
+    if args.out:
+        from pathlib import Path
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(folder / "compare.csv", index=False)
+    return 0 if result.agree else EXIT_DISAGREE

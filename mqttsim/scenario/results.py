@@ -158,8 +158,8 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def from_recording(recording: Any) -> Results:
-    """Tables from a simulator ``Recording``."""
+def from_recording(recording: Any, backend: str = "sim") -> Results:
+    """Tables from a ``Recording`` (the simulator's, or the sockets backend's)."""
     from ..sim.recorder import (CONNECTION_COLUMNS, DROP_COLUMNS,
                                 PACKET_COLUMNS, PUBLISH_COLUMNS, RECEIPT_COLUMNS,
                                 SEGMENT_COLUMNS)
@@ -202,7 +202,7 @@ def from_recording(recording: Any) -> Results:
     stats = {"events": recording.events_processed, "segments": len(rec.segments),
              "retransmitted_segments": sum(1 for row in rec.segments if row[8]),
              "packets": len(rec.packets)}
-    return Results(sc, recording.seed, "sim", tables, rec.broker_events if rec.capture else None,
+    return Results(sc, recording.seed, backend, tables, rec.broker_events if rec.capture else None,
                    rec.payloads if rec.capture else None, stats)
 
 

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .model import Scenario
 from .results import Results, from_recording
 
-BACKENDS = ("sim",)
+BACKENDS = ("sim", "sockets")
 
 
-def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool = True) -> Results:
-    """Run ``scenario`` with random ``seed`` on ``backend`` (``"sim"``: the SimPy simulator).
+def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool = True, *,
+        time_scale: float = 1.0, broker: Any = None) -> Results:
+    """Run ``scenario`` with random ``seed`` on ``backend``: ``"sim"`` (the SimPy simulator,
+    in simulated time) or ``"sockets"`` (real asyncio sockets through a relay that applies
+    the scenario's network, in real time).
 
-    Same scenario and seed give identical tables. ``capture=False`` keeps no segment
-    payloads and broker events (no ``to_pcap``/``broker_log``), for very large runs.
+    Same scenario and seed give identical tables on ``sim``. ``capture=False`` keeps no
+    segment payloads and broker events (no ``to_pcap``/``broker_log``), for very large runs.
+    ``sockets`` only: ``time_scale`` runs the scenario that many times faster than written
+    (keepalives and every timer with it); ``broker="HOST:PORT"`` uses an external broker
+    such as Mosquitto instead of starting ``mqttsim broker`` in this process.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "sockets":
+        from .sockets import record_on_sockets
+        return from_recording(record_on_sockets(scenario, seed, capture, time_scale, broker),
+                              "sockets")
+    if time_scale != 1.0 or broker is not None:
+        raise ValueError("time_scale and broker are for backend='sockets'; the simulator "
+                         "keeps its own clock and broker")
     from ..sim import simulate
     return from_recording(simulate(scenario, seed, capture))

@@ -49,6 +49,14 @@ class MemoryStore(BrokerStore):
         self.sessions.pop(client_id, None)
 
 
+def broker_config(spec: Any) -> BrokerConfig:
+    """The engine configuration a scenario's broker section asks for (both backends)."""
+    return BrokerConfig(max_inflight=spec.max_inflight, max_queued_messages=spec.max_queued,
+                        queue_qos0=spec.queue_qos0,
+                        hold_acks_when_congested=spec.hold_acks_when_congested,
+                        emit_packet_events=True)
+
+
 class SimBroker:
     """The broker process: accepts connections while it is up."""
 
@@ -67,12 +75,7 @@ class SimBroker:
             kernel.call_at(restart.at, self.crash, restart.down)
 
     def _new_engine(self) -> BrokerEngine:
-        s = self.spec
-        config = BrokerConfig(max_inflight=s.max_inflight, max_queued_messages=s.max_queued,
-                              queue_qos0=s.queue_qos0,
-                              hold_acks_when_congested=s.hold_acks_when_congested,
-                              emit_packet_events=True)
-        engine = BrokerEngine(config, store=self.store)
+        engine = BrokerEngine(broker_config(self.spec), store=self.store)
         # The packets table needs PacketSent; PacketReceived only feeds the -v log.
         engine.trace_received = self.recorder.capture
         if self.store is not None:
