@@ -15,6 +15,15 @@ real delay k times in scenario time. The median latency per QoS agrees when
 ``|sim - sockets| <= absolute + per_scale * time_scale + relative * sim``.
 Tail latencies are shown, not judged: with loss they depend on which segments the random
 draws hit, and the two runs put segments on the links at slightly different moments.
+
+What per-message agreement cannot promise: a link draws its losses in the order packets
+meet it, and two events due at the very same instant run in scheduling order in the
+simulator but in whatever order the operating system delivers them on sockets. Where
+packets tie and random loss decides a message's fate (the datagram transport, or TCP
+give-ups under random loss), the two backends are two draws of the same experiment: their
+counts agree in distribution, not message by message -- compare them over seeds. Races
+closer than the real-time jitter of the machine times the time scale can also go either
+way; pick the time scale so the scenario's closest race stays wider than that.
 """
 
 from __future__ import annotations
