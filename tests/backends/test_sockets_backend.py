@@ -189,3 +189,19 @@ def test_cli_compare_exits_1_when_a_real_broker_disagrees_with_the_scenario(tmp_
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the backends DISAGREE" in done.stdout
     assert "outcome: lost" in done.stdout
+
+
+def test_the_datagram_contrast_runs_on_sockets_one_mqtt_packet_per_datagram(tmp_path):
+    # No loss: every packet arrives, each as its own datagram of the packet's size + 28.
+    sc = Scenario.load(SEED).with_(transport="datagram")
+    real = run(sc, seed=1, backend="sockets", time_scale=5)
+    assert [(r.topic, r.payload) for r in real.received.itertuples()] == [("sensor", b"12")]
+    datagrams = real.segments
+    assert set(datagrams["kind"]) == {"datagram"}
+    sizes = sorted(datagrams["bytes"] - 28)
+    assert sizes == sorted(real.packets["bytes"])
+
+
+def test_a_sockets_run_writes_the_relayed_tcp_traffic_as_a_pcap(tmp_path):
+    real = run(Scenario.load(SEED), seed=1, backend="sockets", time_scale=5)
+    assert real.to_pcap(tmp_path / "real.pcap") == len(real.segments) > 0
