@@ -40,15 +40,21 @@ class RtoEstimator:
         srtt = self.srtt
         if srtt is None:  # 2.2: the first measurement
             srtt, rttvar = rtt, rtt / 2
-        else:  # 2.3
-            rttvar = _KEEP_RTTVAR * self.rttvar + BETA * abs(srtt - rtt)
+        else:  # 2.3 (|srtt - rtt| and the bounds below written out: one sample per ACK)
+            error = srtt - rtt
+            rttvar = _KEEP_RTTVAR * self.rttvar + BETA * (error if error >= 0 else -error)
             srtt = _KEEP_SRTT * srtt + ALPHA * rtt
         self.srtt, self.rttvar = srtt, rttvar
         spread = self.K * rttvar
-        base = srtt + (spread if spread > self.granularity else self.granularity)
+        granularity = self.granularity
+        base = srtt + (spread if spread > granularity else granularity)
         # 2.4, with Linux's 200 ms floor
-        self._base = base = min(self.maximum, base if base > self.minimum else self.minimum)
-        self.rto = base
+        minimum, maximum = self.minimum, self.maximum
+        if not base > minimum:
+            base = minimum
+        if not base < maximum:
+            base = maximum
+        self._base = self.rto = base
         self.backoffs = 0
 
     def timed_out(self) -> None:

@@ -51,12 +51,10 @@ class Segment:
         return self.seq + len(self.data) + self.fin
 
 
-@dataclass(slots=True)
-class _Outstanding:
-    segment: Segment
-    sent_at: float
-    end: int  # the segment's end, kept here: every ACK compares against it
-    retransmitted: bool = False
+# A segment sent and not yet acknowledged is kept as a list (made and read on every
+# segment, so a list rather than an object): [segment, sent_at, end, retransmitted], ``end``
+# being the segment's end (every ACK compares against it).
+_SEGMENT, _SENT_AT, _END, _RETRANSMITTED = range(4)
 
 
 class TcpSender:
@@ -73,10 +71,10 @@ class TcpSender:
         self._pending = bytearray()  # written, not yet sent
         self._fin = False  # close() was called: a FIN follows the pending bytes
         self.fin_sent = False
-        self._outstanding: list[_Outstanding] = []  # in sequence order
+        self._outstanding: list[list] = []  # in sequence order (see _SEGMENT...)
         self.timer_at: float | None = None  # when the retransmission timer fires
         self._dupacks = 0
-        self._go_back: list[_Outstanding] = []  # outstanding at the last timeout, to resend
+        self._go_back: list[list] = []  # outstanding at the last timeout, to resend
         self.timeouts_in_a_row = 0
         self.failed = False  # gave up: the connection must be reset
         self.retransmissions = 0
@@ -108,9 +106,10 @@ class TcpSender:
                 or self.window - (self.next_seq - self.acked) < size):
             self.write(data)
             return self.poll(now)
-        segment = Segment(self.next_seq, data)
-        self.next_seq += size
-        self._outstanding.append(_Outstanding(segment, now, self.next_seq))
+        seq = self.next_seq
+        segment = Segment(seq, data)
+        self.next_seq = end = seq + size
+        self._outstanding.append([segment, now, end, False])
         if self.timer_at is None:
             self.timer_at = now + self.rto.rto  # RFC 6298 5.1
         return [segment]
@@ -130,13 +129,13 @@ class TcpSender:
             segment = Segment(self.next_seq, bytes(self._pending[:size]))
             del self._pending[:size]
             self.next_seq += size
-            self._outstanding.append(_Outstanding(segment, now, self.next_seq))
+            self._outstanding.append([segment, now, self.next_seq, False])
             out.append(segment)
         if self._fin and not self._pending and not self.fin_sent and not self.failed:
             segment = Segment(self.next_seq, b"", fin=True)
             self.next_seq += 1
             self.fin_sent = True
-            self._outstanding.append(_Outstanding(segment, now, self.next_seq))
+            self._outstanding.append([segment, now, self.next_seq, False])
             out.append(segment)
         if out and self.timer_at is None:
             self.timer_at = now + self.rto.rto  # RFC 6298 5.1
@@ -149,10 +148,10 @@ class TcpSender:
         if ack > self.acked:
             sample = None
             outstanding = self._outstanding
-            while outstanding and outstanding[0].end <= ack:
-                done = outstanding.pop(0)
-                if not done.retransmitted:
-                    sample = now - done.sent_at  # Karn: never from a retransmission
+            while outstanding and outstanding[0][2] <= ack:  # [2]: _END
+                _, sent_at, _, retransmitted = outstanding.pop(0)
+                if not retransmitted:
+                    sample = now - sent_at  # Karn: never from a retransmission
             if sample is not None:
                 self.rto.sample(sample)
             self.acked = ack
@@ -193,9 +192,9 @@ class TcpSender:
         acknowledged (it was most likely lost with the segment the timer resent)."""
         resent = []
         for entry in self._go_back:
-            old = entry.segment
-            if entry.end > ack:
-                entry.retransmitted, entry.sent_at = True, now
+            old = entry[_SEGMENT]
+            if entry[_END] > ack:
+                entry[_RETRANSMITTED], entry[_SENT_AT] = True, now
                 self.retransmissions += 1
                 resent.append(Segment(old.seq, old.data, old.ack, retransmission=True,
                                       fin=old.fin))
@@ -204,10 +203,10 @@ class TcpSender:
 
     def _retransmit_first(self, now: float) -> Segment:
         first = self._outstanding[0]
-        first.retransmitted = True
-        first.sent_at = now
+        first[_RETRANSMITTED] = True
+        first[_SENT_AT] = now
         self.retransmissions += 1
-        old = first.segment
+        old = first[_SEGMENT]
         return Segment(old.seq, old.data, old.ack, retransmission=True, fin=old.fin)
 
 
