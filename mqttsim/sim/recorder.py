@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..protocol import events as ev
+from ..protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel
 
 PACKET_COLUMNS = ("t", "src", "dst", "conn", "type", "bytes", "qos", "dup", "packet_id",
                   "t_recv")
@@ -29,6 +30,10 @@ CONNECTION_COLUMNS = ("conn", "client", "client_id", "t_open", "t_up", "t_down",
                       "session_present")
 
 _TYPE_NAMES: dict[type, str] = {}
+# The acknowledgements: no QoS, no DUP flag, a packet id (the rows of most packets after
+# PUBLISH, made without asking the packet what it has).
+_ACK_NAMES: dict[type, str] = {Puback: "PUBACK", Pubrec: "PUBREC", Pubrel: "PUBREL",
+                               Pubcomp: "PUBCOMP"}
 NAN = float("nan")
 
 
@@ -85,9 +90,17 @@ class Recorder:
     # -- engines -----------------------------------------------------------------------------
     def _packet_row(self, event: ev.PacketSent, src: str, dst: str, conn: int) -> list:
         p = event.packet
-        kind = _TYPE_NAMES.get(p.__class__) or packet_type(p)  # the lookup inline: 4 a message
-        row = [event.t, src, dst, conn, kind, event.size, getattr(p, "qos", None),
-               getattr(p, "dup", False), getattr(p, "packet_id", None), None]
+        cls = p.__class__
+        if cls is Publish:  # 2 of every 4 packets of a QoS 1 message, and 2 are acks
+            row = [event.t, src, dst, conn, "PUBLISH", event.size, p.qos, p.dup, p.packet_id,
+                   None]
+        elif cls in _ACK_NAMES:
+            row = [event.t, src, dst, conn, _ACK_NAMES[cls], event.size, None, False,
+                   p.packet_id, None]
+        else:
+            row = [event.t, src, dst, conn, _TYPE_NAMES.get(cls) or packet_type(p), event.size,
+                   getattr(p, "qos", None), getattr(p, "dup", False),
+                   getattr(p, "packet_id", None), None]
         self.packets.append(row)
         return row
 
@@ -125,15 +138,18 @@ class Recorder:
             self.broker_events.extend(events)
         if rows is None:
             rows = {}
-        order, who = self._order, self._who
+        order, who, connections = self._order, self._who, self.connections
         for e in events:
             cls = e.__class__
             order += 1
             if cls is ev.PacketSent:
                 conn = e.conn
+                # who(e), written out: the broker sends most of the packets of a run
+                row = connections.get(conn) if conn is not None else None
+                peer = row["client"] if row else self.names.get(e.client_id, e.client_id)
                 if conn not in rows:
                     rows[conn] = []
-                rows[conn].append(self._packet_row(e, broker, who(e), conn))
+                rows[conn].append(self._packet_row(e, broker, peer, conn))
             elif cls is ev.PacketReceived:
                 continue  # the most frequent event after PacketSent; nothing to record
             elif cls is ev.MessageReceived:

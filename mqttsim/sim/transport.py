@@ -30,6 +30,7 @@ from .kernel import Alarm, Kernel, Occurrence
 from .network import Network
 
 UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
+NAN = float("nan")  # a segment's arrival time until it arrives (as Recorder.segment)
 T_RECV = 9  # index of the arrival time in a packet row (see recorder.PACKET_COLUMNS)
 
 
@@ -129,15 +130,20 @@ class TcpEnd(_End):
         self.mss, self.delayed_ack = tcp.mss, tcp.delayed_ack
         self._ack_owed = 0  # bytes received and not yet acknowledged
         self._delack_armed = False
+        # What ``_send`` reads per segment, worked out once: the one hop of a one-link path
+        # (None: several hops), and the callbacks of an arrival here (shared by every
+        # _Arrival, which the kernel only reads).
+        self._hop = path[0] if len(path) == 1 else None
+        self._arrived = [self._segment_arrived]
 
     # -- application side ----------------------------------------------------------------
     def write(self, data: bytes, rows: list) -> None:
         if self.app_closed or self.state == "dead":
             return
-        offset = self.written
+        offset, marks = self.written, self.marks
         for row in rows:
             offset += row[5]
-            self.marks.append((offset, row))
+            marks.append((offset, row))
         self.written = offset
         self._send(self.sender.send(data, self.kernel._now))
 
@@ -198,19 +204,25 @@ class TcpEnd(_End):
         Over one link to an existing peer, the arrival is scheduled straight onto the
         peer's ``_segment_arrived`` (inlined here: this is the simulator's hottest loop).
         Equivalent to ``_carry`` because ``peer`` never changes once set (``_accepted``
-        pairs the ends once)."""
+        pairs the ends once). The segment's row is appended as ``Recorder.segment`` does,
+        without the call."""
         if not segments:
             return
         ack = self.receiver.expected
-        header, now, recorder, peer = self.header, self.kernel._now, self.recorder, self.peer
-        conn, name, peer_name = self.conn, self.name, self.peer_name
-        hop = self.path[0] if len(self.path) == 1 and peer is not None else None
+        now, recorder, peer = self.kernel._now, self.recorder, self.peer
+        hop = self._hop if peer is not None else None
+        rows, arrivals = recorder.segments, recorder.arrivals
         for seg in segments:
             seg.ack = ack
-            size = header + len(seg.data)
-            kind = "ack" if pure_ack else "fin" if seg.fin else "data"
-            row = recorder.segment(now, conn, name, peer_name, kind, seg.seq, ack, seg.data,
-                                   seg.retransmission, size)
+            data = seg.data
+            size = self.header + len(data)
+            row = len(arrivals)
+            rows.append((now, self.conn, self.name, self.peer_name,
+                         "ack" if pure_ack else "fin" if seg.fin else "data", seg.seq, ack,
+                         len(data), seg.retransmission, size))
+            arrivals.append(NAN)
+            if recorder.capture:
+                recorder.payloads.append(data)
             if hop is None:
                 self._carry(seg, row, size)
                 continue
@@ -219,7 +231,7 @@ class TcpEnd(_End):
                 recorder.losses[row] = (hop.link.last_dropped, hop.name)
                 continue
             event = _Arrival()
-            event.segment, event.row, event.callbacks = seg, row, [peer._segment_arrived]
+            event.segment, event.row, event.callbacks = seg, row, peer._arrived
             self.kernel.post(arrival, event)
         self._ack_owed = 0  # the ACK rode along
         if pure_ack:
