@@ -24,6 +24,8 @@ from .encoder import ACK_WORDS, encode_publish
 
 _new_received = ev.MessageReceived._new
 _new_acknowledged = ev.MessageAcknowledged._new
+_new_sent = ev.PacketSent._new
+_new_publish = Publish._new
 
 
 def _aggregate(matches: list, publisher: str | None) -> dict[str, tuple]:
@@ -92,7 +94,7 @@ class PacketHandlersMixin:
                     (frozenset(blockers), cls, p.packet_id, code))
             else:
                 self._send_ack(c, cls, p.packet_id, now, code)
-            if self.store is not None:
+            if session.expiry and self.store is not None:  # what _session_changed asks first
                 self._session_changed(session)
 
     def _inbound_properties(self, c: Connection, topic: str, props: Properties):
@@ -212,7 +214,7 @@ class PacketHandlersMixin:
                     or len(flow.queue) >= self._high_water):
                 self._congested.add(session.client_id)
                 self._route_blockers.add(session.client_id)
-        if qos and self.store is not None:
+        if qos and session.expiry and self.store is not None:
             self._session_changed(session)
 
     def _fill(self, session: Session, now: float) -> None:
@@ -260,7 +262,7 @@ class PacketHandlersMixin:
         c.out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._pending.add(c.conn)
         if self.trace_sent:
-            self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
+            self._events.append(_new_sent(now, cls._new(packet_id), 4, c.conn, c.client_id))
 
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
         """Write a message's first PUBLISH to its subscriber's connection."""
@@ -278,9 +280,9 @@ class PacketHandlersMixin:
         c.out += data
         self._pending.add(c.conn)
         if self.trace_sent:
-            packet = Publish(msg.topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
-                             props)
-            self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
+            packet = _new_publish(msg.topic, msg.payload, msg.qos, msg.retain, False,
+                                  msg.packet_id, props)
+            self._events.append(_new_sent(now, packet, len(data), c.conn, c.client_id))
         if msg.qos and session.retry_timer:
             self._arm_retry(session)
 
@@ -292,7 +294,7 @@ class PacketHandlersMixin:
         if msg is not None:  # what _acked does, without the call: this is the hot path
             self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, 1,
                                                   p.reason_code, c.conn, c.client_id))
-            if self.store is not None:
+            if session.expiry and self.store is not None:
                 self._session_changed(session)
         if flow.queue or flow.waiting or session.client_id in self._congested:
             self._fill(session, now)

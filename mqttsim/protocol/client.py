@@ -31,6 +31,8 @@ from .topics import resolve_topic_alias, validate_topic_filter, validate_topic_n
 
 _new_received = ev.MessageReceived._new
 _new_acknowledged = ev.MessageAcknowledged._new
+_new_sent = ev.PacketSent._new
+_new_publish = Publish._new
 
 
 class ClientEngine(TracesPackets):
@@ -44,6 +46,7 @@ class ClientEngine(TracesPackets):
             raise ValueError("[MQTT-3.1.3-7] an empty client id needs clean_session=True "
                              "(only MQTT 5 lets the server keep a session for it)")
         self.config = config
+        self._retry_on_timer = config.effective_retry_policy == TIMER  # read per deadline
         self.trace_sent = self.trace_received = config.emit_packet_events
         self.version = config.version
         self.client_id = config.client_id
@@ -157,20 +160,27 @@ class ClientEngine(TracesPackets):
 
     def next_deadline(self) -> float | None:
         """When ``on_timer`` must next run (keepalive, PINGRESP wait, retry, CONNACK wait)."""
-        if self.state == "connecting":
-            return self._connect_sent_at + self.config.connect_timeout
-        if self.state != "connected" or self.should_close:
+        state = self.state
+        if state != "connected" or self.should_close:
+            if state == "connecting":
+                return self._connect_sent_at + self.config.connect_timeout
             return None
+        keepalive = self.keepalive
+        if not self._retry_on_timer:  # the drivers ask after every packet: no list, no min()
+            if not keepalive:
+                return None
+            if self._ping_sent_at is not None:
+                return self._ping_sent_at + self._ping_timeout()
+            return self._last_sent + keepalive
         times = []
-        if self.keepalive:
+        if keepalive:
             if self._ping_sent_at is not None:
                 times.append(self._ping_sent_at + self._ping_timeout())
             else:
-                times.append(self._last_sent + self.keepalive)
-        if self.config.effective_retry_policy == TIMER:
-            retry = self.flow.next_retry(self.config.retry_interval)
-            if retry is not None:
-                times.append(retry)
+                times.append(self._last_sent + keepalive)
+        retry = self.flow.next_retry(self.config.retry_interval)
+        if retry is not None:
+            times.append(retry)
         return min(times) if times else None
 
     def on_timer(self, now: float) -> list:
@@ -191,7 +201,7 @@ class ClientEngine(TracesPackets):
             elif now >= self._last_sent + self.keepalive:
                 self._send(Pingreq(), now)  # idle for a keepalive period [MQTT-3.1.2-23]
                 self._ping_sent_at = now
-        if self.config.effective_retry_policy == TIMER:
+        if self._retry_on_timer:
             for packet in self.flow.resend_due(now, self.config.retry_interval):
                 self._resend(packet, now)
         return self.take_events()
@@ -401,7 +411,7 @@ class ClientEngine(TracesPackets):
         self._out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._last_sent = now
         if self.trace_sent:
-            self._events.append(ev.PacketSent(now, cls(packet_id), 4, client_id=self.client_id))
+            self._events.append(_new_sent(now, cls._new(packet_id), 4, None, self.client_id))
 
     def _check_server_limits(self, topic: str, qos: int, retain: bool,
                              props: Properties) -> str:
@@ -476,9 +486,10 @@ class ClientEngine(TracesPackets):
         self._out += data
         self._last_sent = now
         if self.trace_sent:
-            self._events.append(ev.PacketSent(
-                now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id, props),
-                len(data), client_id=self.client_id))
+            self._events.append(_new_sent(
+                now, _new_publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+                                  props),
+                len(data), None, self.client_id))
 
     def _require_connection(self, what: str) -> None:
         """Unlike PUBLISH, (UN)SUBSCRIBE cannot wait in the queue: without a connection it

@@ -76,7 +76,11 @@ class Decoder:
         pos = 0
         size = len(buf)
         version = self.version
-        quick = self._quick_length()
+        if version is None:  # _quick_length(), written out: one call less per chunk
+            quick = -1
+        else:
+            limit = self.max_packet_size
+            quick = 127 if limit is None or limit > 129 else limit - 2
         try:
             while size - pos >= 2:
                 # PUBLISH and plain PUBACK/PUBREC/PUBREL/PUBCOMP with a one-byte remaining
