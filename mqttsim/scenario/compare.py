@@ -98,6 +98,9 @@ def agreement_table(sim: Results, sockets: Results, time_scale: float = 1.0,
     rows += _connection_rows(sim, sockets)
     rows += _packet_rows(sim, sockets)
     rows += _latency_rows(sim, sockets, time_scale, tolerance)
+    lag = sockets.stats.get("max_lag")
+    if lag is not None:
+        rows.append(("sockets clock lag, max (s), not judged", None, 0.0, lag, None))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

@@ -51,6 +51,7 @@ class RealTimeKernel:
         self._timer_at: float | None = None
         self.stopped = False  # after the run: scheduled callbacks no longer run
         self.events_processed = 0
+        self.max_lag = 0.0  # how late (scenario s) a callback ran, at worst: a busy machine
 
     @property
     def _now(self) -> float:
@@ -91,6 +92,9 @@ class RealTimeKernel:
             if t > self.clock.time() and t > self._floor:
                 break
             _, _, fn, args = heapq.heappop(queue)
+            late = self.clock.time() - t
+            if late > self.max_lag:
+                self.max_lag = late
             self._floor = max(self._floor, t)
             self.events_processed += 1
             fn(*args)

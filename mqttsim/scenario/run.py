@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .model import Scenario
 from .results import Results, from_recording
 
 BACKENDS = ("sim", "sockets")
+# A sockets run whose timers ran later than this (scenario seconds) did not keep to the
+# scenario's clock: the machine could not keep up with the time scale.
+LAG_WARNING = 0.1
 
 
 def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool = True, *,
@@ -26,8 +30,17 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "sockets":
         from .sockets import record_on_sockets
-        return from_recording(record_on_sockets(scenario, seed, capture, time_scale, broker),
-                              "sockets")
+        recording = record_on_sockets(scenario, seed, capture, time_scale, broker)
+        res = from_recording(recording, "sockets")
+        res.stats.update(max_lag=recording.max_lag, time_scale=time_scale)
+        if recording.max_lag > LAG_WARNING:
+            warnings.warn(
+                f"the sockets run fell behind its clock by up to {recording.max_lag:.3f} s of "
+                f"scenario time ({1000 * recording.max_lag / time_scale:.0f} ms of real time) at "
+                f"time_scale={time_scale:g}: timers ran late, so timings and outcomes may "
+                "differ from the scenario; run it with a smaller time_scale",
+                RuntimeWarning, stacklevel=2)
+        return res
     if time_scale != 1.0 or broker is not None:
         raise ValueError("time_scale and broker are for backend='sockets'; the simulator "
                          "keeps its own clock and broker")

@@ -21,6 +21,7 @@ import random
 import tempfile
 import threading
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,13 @@ from ..sim.transport import T_RECV, Transport
 from .relay import LOOPBACK, RealTimeKernel, Relay, bound_socket, reset
 
 CHECK_EVERY = 0.1  # real seconds between checks for a failed callback during a run
+
+
+@dataclass
+class SocketRecording(Recording):
+    """A sockets run's recording, with how far it fell behind its clock at worst."""
+
+    max_lag: float = 0.0  # scenario seconds
 
 
 class SocketRecorder(Recorder):
@@ -313,7 +321,7 @@ def check_sockets_run(scenario: Any, time_scale: float, broker: Any) -> None:
 
 
 def record_on_sockets(scenario: Any, seed: int = 0, capture: bool = True,
-                      time_scale: float = 1.0, broker: Any = None) -> Recording:
+                      time_scale: float = 1.0, broker: Any = None) -> SocketRecording:
     """Run ``scenario`` on real sockets; returns what was recorded, as ``simulate`` does.
 
     Runs in a fresh event loop (in a thread when this thread already runs one, as a
@@ -341,7 +349,7 @@ def record_on_sockets(scenario: Any, seed: int = 0, capture: bool = True,
 
 
 async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
-               external: tuple[str, int] | None) -> Recording:
+               external: tuple[str, int] | None) -> SocketRecording:
     loop = asyncio.get_running_loop()
     failures: list[dict] = []
     loop.set_exception_handler(lambda _loop, context: failures.append(context))
@@ -387,5 +395,5 @@ async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
         raise RuntimeError(f"the sockets run failed: {context.get('message')}") from error
     outages = {c.name: [o for hops in network.paths(c.name) for hop in hops
                         for o in hop.link.params.outages] for c in scenario.clients}
-    return Recording(scenario, seed, recorder, network.link_rows(scenario.duration), outages,
-                     kernel.events_processed)
+    return SocketRecording(scenario, seed, recorder, network.link_rows(scenario.duration),
+                           outages, kernel.events_processed, kernel.max_lag)

@@ -205,3 +205,12 @@ def test_the_datagram_contrast_runs_on_sockets_one_mqtt_packet_per_datagram(tmp_
 def test_a_sockets_run_writes_the_relayed_tcp_traffic_as_a_pcap(tmp_path):
     real = run(Scenario.load(SEED), seed=1, backend="sockets", time_scale=5)
     assert real.to_pcap(tmp_path / "real.pcap") == len(real.segments) > 0
+
+
+def test_a_time_scale_the_machine_cannot_keep_up_with_is_reported_not_hidden():
+    # 100 clients connecting within 5 scenario seconds played 200x faster (25 ms of real
+    # time): no machine runs those timers on time, and the run says by how much.
+    sc = Scenario.load(ROOT / "data" / "scenarios" / "classroom.toml").with_(duration=5.0)
+    with pytest.warns(RuntimeWarning, match="fell behind its clock"):
+        res = run(sc, seed=1, backend="sockets", time_scale=200)
+    assert res.stats["max_lag"] > 0.1 and res.stats["time_scale"] == 200
