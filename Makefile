@@ -5,16 +5,23 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := mosquitto mosquitto-clients tshark
+DEB_PACKAGES := mosquitto mosquitto-clients tshark chromium chromium-driver
 PYTEST_ARGS ?=
 
-# What `make lab` opens. The notebooks issue turns this into:
-# LAB_COMMAND = $(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb
-LAB_COMMAND = $(VENV)/bin/mqttsim demo
+# What `make lab` opens: JupyterLab on the first notebook. It prints the URL to open (with
+# its access token), which leads straight to 00-start-here. Extra options go in LAB_ARGS: `make lab LAB_ARGS=--no-browser` on a
+# machine without a display, `LAB_ARGS="--no-browser --port 8889"`, ... As root (a container)
+# JupyterLab refuses to start without --allow-root, so it is added then.
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+LAB_START := /lab/tree/notebooks/00-start-here.ipynb
+LAB_COMMAND = $(VENV)/bin/jupyter lab --LabApp.default_url=$(LAB_START) $(LAB_ROOT) $(LAB_ARGS)
 
 .PHONY: lab test
 
 lab: $(VENV)/lab.stamp
+	@echo "Starting JupyterLab on notebooks/00-start-here.ipynb; open the http://... URL it prints"
+	@echo "(with its token). Stop it with Ctrl-C."
 	$(LAB_COMMAND)
 
 test: $(VENV)/test.stamp
@@ -40,8 +47,9 @@ $(PY):
 	  echo "  sudo apt-get install python3-venv"; \
 	  exit 1; }
 
-# The Debian tools the network and interop tests use: installed when we are root and they are
-# missing; otherwise the command to run is printed, and the tests that need them skip.
+# The Debian tools the network, interop and browser tests use: installed when we are root and
+# they are missing; otherwise the command to run is printed, and the tests that need them skip
+# (the browser test fails instead when CI is set: it must run there).
 define debian_packages
 missing=""; \
 if command -v dpkg-query >/dev/null 2>&1; then \
