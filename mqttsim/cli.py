@@ -262,8 +262,10 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with one sub-parser per row of ``COMMANDS``."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with one sub-parser per row of ``COMMANDS``; with ``only``, just
+    that command's sub-parser gets its arguments (the others are names and help lines), so
+    ``mqttsim pub`` does not import the simulator, pandas and matplotlib to parse its flags."""
     parser = argparse.ArgumentParser(
         prog="mqttsim", description="mqttsim: a lab for learning and measuring MQTT.")
     parser.add_argument("--version", action="version", version=f"mqttsim {__version__}")
@@ -271,12 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub_parser = sub.add_parser(command.name, help=command.help, description=command.help,
                                     add_help=command.add_help)
-        command.add_arguments(sub_parser)
+        if only is None or command.name == only:
+            command.add_arguments(sub_parser)
         sub_parser.set_defaults(run=command.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mqttsim`` with ``argv`` (default: the process's arguments); return the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {command.name for command in COMMANDS}
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(chosen if chosen in names else None).parse_args(argv)
     return args.run(args)
