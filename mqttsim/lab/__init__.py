@@ -16,6 +16,8 @@ into, and returns the Figure. Colours, markers and units shared by all figures a
 
 import types as _types
 
+from ._base import show_figures_in_notebooks as _show_figures_in_notebooks
+
 from .dashboard import Dashboard, dashboard
 from .ladder import ladder, packet_label
 from .report import load_results, report
@@ -27,6 +29,8 @@ from .sweep import SweepResult, sweep
 from .timeline import connection_timeline
 from .topology import topology, topology_graph
 from .wire import bytes_by_qos, wire_bytes
+
+_show_figures_in_notebooks()
 
 # __all__ below picks up every public name imported above it.
 

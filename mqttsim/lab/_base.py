@@ -15,6 +15,31 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
+def show_figures_in_notebooks() -> None:
+    """Let Jupyter draw a returned Figure as an image without ``%matplotlib inline``.
+
+    IPython renders a Figure only once the inline backend has registered a PNG formatter
+    for it, and a Figure built without pyplot never loads that backend: the cell would show
+    ``<Figure size ...>``. Registering the formatter ourselves (when running in IPython, and
+    if nothing registered one already) shows it once, as an image."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    png = formatters.get("image/png")
+    if png is None:
+        return
+    try:
+        png.lookup_by_type(Figure)
+        return  # %matplotlib inline (or the user) already did
+    except KeyError:
+        pass
+    from IPython.core.pylabtools import print_figure
+    png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
 def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """The Figure and Axes to draw on: the caller's ``ax``, or a new figure of ``figsize``."""
     if ax is None:

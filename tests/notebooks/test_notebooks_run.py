@@ -129,3 +129,16 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
              and (c.outputs or c.execution_count is not None)]
     assert not dirty, (f"{path.name}: cells {dirty} have outputs; clear them with "
                        f"`jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}`")
+
+
+def test_a_returned_lab_figure_shows_as_an_image_without_matplotlib_inline(kernel_name):
+    seed = ROOT / "data" / "scenarios" / "seed-sensor.toml"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from mqttsim import Scenario, run\nfrom mqttsim.lab import ladder\n"
+        f"ladder(run(Scenario.load({str(seed)!r}), seed=1), 'sub')")]
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name=kernel_name)
+    client.execute()
+    outputs = notebook.cells[0]["outputs"]
+    images = [out for out in outputs if "image/png" in out.get("data", {})]
+    assert len(images) == 1, outputs  # once, as a picture, not "<Figure size ...>"
