@@ -57,8 +57,14 @@ class _Identify:
 
 def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Iterable[tuple],
                  drops: Iterable[tuple], subscriptions: Iterable[tuple],
-                 connections: Iterable[dict], clean: dict[str, bool]) -> list[tuple]:
-    """One row per expected or received (message, subscriber) pair (OUTCOME_COLUMNS)."""
+                 connections: Iterable[dict], clean: dict[str, bool],
+                 transport: str = "tcp") -> list[tuple]:
+    """One row per expected or received (message, subscriber) pair (OUTCOME_COLUMNS).
+
+    A QoS 0 message that vanishes in transit is ``qos0_connection_lost`` over TCP (only a
+    broken connection loses bytes) and ``qos0_datagram_lost`` over datagrams (any packet
+    can be lost on its own)."""
+    vanished = "qos0_datagram_lost" if transport == "datagram" else "qos0_connection_lost"
     identify = _Identify(publishes)
     copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
     for sub, topic, payload, qos, dup, retain, t in receipts:
@@ -101,18 +107,18 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
         for sub, code in codes.items():
             rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
                              code, True, copies.pop((index, sub), None), client_drop,
-                             broker_drop, online.get(sub, ()), clean.get(sub, True)))
+                             broker_drop, online.get(sub, ()), clean.get(sub, True), vanished))
     for (index, sub), got in sorted(copies.items()):  # copies nobody expected (e.g. retained)
         publisher, seq, topic, _payload, qos, retain, t_pub = publishes[index]
         at_broker = t_broker.get(index)
         rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub,
                          None if at_broker is None else at_broker[0], sub, None, False, got,
-                         client_drop, broker_drop, (), True))
+                         client_drop, broker_drop, (), True, vanished))
     return rows
 
 
 def _row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub, qos_granted,
-         expected, got, client_drop, broker_drop, online, clean) -> tuple:
+         expected, got, client_drop, broker_drop, online, clean, vanished) -> tuple:
     effective = qos if qos_granted is None else min(qos, qos_granted)
     if got:
         got.sort()
@@ -122,25 +128,25 @@ def _row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub, qos_gra
     else:
         first, count, dups, outcome = None, 0, 0, "lost"
         reason = _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop,
-                           online, clean)
+                           online, clean, vanished)
     return (f"{publisher}#{seq}", publisher, sub, topic, qos, qos_granted, effective, retain,
             count, dups, outcome, reason, expected, t_pub, reached, first,
             None if first is None else first - t_pub)
 
 
 def _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop, online,
-              clean) -> str:
+              clean, vanished) -> str:
     if reached is None:  # it never got to the broker
         if index in client_drop:
             return f"publisher:{client_drop[index]}"
-        return "publisher:qos0_connection_lost" if qos == 0 else "publisher:undelivered_at_end"
+        return f"publisher:{vanished}" if qos == 0 else "publisher:undelivered_at_end"
     if (index, sub) in broker_drop:
         return f"broker:{broker_drop[(index, sub)]}"
     connected = any(up <= reached < down for up, down in online)
     if not connected and clean:
         return "broker:no_session"  # a clean-session subscriber away: nothing kept for it
     if effective == 0:
-        return "broker:qos0_connection_lost"
+        return f"broker:{vanished}"
     if not any(down == float("inf") for _up, down in online):
         return "broker:queued_for_offline_session"  # still held for a subscriber away at the end
     return "broker:undelivered_at_end"

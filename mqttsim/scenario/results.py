@@ -169,7 +169,8 @@ def from_recording(recording: Any, backend: str = "sim") -> Results:
     def outcomes() -> pd.DataFrame:
         clean = {c.name: c.clean for c in sc.clients}
         return _frame(outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
-                                   rec.subscriptions, connections, clean), OUTCOME_COLUMNS)
+                                   rec.subscriptions, connections, clean, sc.transport),
+                      OUTCOME_COLUMNS)
 
     def packets() -> pd.DataFrame:
         table = _frame(rec.packets, PACKET_COLUMNS)

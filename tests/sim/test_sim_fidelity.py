@@ -124,6 +124,8 @@ def test_datagram_transport_loses_qos0_and_the_31_timer_retry_recovers_qos1_and_
                        link={"latency": 0.01, "loss": 0.1}), seed=4)
     counts = outcomes_by_qos(res)
     assert counts[0].get("lost", 0) > 0  # each datagram is lost on its own
+    lost_q0 = res.outcomes[(res.outcomes["qos_pub"] == 0) & (res.outcomes["outcome"] == "lost")]
+    assert set(lost_q0["reason"]) <= {"publisher:qos0_datagram_lost", "broker:qos0_datagram_lost"}
     for qos in (1, 2):
         assert counts[qos].get("lost", 0) == 0  # resent on the 3.1 timer, with DUP
     assert counts[2].get("duplicate", 0) == 0
