@@ -72,7 +72,7 @@ CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "s
                "max_inflight", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
                crashes=[CRASH], will=WILL)
 BROKER = _keys("name", "max_inflight", "max_queued", "queue_qos0", "hold_acks_when_congested",
-               "persistence", restarts=[CRASH])
+               "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
             "syn_retries", "header_bytes", "delayed_ack")
 EDGE = {**LINK, "a": None, "b": None}
@@ -192,6 +192,8 @@ def _broker(t: Table | None) -> BrokerSpec:
         hold_acks_when_congested=t.get("hold_acks_when_congested", boolean,
                                        d.hold_acks_when_congested),
         persistence=t.get("persistence", boolean, d.persistence),
+        retry_policy=t.get("retry_policy", choice("on_reconnect", "timer"), None),
+        retry_interval=t.get("retry_interval", POSITIVE_SECONDS, d.retry_interval),
         restarts=_crashes(t, "restarts"))
 
 

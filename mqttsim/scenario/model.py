@@ -120,6 +120,10 @@ class BrokerSpec:
     queue_qos0: bool = False
     hold_acks_when_congested: bool = True
     persistence: bool = True  # sessions and retained messages survive a restart
+    # How the broker resends unacknowledged QoS 1/2 messages to subscribers; None: by the
+    # subscriber's version (MQTT 3.1: on a timer, every retry_interval; later: on reconnect).
+    retry_policy: str | None = None
+    retry_interval: float = 20.0
     restarts: tuple[Crash, ...] = ()
 
 

@@ -54,6 +54,7 @@ def broker_config(spec: Any) -> BrokerConfig:
     return BrokerConfig(max_inflight=spec.max_inflight, max_queued_messages=spec.max_queued,
                         queue_qos0=spec.queue_qos0,
                         hold_acks_when_congested=spec.hold_acks_when_congested,
+                        retry_policy=spec.retry_policy, retry_interval=spec.retry_interval,
                         emit_packet_events=True)
 
 

@@ -291,6 +291,9 @@ REFUSALS = [
     ({"clients": [{"name": 7}]}, ["clients[0].name = 7", "a non-empty string"]),
     # links
     (two_clients(link={"loss": 1.5}), ["link.loss = 1.5", "from 0 to 1"]),
+    (two_clients(broker={"retry_policy": "sometimes"}),
+     ["broker.retry_policy = 'sometimes'", "on_reconnect", "timer"]),
+    (two_clients(broker={"retry_interval": 0}), ["broker.retry_interval = 0", "greater than 0"]),
     ({"clients": [{"name": "c", "link": {"up": {"loss": -0.1}}}]},
      ["clients[0].link.up.loss = -0.1", "from 0 to 1"]),
     (two_clients(link={"bandwidth": -1}), ["link.bandwidth = -1", "greater than 0",

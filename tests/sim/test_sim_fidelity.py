@@ -151,3 +151,21 @@ def test_an_offline_persistent_session_overflows_its_queue_and_says_so():
     assert len(out) == 30 and (out["outcome"] == "lost").all()  # it never came back
     reasons = out["reason"].value_counts().to_dict()
     assert reasons == {"broker:queue_full": 20, "broker:queued_for_offline_session": 10}
+
+
+def test_the_broker_resends_to_a_31_subscriber_on_its_own_retry_interval():
+    # Datagrams to the subscriber are lost on their own; MQTT 3.1's timer retry is the only
+    # recovery, and on the broker's hop it runs on the broker's retry_interval. (Seed 7: the
+    # subscriber's own CONNECT and SUBSCRIBE get through at once; with most seeds one of
+    # them is lost and it only subscribes after its 30 s connect timeout.)
+    clients = [subscriber("sub", "t", qos=1, link={"latency": 0.01, "loss": 0.3}),
+               publisher("pub", "t", 1, 30, interval=0.5, link={"latency": 0.01})]
+    late = {}
+    for interval in (2.0, 20.0):
+        res = run(scenario(clients, duration=60, transport="datagram", version="3.1",
+                           broker={"retry_interval": interval}), seed=7)
+        got = res.outcomes[res.outcomes["copies"] > 0]
+        assert len(got) == 30  # every message recovered
+        late[interval] = got["latency"].max()
+    assert 2.0 <= late[2.0] < 8.0  # resent after 2 s (a few times at worst)
+    assert late[20.0] >= 20.0  # the default: 20 s
