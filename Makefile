@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 
 # What `make lab` opens: JupyterLab on the first notebook. It prints the URL to open (with
 # its access token), which leads straight to 00-start-here. Extra options go in LAB_ARGS:
-# `make lab LAB_ARGS=--no-browser` on a machine without a display, `LAB_ARGS="--no-browser --port 8889"`, ... As root (a container)
-# JupyterLab refuses to start without --allow-root, so it is added then.
+# `make lab LAB_ARGS=--no-browser` on a machine without a display,
+# `LAB_ARGS="--no-browser --port 8889"`, ... As root (a container) JupyterLab refuses to start
+# without --allow-root, so it is added then.
 LAB_ARGS ?=
 LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 LAB_START := /lab/tree/notebooks/00-start-here.ipynb
