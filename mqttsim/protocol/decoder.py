@@ -61,15 +61,16 @@ class Decoder:
             err = self._error
             raise MalformedPacket(f"stream already broken by an earlier error: {err}", err.rule,
                                   reason_code=err.reason_code)
-        if self._parts:
+        held = self._parts
+        if held:
             self._have += len(data)
-            self._parts.append(bytes(data))
+            held.append(bytes(data))
             if self._have < self._need:
                 self.sizes = []
                 return []
-            buf = b"".join(self._parts)
+            buf = b"".join(held)
         else:
-            buf = bytes(data)  # no copy when it already is bytes
+            buf = data if data.__class__ is bytes else bytes(data)
         self._need = 0
         out: list = []
         self.sizes = sizes = []
@@ -116,8 +117,8 @@ class Decoder:
         if pos < size:
             rest = buf[pos:] if pos else buf
             self._parts, self._have = [rest], len(rest)  # _need stays 0 if the header is short
-        else:
-            self._parts, self._have, self._need = [], 0, 0
+        elif held:  # (else nothing was held and nothing is: _parts is empty, _need 0)
+            self._parts, self._have = [], 0
         return out
 
     def _quick_length(self) -> int:

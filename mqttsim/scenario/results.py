@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -201,10 +202,13 @@ def from_recording(recording: Any, backend: str = "sim") -> Results:
         "drops": lambda: _frame(rec.drops, DROP_COLUMNS),
     }
     stats = {"events": recording.events_processed, "segments": len(rec.segments),
-             "retransmitted_segments": sum(1 for row in rec.segments if row[8]),
+             "retransmitted_segments": sum(map(_RETRANSMISSION, rec.segments)),
              "packets": len(rec.packets)}
     return Results(sc, recording.seed, backend, tables, rec.broker_events if rec.capture else None,
                    rec.payloads if rec.capture else None, stats)
+
+
+_RETRANSMISSION = itemgetter(8)  # of a segment row (a bool: summed, the count of True)
 
 
 def _frame(rows: list, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -171,6 +171,9 @@ class SimClient:
         self.failures = 0  # connection attempts in a row that did not reach CONNACK
         self.seq = 0
         self._unwritten: list[list] = []  # packet rows whose bytes the engine still holds
+        # CONNECT went out and no CONNACK came back yet: only then can the engine's events
+        # hold a Connected (``_handle`` looks for it only then).
+        self._connack_due = False
         kernel.call_at(spec.connect_at, self.connect)
         for plan in spec.publish:
             times = publish_times(plan, end_time, rng)
@@ -207,6 +210,7 @@ class SimClient:
         self._unwritten = []
         self.end = self.transport.open(self.name, self, self.broker)
         self.recorder.opened(self.end.conn, self.name, self.spec.client_id, now)
+        self._connack_due = True
         # CONNECT is written as soon as the transport is up; until CONNACK the engine keeps
         # what is published (even QoS 0), as a client library does while it connects.
         self.engine.connect(now)
@@ -285,17 +289,18 @@ class SimClient:
     # -- engine output ---------------------------------------------------------------------
     def _handle(self, events: list) -> None:
         recorder, engine = self.recorder, self.engine
-        more = []
-        for e in events:
-            cls = e.__class__
-            if cls is ev.Connected:
-                self.failures = 0
-                recorder.up(self.end.conn, e.t, e.session_present)
-                if self.spec.subscribe:
-                    engine.subscribe([(s.topic, s.qos) for s in self.spec.subscribe], e.t)
-                    more = engine.take_events()
-        if more:
-            events = events + more
+        if self._connack_due:
+            more = []
+            for e in events:
+                if e.__class__ is ev.Connected:
+                    self._connack_due = False
+                    self.failures = 0
+                    recorder.up(self.end.conn, e.t, e.session_present)
+                    if self.spec.subscribe:
+                        engine.subscribe([(s.topic, s.qos) for s in self.spec.subscribe], e.t)
+                        more = engine.take_events()
+            if more:
+                events = events + more
         end = self.end
         rows = recorder.client_events(self.name, events, None if end is None else end.conn,
                                       self.broker.name)
