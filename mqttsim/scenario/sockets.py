@@ -33,7 +33,7 @@ from ..protocol.broker import BrokerEngine
 from ..sim.network import Network
 from ..sim.nodes import TRANSPORT_REASONS, SimClient, broker_config
 from ..sim.recorder import Recorder
-from ..sim.runner import Recording
+from ..sim.runner import Recording, collector_paused
 from ..sim.transport import T_RECV, Transport
 from .relay import LOOPBACK, RealTimeKernel, Relay, bound_socket, reset
 
@@ -328,15 +328,21 @@ def record_on_sockets(scenario: Any, seed: int = 0, capture: bool = True,
     Jupyter kernel does) and takes ``scenario.duration / time_scale`` real seconds."""
     external = None if broker is None else parse_broker(broker)
     check_sockets_run(scenario, time_scale, external)
+    # A full collection of a large heap (a notebook's, a test session's) can stop the event
+    # loop for a quarter of a second: a stall that real timers would feel. As in the
+    # simulator, the cycle collector waits until the run is over.
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_run(scenario, seed, capture, time_scale, external))
+        with collector_paused():
+            return asyncio.run(_run(scenario, seed, capture, time_scale, external))
     result: dict[str, Any] = {}
 
     def in_thread() -> None:
         try:
-            result["value"] = asyncio.run(_run(scenario, seed, capture, time_scale, external))
+            with collector_paused():
+                result["value"] = asyncio.run(_run(scenario, seed, capture, time_scale,
+                                                   external))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             result["error"] = exc
 

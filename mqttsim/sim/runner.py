@@ -41,7 +41,7 @@ def simulate(scenario: Any, seed: int = 0, capture: bool = True) -> Recording:
     for spec in scenario.clients:
         SimClient(spec, kernel, recorder, transport, broker,
                   random.Random(f"{seed}:client:{spec.name}"), scenario.duration)
-    with _collector_paused():
+    with collector_paused():
         kernel.run(until=scenario.duration)
     outages = {c.name: [o for hops in network.paths(c.name) for hop in hops
                         for o in hop.link.params.outages] for c in scenario.clients}
@@ -50,7 +50,7 @@ def simulate(scenario: Any, seed: int = 0, capture: bool = True) -> Recording:
 
 
 @contextmanager
-def _collector_paused():
+def collector_paused():
     """Python's cycle collector off for the run: a run allocates millions of short-lived
     objects (events, segments, rows) and keeps 100,000s of rows, so full collections scan an
     ever larger heap for cycles the simulator does not make (measured: 20-35% of run time).
