@@ -127,6 +127,8 @@ class LinkDirection:
             # No queue bound, no outages, Bernoulli loss (most links): ``arrival`` without
             # the checks that cannot apply. Same steps, same random draws.
             self.arrival = self._arrival_unbounded
+            if not self._bandwidth and not self._jitter:
+                self.arrival = self._arrival_plain  # nor serialization, nor jitter
 
     def send(self, now: float, size: int) -> Transmission:
         """Put ``size`` bytes on the link at ``now``; returns what becomes of them."""
@@ -187,6 +189,27 @@ class LinkDirection:
             return self._drop("loss")
         jitter = self._jitter
         arrival = finish + self._latency + (self.rng.uniform(0.0, jitter) if jitter else 0.0)
+        last = self._last_arrival
+        if arrival < last:
+            arrival = last  # no overtaking within one direction
+        self._last_arrival = arrival
+        self.delivered += 1
+        return arrival
+
+    def _arrival_plain(self, now: float, size: int) -> float | None:
+        """``_arrival_unbounded`` for a link without bandwidth limit and jitter: a packet
+        starts at once (the transmitter is never busy) and takes the latency."""
+        self.sent += 1
+        self.last_dropped = None
+        busy = self._busy_until
+        start = now if now > busy else busy
+        self._busy_until = start
+        self.bytes_sent += size
+        self.last_queued = start - now
+        p_loss = self._p_loss
+        if p_loss and self.rng.random() < p_loss:
+            return self._drop("loss")
+        arrival = start + self._latency
         last = self._last_arrival
         if arrival < last:
             arrival = last  # no overtaking within one direction
