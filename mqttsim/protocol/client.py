@@ -131,7 +131,8 @@ class ClientEngine(TracesPackets):
                 self._protocol_error(exc, now)
             if self.should_close:
                 break
-        return self.take_events()
+        events, self._events = self._events, []  # take_events(), without the call
+        return events
 
     def data_to_send(self) -> bytes:
         """Bytes the driver must write to the transport now."""

@@ -283,8 +283,9 @@ class SimClient:
             self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now)
             self._handle(self.engine.take_events())
         following = next(times, None)
-        if following is not None:
-            self.kernel.at(following, self._publish, occurrence.args)
+        if following is not None:  # the same occurrence, posted again (as kernel.at would)
+            occurrence.callbacks = [self._publish]
+            self.kernel.post(following, occurrence)
 
     # -- engine output ---------------------------------------------------------------------
     def _handle(self, events: list) -> None:
