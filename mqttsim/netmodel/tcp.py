@@ -141,8 +141,12 @@ class TcpSender:
             self.timer_at = now + self.rto.rto  # RFC 6298 5.1
         return out
 
-    def on_ack(self, ack: int, now: float) -> list[Segment]:
-        """A cumulative ACK arrived; returns segments to send because of it."""
+    def on_ack(self, ack: int, now: float, carries_data: bool = False) -> list[Segment]:
+        """A cumulative ACK arrived; returns segments to send because of it.
+
+        ``carries_data``: the segment also brought data (or a FIN). Such a segment with an
+        unchanged ACK is not a duplicate ACK (RFC 5681, 2): in MQTT both sides talk, and
+        the peer's PUBLISHes carrying the same ACK must not trigger a fast retransmit."""
         if self.failed:
             return []
         if ack > self.acked:
@@ -163,7 +167,7 @@ class TcpSender:
             if self._pending or (self._fin and not self.fin_sent):
                 return resent + self.poll(now)  # the window may have opened
             return resent
-        if ack == self.acked and self._outstanding:
+        if ack == self.acked and self._outstanding and not carries_data:
             self._dupacks += 1
             if self._dupacks == 3:  # fast retransmit (RFC 5681 3.2)
                 return [self._retransmit_first(now)]

@@ -306,7 +306,7 @@ class TcpEnd(_End):
                 return
             self._establish()
         if seg.ack is not None:
-            more = self.sender.on_ack(seg.ack, now)
+            more = self.sender.on_ack(seg.ack, now, bool(seg.data) or seg.fin)
             if more:
                 self._send(more)
         if self.app_closed:

@@ -130,6 +130,20 @@ def test_window_limits_unacknowledged_bytes():
     assert [s.seq for s in sender.on_ack(100, 0.1)] == [300]
 
 
+def test_only_pure_acks_count_as_duplicates_for_fast_retransmit():
+    # RFC 5681, 2: a duplicate ACK carries no data. The peer's own data segments repeat the
+    # same ACK while it talks; three of them must not resend anything.
+    sender = TcpSender(mss=100)
+    sender.write(bytes(400))
+    sender.poll(0.0)
+    assert sender.on_ack(100, 0.01) == []  # new data acknowledged
+    for _ in range(3):
+        assert sender.on_ack(100, 0.02, carries_data=True) == []
+    assert sender.on_ack(100, 0.03) == [] and sender.on_ack(100, 0.03) == []
+    [again] = sender.on_ack(100, 0.03)  # the third pure duplicate ACK
+    assert again.seq == 100 and again.retransmission
+
+
 def test_receiver_reassembles_overlapping_and_out_of_order_segments():
     receiver = TcpReceiver()
     assert receiver.on_segment(Segment(4, b"efgh")) == (b"", 0)
