@@ -16,6 +16,10 @@ from mqttsim import Scenario
 from mqttsim.scenario.compare import compare
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
+# A loaded machine makes real timers a few ms late (0.1-0.2 s of scenario time at 10-20x), and
+# the sockets run warns about it. Here the table printed on failure shows that lag; the
+# scenarios' closest races are wider than it.
+LAG_IS_SHOWN = pytest.mark.filterwarnings("ignore:the sockets run fell behind its clock")
 
 
 def _rows(result, metric: str) -> dict:
@@ -23,6 +27,7 @@ def _rows(result, metric: str) -> dict:
     return {row.qos: (row.sim, row.sockets) for row in table.itertuples()}
 
 
+@LAG_IS_SHOWN
 def test_the_seed_walk_through_agrees_and_sub_prints_sensor_12_on_both():
     result = compare(Scenario.load(SCENARIOS / "seed-sensor.toml"), seed=1, time_scale=5)
     assert result.agree, str(result)
@@ -32,6 +37,7 @@ def test_the_seed_walk_through_agrees_and_sub_prints_sensor_12_on_both():
         assert list(res.connections["client_reason"].dropna()) == ["clean"]  # pub's DISCONNECT
 
 
+@LAG_IS_SHOWN
 def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect():
     # 10x, not more: the closest race in this scenario (meter-q1 gives up waiting for PINGRESP
     # at 99.00 s, 0.44 s before the broker's retransmitted FIN would arrive) must stay wider
@@ -48,11 +54,11 @@ def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect
     assert result.sockets.backend == "sockets" and result.sim.backend == "sim"
 
 
+@LAG_IS_SHOWN
 def test_the_lossy_uplink_agrees_and_tcp_turns_loss_into_delay_on_both():
     result = compare(Scenario.load(SCENARIOS / "lossy-2g.toml"), seed=1, time_scale=20)
     assert result.agree, str(result)
     for res in (result.sim, result.sockets):
-        assert res.stats["retransmitted_segments"] > 0 if res.backend == "sim" else True
         segments = res.segments
         assert segments["retransmission"].sum() > 0  # the relay ran the same TCP model
         assert (res.outcomes["outcome"] == "delivered").all()
