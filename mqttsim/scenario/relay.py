@@ -27,6 +27,7 @@ from typing import Any
 from ..net.clock import ScaledClock
 from ..sim.kernel import Occurrence
 from ..sim.nodes import TRANSPORT_REASONS
+from ..sim.recorder import PACKET_COLUMNS
 
 LOOPBACK = "127.0.0.1"
 
@@ -102,6 +103,31 @@ class RealTimeKernel:
             self._arm(queue[0][0])
 
 
+class TaskSet:
+    """Background tasks of a run (connects, dials, broker restarts): kept referenced until
+    done, cancelled together at the end, and a failure goes to the loop's exception handler
+    at once -- where the run collects it and fails -- not to a log line at garbage collection."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            task.get_loop().call_exception_handler({
+                "message": f"mqttsim sockets run: {task.get_coro().__qualname__} failed",
+                "exception": task.exception()})
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
 def reset(transport: asyncio.BaseTransport | None) -> None:
     """Close a real socket with RST (SO_LINGER 0), as a reset or crashed peer does."""
     if transport is None or transport.is_closing():
@@ -163,7 +189,7 @@ class _Facing(asyncio.Protocol):
                 transport.abort()  # not one of the scenario's clients
                 return
         else:
-            self.link = self.relay._dialing.pop(transport.get_extra_info("sockname")[1])
+            self.link = self.relay.broker_link(transport.get_extra_info("sockname")[1])
         self.link.attached(self.side, transport)
 
     def data_received(self, data: bytes) -> None:
@@ -292,10 +318,13 @@ class _BrokerSide:
         self.relay.links[end.conn]._model_closed("broker", reason)
 
 
+_BYTES = PACKET_COLUMNS.index("bytes")
+
+
 def _row(size: int) -> list:
     """A stand-in packet row: the datagram transport reads a packet's size from it."""
-    row: list = [None] * 10
-    row[5] = size
+    row: list = [None] * len(PACKET_COLUMNS)
+    row[_BYTES] = size
     return row
 
 
@@ -311,11 +340,10 @@ class Relay:
         self.broker_side = _BrokerSide(self)
         self.links: dict[int, RelayedConnection] = {}
         self._expected: dict[int, RelayedConnection] = {}  # client socket port -> connection
-        self._dialing: dict[int, RelayedConnection] = {}  # our port towards the broker
-        self.broker_ports: dict[int, int] = {}  # our port towards the broker -> conn
+        self._by_broker_port: dict[int, RelayedConnection] = {}  # our port towards the broker
         self.address: tuple[str, int] | None = None
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.tasks = TaskSet()
         self.closing = False  # the run is over: what sockets do now is not recorded
 
     async def start(self) -> tuple[str, int]:
@@ -333,16 +361,13 @@ class Relay:
         return link
 
     def dial_broker(self, link: RelayedConnection) -> None:
-        task = asyncio.get_running_loop().create_task(self._dial(link))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.spawn(self._dial(link))
 
     async def _dial(self, link: RelayedConnection) -> None:
         address = self.broker_address()
         sock = bound_socket()
         port = sock.getsockname()[1]
-        self._dialing[port] = link
-        self.broker_ports[port] = link.conn
+        self._by_broker_port[port] = link  # before connecting: the broker may ask at once
         loop = asyncio.get_running_loop()
         try:
             if address is None:
@@ -351,21 +376,22 @@ class Relay:
             await loop.create_connection(lambda: _Facing(self, "broker"), sock=sock)
         except OSError:
             sock.close()
-            self._dialing.pop(port, None)
             end = link.ends["broker"]
             if end is not None and link.verdict["broker"] is None:
                 end.abort()  # nobody listens: the client's connection is reset
 
     def conn_of_broker_peer(self, peer: Any) -> int | None:
         """The scenario connection behind a broker-side socket (its peer address)."""
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            return self.broker_ports.get(peer[1])
-        return None
+        link = self.broker_link(peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else None
+        return None if link is None else link.conn
+
+    def broker_link(self, port: int) -> RelayedConnection | None:
+        """The connection whose relay socket towards the broker has local ``port``."""
+        return self._by_broker_port.get(port)
 
     async def close(self) -> None:
         self.closing = True
-        for task in list(self._tasks):
-            task.cancel()
+        self.tasks.cancel()
         for link in self.links.values():
             for side in ("client", "broker"):
                 link.verdict[side] = link.verdict[side] or "reset"

@@ -102,7 +102,7 @@ class SocketEnd(asyncio.Protocol):
         sock = bound_socket()
         self.link = backend.relay.open(client, self, sock.getsockname()[1])
         self.conn = self.link.conn
-        backend.spawn(self._connect(sock))
+        backend.relay.tasks.spawn(self._connect(sock))
 
     @property
     def open(self) -> bool:
@@ -174,22 +174,15 @@ class SocketTransport:
         self.relay = relay
         self.over = False  # the run is over: sockets report nothing more
         self.ends: list[SocketEnd] = []
-        self._tasks: set[asyncio.Task] = set()
 
     def open(self, client: str, app: Any, broker: Any) -> SocketEnd:
         end = SocketEnd(self, client, app)
         self.ends.append(end)
         return end
 
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def close(self) -> None:
         self.over = True
-        for task in list(self._tasks):
-            task.cancel()
+        self.relay.tasks.cancel()
         for end in self.ends:
             reset(end.transport)
 
@@ -261,8 +254,7 @@ class InProcessBroker:
         self.kernel.call_at(now + down, self._restart)
 
     def _restart(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.start())
-        task.add_done_callback(_raise_failure)
+        self.relay.tasks.spawn(self.start())
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -286,13 +278,6 @@ class ExternalBroker:
 
     def is_up(self) -> bool:
         return True
-
-
-def _raise_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        loop = task.get_loop()
-        loop.call_exception_handler({"message": "broker restart failed",
-                                     "exception": task.exception()})
 
 
 def parse_broker(address: str | tuple[str, int]) -> tuple[str, int]:

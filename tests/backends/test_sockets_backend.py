@@ -213,3 +213,9 @@ def test_a_time_scale_the_machine_cannot_keep_up_with_is_reported_not_hidden():
     with pytest.warns(RuntimeWarning, match="fell behind its clock"):
         res = run(sc, seed=1, backend="sockets", time_scale=200)
     assert res.stats["max_lag"] > 0.1 and res.stats["time_scale"] == 200
+
+
+def test_cli_run_refuses_sockets_options_for_the_simulator(capsys):
+    from mqttsim.cli import main
+    assert main(["run", str(SEED), "--time-scale", "5"]) == 2
+    assert "--time-scale and --broker are for --backend sockets" in capsys.readouterr().err
