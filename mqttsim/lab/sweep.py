@@ -312,7 +312,8 @@ def _pool_context() -> multiprocessing.context.BaseContext:
         context = multiprocessing.get_context("forkserver")
         # The task function lives in mqttsim.lab, whose package imports the plots (and
         # matplotlib): preloaded once in the server, not once per worker.
-        context.set_forkserver_preload(["mqttsim.lab.sweep", "mqttsim.scenario", "mqttsim.sim"])
+        context.set_forkserver_preload(["mqttsim.lab.sweep", "mqttsim.scenario",
+                                        "mqttsim.backends.sim"])
         return context
     return multiprocessing.get_context("spawn")
 

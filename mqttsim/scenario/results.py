@@ -161,7 +161,7 @@ def _int_or_none(value: Any) -> int | None:
 
 def from_recording(recording: Any, backend: str = "sim") -> Results:
     """Tables from a ``Recording`` (the simulator's, or the sockets backend's)."""
-    from ..sim.recorder import (CONNECTION_COLUMNS, DROP_COLUMNS,
+    from ..world.recorder import (CONNECTION_COLUMNS, DROP_COLUMNS,
                                 PACKET_COLUMNS, PUBLISH_COLUMNS, RECEIPT_COLUMNS,
                                 SEGMENT_COLUMNS)
     rec, sc = recording.recorder, recording.scenario

@@ -29,7 +29,7 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "sockets":
-        from .sockets import record_on_sockets
+        from ..backends.sockets import record_on_sockets
         recording = record_on_sockets(scenario, seed, capture, time_scale, broker)
         res = from_recording(recording, "sockets")
         res.stats.update(max_lag=recording.max_lag, time_scale=time_scale)
@@ -44,5 +44,5 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     if time_scale != 1.0 or broker is not None:
         raise ValueError("time_scale and broker are for backend='sockets'; the simulator "
                          "keeps its own clock and broker")
-    from ..sim import simulate
+    from ..backends.sim import simulate
     return from_recording(simulate(scenario, seed, capture))

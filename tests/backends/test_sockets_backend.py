@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -11,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from mqttsim import Scenario, run
-from mqttsim.net.clock import ScaledClock
 from mqttsim.scenario.compare import agreement_table
-from mqttsim.scenario.relay import RealTimeKernel, split_packets
+from mqttsim.backends.sockets.relay import split_packets
 from mqttsim.protocol import encode
 from mqttsim.protocol.packets import Publish
 from support.mosquitto import mosquitto_broker, require_mosquitto
@@ -25,24 +23,6 @@ SEED = ROOT / "data" / "scenarios" / "seed-sensor.toml"
 def story(clients: list[dict], duration: float, **top) -> Scenario:
     return Scenario.from_dict({"name": "story", "duration": duration, "clients": clients,
                                **top})
-
-
-def test_the_kernel_runs_callbacks_due_together_in_the_order_they_were_set():
-    async def main():
-        kernel = RealTimeKernel(ScaledClock(asyncio.get_running_loop(), speed=50))
-        seen = []
-        for name in "abcdef":
-            kernel.call_at(1.0, seen.append, name)  # all due at scenario time 1.0
-        kernel.call_at(0.5, seen.append, "first")
-        start = time.monotonic()
-        while len(seen) < 7:
-            await asyncio.sleep(0.005)
-        return seen, time.monotonic() - start, kernel.now
-
-    seen, real, now = asyncio.run(main())
-    assert seen == ["first", *"abcdef"]
-    assert 0.015 <= real < 0.5  # 1 scenario second at 50x is 20 ms
-    assert now >= 1.0
 
 
 def test_the_datagram_relay_splits_a_byte_stream_into_whole_mqtt_packets():

@@ -1,10 +1,9 @@
-"""The simulated network: a networkx graph of nodes and links, routes, and hop-by-hop carry.
+"""The network of a scenario: one ``LinkDirection`` per link direction, routes, and carry.
 
-Nodes are the broker, routers and clients; every edge is a link with one ``LinkDirection``
-per direction (mqttsim.netmodel.link). A client reaches the broker along the shortest path
-(fewest hops), so clients behind one router share its uplink and queue behind each other.
-``up`` is the direction towards the broker. Carrying a packet over a path schedules one
-callback per hop (its arrival there), never a process per packet.
+The graph, the routes and which way is up come from ``mqttsim.world.topology``; every link
+gets one ``LinkDirection`` per direction (mqttsim.netmodel.link), each with its own random
+stream. Carrying a packet over a path schedules one callback per hop (its arrival there) on
+the backend's clock, never a process per packet.
 """
 
 from __future__ import annotations
@@ -14,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from ..netmodel.link import LinkDirection, LinkParams
-from .kernel import Kernel
+from .clock import Clock
+from .topology import of_scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,30 +29,19 @@ class Hop:
 
 
 class Network:
-    """Builds the graph from a scenario and carries packets over its paths."""
+    """Builds the hops from the scenario's topology and carries packets over its paths."""
 
-    def __init__(self, scenario: Any, kernel: Kernel, seed: int):
-        self.kernel = kernel
-        broker = scenario.broker.name
-        graph = nx.Graph()
-        graph.add_node(broker, kind="broker")
-        for router in scenario.routers:
-            graph.add_node(router, kind="router")
-        edges = [(e.a, e.b, e.link) for e in scenario.links]
-        for client in scenario.clients:
-            graph.add_node(client.name, kind="client")
-            edges.append((client.name, client.attach, client.link))
-        for a, b, spec in edges:
-            graph.add_edge(a, b, spec=spec)
-        distance = nx.single_source_shortest_path_length(graph, broker)
+    def __init__(self, scenario: Any, clock: Clock, seed: int):
+        self.clock = clock
+        self.topology = of_scenario(scenario)
+        if self.topology.unreachable:
+            a, b, _ = self.topology.unreachable[0]
+            raise ValueError(f"link {a}-{b} has no path to the broker {scenario.broker.name!r}")
         self.hops: dict[tuple[str, str], Hop] = {}
-        for a, b, spec in edges:
-            if a not in distance or b not in distance:
-                raise ValueError(f"link {a}-{b} has no path to the broker {broker!r}")
-            low, high = (a, b) if distance[a] > distance[b] else (b, a)  # high: nearer the broker
-            self._add_hop(low, high, spec.up, seed)
-            self._add_hop(high, low, spec.down, seed)
-        self.graph, self.broker = graph, broker
+        for far, near, spec in self.topology.links:
+            self._add_hop(far, near, spec.up, seed)
+            self._add_hop(near, far, spec.down, seed)
+        self.broker = self.topology.broker
         self._paths: dict[str, tuple[list[Hop], list[Hop]]] = {}
 
     def _add_hop(self, src: str, dst: str, params: LinkParams, seed: int) -> None:
@@ -68,7 +55,7 @@ class Network:
         """(hops from the client to the broker, hops from the broker to the client)."""
         found = self._paths.get(client)
         if found is None:
-            nodes = nx.shortest_path(self.graph, client, self.broker)
+            nodes = self.topology.route(client)
             up = [self.hops[(a, b)] for a, b in zip(nodes, nodes[1:])]
             down = [self.hops[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))]
             found = self._paths[client] = (up, down)
@@ -82,13 +69,13 @@ class Network:
 
     def _hop(self, path, index, size, item, arrive, lost) -> None:
         hop = path[index]
-        fate = hop.link.send(self.kernel.now, size)
+        fate = hop.link.send(self.clock.now, size)
         if fate.arrival is None:
             lost(item, fate.dropped, hop.name)
         elif index + 1 == len(path):
-            self.kernel.call_at(fate.arrival, arrive, item)
+            self.clock.call_at(fate.arrival, arrive, item)
         else:
-            self.kernel.call_at(fate.arrival, self._hop, path, index + 1, size, item, arrive,
+            self.clock.call_at(fate.arrival, self._hop, path, index + 1, size, item, arrive,
                                 lost)
 
     def link_rows(self, duration: float) -> list[dict]:

@@ -1,14 +1,17 @@
 """What a simulated run leaves behind: plain rows, appended as things happen.
 
-Rows are lists (cheap to append, and the transport stamps arrival times into them in
-place); ``mqttsim.scenario.results`` turns them into pandas tables once the run is over.
-Every row comes from an engine event or a transport fact, never from a driver's guess.
+Rows are lists (cheap to append, and stamped in place when a packet goes on the wire and
+when it arrives); ``mqttsim.scenario.results`` turns them into pandas tables once the run is
+over. Every row comes from an engine event or a transport fact, never from a driver's guess.
+A packet row is *queued* from the engine's ``PacketSent`` until its process writes it
+(``take_written``), then *written* until the transport reports it arrived (``arrived``).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import events as ev
@@ -16,6 +19,7 @@ from ..protocol.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel
 
 PACKET_COLUMNS = ("t", "src", "dst", "conn", "type", "bytes", "qos", "dup", "packet_id",
                   "t_recv")
+_T, _BYTES, _T_RECV = (PACKET_COLUMNS.index(c) for c in ("t", "bytes", "t_recv"))
 SEGMENT_COLUMNS = ("t", "conn", "src", "dst", "kind", "seq", "ack", "payload_bytes",
                    "retransmission", "bytes")  # then t_arrival, dropped, hop (kept apart)
 PUBLISH_COLUMNS = ("publisher", "seq", "topic", "payload", "qos", "retain", "t_pub")
@@ -68,6 +72,51 @@ class Recorder:
         self.connections: dict[int, dict] = {}
         self.broker_events: list = []
         self._order = 0
+        # Packet rows per (connection, side that sends them: "client" or "broker").
+        self._queued: dict[tuple[Any, str], list[list]] = {}
+        self._written: dict[tuple[Any, str], list[list]] = {}
+
+    # -- packets on the wire -----------------------------------------------------------------
+    def take_written(self, conn: Any, side: str, now: float) -> list[int]:
+        """The packets ``side`` queued on ``conn`` go on the wire now (even those encoded
+        while the connection was still opening): stamp their send time, number them in
+        write order, and return their sizes for the transport."""
+        rows = self._queued.pop((conn, side), None)
+        if not rows:
+            return []
+        sizes = []
+        for row in rows:
+            row[_T] = now
+            sizes.append(row[_BYTES])
+        written = self._written.get((conn, side))
+        if written is None:
+            self._written[(conn, side)] = rows
+        else:
+            written += rows
+        return sizes
+
+    def arrived(self, conn: Any, side: str, first: int, stop: int, t: float) -> None:
+        """Packets ``first`` to ``stop - 1`` that ``side`` wrote on ``conn`` reached the
+        peer's engine at ``t``."""
+        for row in self._written[(conn, side)][first:stop]:
+            row[_T_RECV] = t
+
+    @staticmethod
+    def stamp_arrival(row: list, t: float) -> None:
+        """A packet's row: its last byte reached the peer's engine at ``t``."""
+        row[_T_RECV] = t
+
+    def discard_unwritten(self, conn: Any, side: str) -> None:
+        """The connection ended before these packets were written: they stay in the
+        packets table (the engine sent them) without ever going on the wire."""
+        self._queued.pop((conn, side), None)
+
+    def _queue(self, row: list, conn: Any, side: str) -> None:
+        queued = self._queued.get((conn, side))
+        if queued is None:
+            self._queued[(conn, side)] = [row]
+        else:
+            queued.append(row)
 
     # -- transport ---------------------------------------------------------------------------
     def segment(self, t: float, conn: int, src: str, dst: str, kind: str, seq: int,
@@ -105,14 +154,13 @@ class Recorder:
         return row
 
     def client_events(self, name: str, events: Iterable, conn: int | None,
-                      broker: str) -> list[list]:
-        """Record a client's events; returns the rows of the packets it wrote, in order."""
-        rows = []
+                      broker: str) -> None:
+        """Record a client's events; the packets it sent on ``conn`` are queued."""
         for e in events:
             cls = e.__class__
             if cls is ev.PacketSent:
                 if conn is not None:
-                    rows.append(self._packet_row(e, name, broker, conn))
+                    self._queue(self._packet_row(e, name, broker, conn), conn, "client")
             elif cls is ev.PacketReceived:
                 continue  # frequent, and nothing to record
             elif cls is ev.MessageReceived:
@@ -122,7 +170,6 @@ class Recorder:
                 self.drops.append(("client", name, e.topic, e.payload, e.qos, e.reason, e.t))
             elif cls is ev.ConnectionClosed and conn is not None:
                 self.closed(conn, "client", e.t, e.reason, e.detail, e.rule)
-        return rows
 
     def _who(self, event: Any) -> str:
         """The scenario client behind a broker event: by its connection when it has one
@@ -130,15 +177,12 @@ class Recorder:
         row = self.connections.get(event.conn) if event.conn is not None else None
         return row["client"] if row else self.names.get(event.client_id, event.client_id)
 
-    def broker_events_in(self, events: list, broker: str,
-                         rows: dict[Any, list[list]] | None = None) -> dict[Any, list[list]]:
-        """Record the broker's events; returns its packet rows per connection, in order,
-        appended to ``rows`` when given (the broker's rows not yet written)."""
+    def broker_events_in(self, events: list, broker: str) -> None:
+        """Record the broker's events; the packets it sent are queued per connection."""
         if self.capture:
             self.broker_events.extend(events)
-        if rows is None:
-            rows = {}
         order, who, connections = self._order, self._who, self.connections
+        queued = self._queued
         for e in events:
             cls = e.__class__
             order += 1
@@ -147,9 +191,12 @@ class Recorder:
                 # who(e), written out: the broker sends most of the packets of a run
                 row = connections.get(conn) if conn is not None else None
                 peer = row["client"] if row else self.names.get(e.client_id, e.client_id)
-                if conn not in rows:
-                    rows[conn] = []
-                rows[conn].append(self._packet_row(e, broker, peer, conn))
+                packet_row = self._packet_row(e, broker, peer, conn)
+                waiting = queued.get((conn, "broker"))
+                if waiting is None:
+                    queued[(conn, "broker")] = [packet_row]
+                else:
+                    waiting.append(packet_row)
             elif cls is ev.PacketReceived:
                 continue  # the most frequent event after PacketSent; nothing to record
             elif cls is ev.MessageReceived:
@@ -164,7 +211,6 @@ class Recorder:
             elif cls is ev.ConnectionClosed:
                 self.closed(e.conn, "broker", e.t, e.reason, e.detail, e.rule)
         self._order = order
-        return rows
 
     def publish(self, publisher: str, seq: int, topic: str, payload: bytes, qos: int,
                 retain: bool, t: float) -> None:
@@ -192,3 +238,15 @@ class Recorder:
             row[f"{side}_reason"] = reason
         if row["t_down"] is None:
             row.update(t_down=t, reason=reason, side=side, detail=detail, rule=rule)
+
+
+@dataclass
+class Recording:
+    """The raw rows of one run, from any backend (``mqttsim.scenario.Results`` reads them)."""
+
+    scenario: Any
+    seed: int
+    recorder: Recorder
+    links: list[dict]
+    outages: dict[str, list]  # client -> the Outages of every link on its path, both ways
+    events_processed: int

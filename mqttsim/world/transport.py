@@ -15,8 +15,11 @@ The datagram transport is a teaching contrast, not MQTT over TCP: each MQTT pack
 alone (IPv4 + UDP headers, 28 bytes), is lost on its own, and nothing is retransmitted or
 signalled: only the MQTT engines' own timers notice.
 
-Every MQTT packet an application writes arrives with a *row* (its line in the packets
-table); the transport stamps the row with the time its last byte reached the peer's engine.
+The interface is bytes and sizes in, callbacks out. An application writes bytes with the
+sizes of the MQTT packets they hold (``write(data, sizes)``; a relay that does not know
+them may pass none over TCP) and learns, through ``App.on_packets_arrived``, when each
+packet's last byte reached the peer's application; the datagram transport needs the sizes,
+since it carries each packet alone. Nothing here knows the tables the recorder keeps.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
+from collections.abc import Sequence
+
 from ..netmodel.rto import RtoEstimator
 from ..netmodel.tcp import Segment, TcpReceiver, TcpSender, syn_schedule
-from .kernel import Alarm, Kernel, Occurrence
+from .clock import Alarm, Clock, Occurrence
 from .network import Network
 
 UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
 NAN = float("nan")  # a segment's arrival time until it arrives (as Recorder.segment)
-T_RECV = 9  # index of the arrival time in a packet row (see recorder.PACKET_COLUMNS)
 
 
 class App(Protocol):
@@ -40,6 +44,10 @@ class App(Protocol):
     def on_established(self, end: Any) -> None: ...
     def on_data(self, end: Any, data: bytes) -> None: ...
     def on_closed(self, end: Any, reason: str) -> None: ...
+
+    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
+        """Packets ``first`` to ``stop - 1`` written on ``end`` (numbered from 0 in the order
+        of ``write``'s ``sizes``) have fully reached the peer's application."""
 
 
 class BrokerHost(App, Protocol):
@@ -66,11 +74,11 @@ class _Arrival(Occurrence):
 class Transport:
     """Opens connections of one kind (``tcp`` or ``datagram``) for every client."""
 
-    def __init__(self, kind: str, kernel: Kernel, network: Network, tcp: Any, recorder: Any):
+    def __init__(self, kind: str, clock: Clock, network: Network, tcp: Any, recorder: Any):
         if kind not in ("tcp", "datagram"):
             raise ValueError(f"transport must be 'tcp' or 'datagram', not {kind!r}")
-        self.kind, self.kernel, self.network, self.tcp, self.recorder = (
-            kind, kernel, network, tcp, recorder)
+        self.kind, self.clock, self.network, self.tcp, self.recorder = (
+            kind, clock, network, tcp, recorder)
         self._ids = 0
 
     def open(self, client: str, app: App, broker: BrokerHost) -> "TcpEnd | DatagramEnd":
@@ -83,16 +91,17 @@ class Transport:
 
 
 class _End:
-    """What both kinds of end share: identity, route, the owner, the packet rows."""
+    """What both kinds of end share: identity, route, the owner, packets written."""
 
     def __init__(self, transport: Transport, conn: int, name: str, peer_name: str,
                  path: list, app: App | None):
         self.transport, self.conn, self.name, self.peer_name = transport, conn, name, peer_name
-        self.kernel, self.recorder = transport.kernel, transport.recorder
+        self.clock, self.recorder = transport.clock, transport.recorder
         self.path = path  # hops towards the peer
         self.app = app
         self.peer: Any = None
         self.state = "connecting"
+        self.packets_written = 0  # MQTT packets written (their sizes given), for the numbering
 
     @property
     def open(self) -> bool:
@@ -108,10 +117,10 @@ class TcpEnd(_End):
         end = cls(transport, conn, client, transport.network.broker, up, app)
         end.broker_host, end.down_path = broker, down
         times, give_up = syn_schedule(transport.tcp.initial_rto, transport.tcp.syn_retries)
-        start = transport.kernel.now
+        start = transport.clock.now
         for t in times:
-            transport.kernel.call_at(start + t, end._syn)
-        transport.kernel.call_at(start + give_up, end._syn_timeout)
+            transport.clock.call_at(start + t, end._syn)
+        transport.clock.call_at(start + give_up, end._syn_timeout)
         return end
 
     def __init__(self, transport: Transport, conn: int, name: str, peer_name: str,
@@ -123,9 +132,9 @@ class TcpEnd(_End):
                                 tcp.max_retransmits)
         self.receiver = TcpReceiver()
         self.header = tcp.header_bytes
-        self.alarm = Alarm(self.kernel, self.sender.next_deadline, self._retransmit)
+        self.alarm = Alarm(self.clock, self.sender.next_deadline, self._retransmit)
         self.written = 0  # bytes the application wrote
-        self.marks: deque = deque()  # (stream offset after a packet, its row)
+        self.marks: deque = deque()  # stream offset after each packet written, not yet arrived
         self.app_closed = False
         self.mss, self.delayed_ack = tcp.mss, tcp.delayed_ack
         self._ack_owed = 0  # bytes received and not yet acknowledged
@@ -137,15 +146,19 @@ class TcpEnd(_End):
         self._arrived = [self._segment_arrived]
 
     # -- application side ----------------------------------------------------------------
-    def write(self, data: bytes, rows: list) -> None:
+    def write(self, data: bytes, sizes: Sequence[int] = ()) -> None:
+        """Send ``data``; ``sizes``: the MQTT packets it holds, whose arrival the writer's
+        app then hears of (none: the writer does not need to know)."""
         if self.app_closed or self.state == "dead":
             return
-        offset, marks = self.written, self.marks
-        for row in rows:
-            offset += row[5]
-            marks.append((offset, row))
-        self.written = offset
-        self._send(self.sender.send(data, self.kernel._now))
+        if sizes:
+            offset, marks = self.written, self.marks
+            for size in sizes:
+                offset += size
+                marks.append(offset)
+            self.packets_written += len(sizes)
+        self.written += len(data)
+        self._send(self.sender.send(data, self.clock.now))
 
     def close(self) -> None:
         """Orderly close: the application is done with the connection."""
@@ -153,7 +166,7 @@ class TcpEnd(_End):
             return
         self.app_closed = True
         self.sender.close()
-        self._send(self.sender.poll(self.kernel.now))
+        self._send(self.sender.poll(self.clock.now))
 
     def abort(self) -> None:
         """The host crashed or the process died: RST, and no more callbacks."""
@@ -183,18 +196,18 @@ class TcpEnd(_End):
         """Put one segment on the path to the peer (one link: one scheduled arrival)."""
         path = self.path
         if len(path) == 1:
-            arrival = path[0].link.arrival(self.kernel._now, size)
+            arrival = path[0].link.arrival(self.clock.now, size)
             if arrival is None:
                 self.recorder.losses[row] = (path[0].link.last_dropped, path[0].name)
             else:
-                self.kernel.call_at(arrival, self._arrive_at_peer, item, row)
+                self.clock.call_at(arrival, self._arrive_at_peer, item, row)
         else:
             self.transport.network.carry(path, size, (item, row), self._arrive_at_peer_hops,
                                          self.recorder.segment_lost)
 
     def _control(self, kind: str) -> None:
         ack = 0 if kind in ("synack", "ack") else None  # acknowledges the peer's SYN
-        row = self.recorder.segment(self.kernel._now, self.conn, self.name, self.peer_name,
+        row = self.recorder.segment(self.clock.now, self.conn, self.name, self.peer_name,
                                     kind, 0, ack, b"", False, self.header)
         self._carry(Control(kind), row, self.header)
 
@@ -209,7 +222,7 @@ class TcpEnd(_End):
         if not segments:
             return
         ack = self.receiver.expected
-        now, recorder, peer = self.kernel._now, self.recorder, self.peer
+        now, recorder, peer = self.clock.now, self.recorder, self.peer
         hop = self._hop if peer is not None else None
         rows, arrivals = recorder.segments, recorder.arrivals
         for seg in segments:
@@ -232,7 +245,7 @@ class TcpEnd(_End):
                 continue
             event = _Arrival()
             event.segment, event.row, event.callbacks = seg, row, peer._arrived
-            self.kernel.post(arrival, event)
+            self.clock.post(arrival, event)
         self._ack_owed = 0  # the ACK rode along
         if pure_ack:
             return
@@ -252,7 +265,7 @@ class TcpEnd(_End):
             event.segment, event.row = item, row
             peer._segment_arrived(event)
             return
-        self.recorder.arrivals[row] = self.kernel._now
+        self.recorder.arrivals[row] = self.clock.now
         if peer is not None:
             peer._on_control(item.kind)
         elif item.kind == "syn":  # a first SYN reaching the broker
@@ -296,7 +309,7 @@ class TcpEnd(_End):
     def _segment_arrived(self, event: _Arrival) -> None:
         """A segment from the peer arrived (SimPy calls this directly: see
         ``_send``): stamp its arrival, take its ACK, deliver its bytes."""
-        now = self.recorder.arrivals[event.row] = self.kernel._now
+        now = self.recorder.arrivals[event.row] = self.clock.now
         seg = event.segment
         state = self.state
         if state != "established":
@@ -320,11 +333,18 @@ class TcpEnd(_End):
         data, _ = receiver.on_segment(seg)
         self._ack_owed += len(payload) or 1
         if data:
-            # The peer's packets whose last byte is now delivered end here: stamp their
-            # rows (the marks are the peer's: (stream offset after a packet, its row)).
-            marks, upto = self.peer.marks, receiver.expected
-            while marks and marks[0][0] <= upto:
-                marks.popleft()[1][T_RECV] = now
+            # The peer's packets whose last byte is now delivered end here: tell the peer's
+            # app first (the marks are the peer's: stream offsets after its packets).
+            writer = self.peer
+            marks, upto = writer.marks, receiver.expected
+            if marks and marks[0] <= upto:
+                arrived = 1
+                marks.popleft()
+                while marks and marks[0] <= upto:
+                    marks.popleft()
+                    arrived += 1
+                stop = writer.packets_written - len(marks)
+                writer.app.on_packets_arrived(writer, stop - arrived, stop, now)
             self.app.on_data(self, data)
         if self.state == "dead":
             return
@@ -334,7 +354,7 @@ class TcpEnd(_End):
                 self._send_ack()  # out of order (a duplicate ACK), FIN, or 2 segments' worth
             elif not self._delack_armed:
                 self._delack_armed = True
-                self.kernel.at(now + self.delayed_ack, self._delayed_ack)
+                self.clock.at(now + self.delayed_ack, self._delayed_ack)
         if receiver.eof and not was_eof and not self.app_closed:
             self.app.on_closed(self, "eof")
 
@@ -385,29 +405,31 @@ class DatagramEnd(_End):
         end.peer = cls(transport, conn, transport.network.broker, client, down, broker)
         end.peer.peer = end
         end.state = "established"
-        transport.kernel.call_at(transport.kernel.now, app.on_established, end)
+        transport.clock.call_at(transport.clock.now, app.on_established, end)
         return end
 
-    def write(self, data: bytes, rows: list) -> None:
+    def write(self, data: bytes, sizes: Sequence[int] = ()) -> None:
+        """Send each MQTT packet of ``data`` (``sizes``: their lengths) as one datagram."""
         if self.state != "established":
             return
-        at, now = 0, self.kernel.now
-        for row in rows:
-            size = row[5]
+        at, now = 0, self.clock.now
+        for size in sizes:
             piece = data[at:at + size]
             at += size
             seg_row = self.recorder.segment(now, self.conn, self.name, self.peer_name,
                                             "datagram", 0, None, piece, False,
                                             UDP_HEADER_BYTES + size)
             self.transport.network.carry(self.path, UDP_HEADER_BYTES + size,
-                                         (piece, row, seg_row), self.peer._arrive,
-                                         self.recorder.segment_lost)
+                                         (piece, self.packets_written, seg_row),
+                                         self.peer._arrive, self.recorder.segment_lost)
+            self.packets_written += 1
         if at != len(data):
-            raise AssertionError(f"packet rows cover {at} of {len(data)} bytes written")
+            raise ValueError(f"the packet sizes cover {at} of the {len(data)} bytes written: "
+                             "a datagram carries whole MQTT packets")
 
     def _arrive(self, item: tuple) -> None:
-        piece, row, seg_row = item
-        self.recorder.segment_arrived(seg_row, self.kernel.now)
+        piece, number, seg_row = item
+        self.recorder.segment_arrived(seg_row, self.clock.now)
         if self.state == "connecting":  # the broker learns of the client from its first datagram
             if not self.app.accepting():
                 return
@@ -415,7 +437,8 @@ class DatagramEnd(_End):
             self.app.on_established(self)
         if self.state != "established":
             return
-        row[T_RECV] = self.kernel.now
+        writer = self.peer
+        writer.app.on_packets_arrived(writer, number, number + 1, self.clock.now)
         self.app.on_data(self, piece)
 
     def close(self) -> None:

@@ -1,10 +1,12 @@
-"""Simulated broker and clients: each drives one sans-IO engine with the simulation clock.
+"""The processes on the world's hosts: a broker and clients, each driving one sans-IO engine.
 
-A node moves bytes between its engine and its transport ends, wakes the engine at
-``next_deadline()`` (one Alarm per node) and decides nothing about MQTT itself: whether a
-message is resent, queued or dropped is the engine's call, as DESIGN.md requires. What a
-node adds is what a real process adds: it reconnects after a broken connection with
-exponential back-off, it runs the workload, and it can crash and restart.
+A process moves bytes between its engine and its transport ends, wakes the engine at
+``next_deadline()`` (one Alarm per process) on the backend's clock and decides nothing about
+MQTT itself: whether a message is resent, queued or dropped is the engine's call, as
+DESIGN.md requires. What a process adds is what a real one adds: it reconnects after a
+broken connection with exponential back-off, it runs the workload, and it can crash and
+restart. Every backend runs these same processes (the sockets backend gives the clients
+real sockets for ends); only the clock and the ends differ.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
 from ..protocol.client import ClientConfig, ClientEngine
 from ..protocol.packets import Will
-from .kernel import Alarm, Kernel, never
+from .clock import Alarm, Clock, never
 from .recorder import Recorder
 
 # What the transport says, as a connection-end reason in the tables, and in words.
@@ -58,22 +60,21 @@ def broker_config(spec: Any) -> BrokerConfig:
                         emit_packet_events=True)
 
 
-class SimBroker:
+class BrokerProcess:
     """The broker process: accepts connections while it is up."""
 
-    def __init__(self, spec: Any, kernel: Kernel, recorder: Recorder):
-        self.spec, self.kernel, self.recorder = spec, kernel, recorder
+    def __init__(self, spec: Any, clock: Clock, recorder: Recorder):
+        self.spec, self.clock, self.recorder = spec, clock, recorder
         self.name = spec.name
         self.store = MemoryStore() if spec.persistence else None
         self.ends: dict[int, Any] = {}
-        self._rows: dict[int, list] = {}
         self.up = True
         self.engine = self._new_engine()
         # The alarm reads the engine's deadline directly (no wrapper call per packet);
         # crash() and restart() point it at ``never`` and at the new engine.
-        self.alarm = Alarm(kernel, self.engine.next_deadline, self._on_timer)
+        self.alarm = Alarm(clock, self.engine.next_deadline, self._on_timer)
         for restart in spec.restarts:
-            kernel.call_at(restart.at, self.crash, restart.down)
+            clock.call_at(restart.at, self.crash, restart.down)
 
     def _new_engine(self) -> BrokerEngine:
         engine = BrokerEngine(broker_config(self.spec), store=self.store)
@@ -89,18 +90,21 @@ class SimBroker:
 
     def on_established(self, end: Any) -> None:
         self.ends[end.conn] = end
-        self.engine.connection_made(end.conn, self.kernel.now)
+        self.engine.connection_made(end.conn, self.clock.now)
         self.alarm.arm()
 
     def on_data(self, end: Any, data: bytes) -> None:
-        self._handle(self.engine.receive(end.conn, data, self.kernel._now))
+        self._handle(self.engine.receive(end.conn, data, self.clock.now))
+
+    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
+        self.recorder.arrived(end.conn, "broker", first, stop, now)
 
     def on_closed(self, end: Any, reason: str) -> None:
         if self.ends.pop(end.conn, None) is None:
             return
         if reason == "eof":
             end.close()
-        now = self.kernel.now
+        now = self.clock.now
         self.recorder.closed(end.conn, "broker", now, TRANSPORT_REASONS[reason])
         self._handle(self.engine.connection_lost(end.conn, now, "transport",
                                                  TRANSPORT_DETAILS[reason]))
@@ -112,20 +116,20 @@ class SimBroker:
     def _handle(self, events: list) -> None:
         recorder = self.recorder
         if events:
-            recorder.broker_events_in(events, self.name, self._rows)
+            recorder.broker_events_in(events, self.name)
         engine = self.engine
         for conn in engine.pending():
             data, close = engine.take_output(conn)
-            rows = self._rows.pop(conn, [])
             end = self.ends.get(conn)
             if end is None:
+                recorder.discard_unwritten(conn, "broker")
                 continue
             if data:
-                end.write(data, rows)
+                end.write(data, recorder.take_written(conn, "broker", self.clock.now))
             if close:
                 del self.ends[conn]
                 end.close()
-                recorder.broker_events_in(engine.connection_lost(conn, self.kernel._now),
+                recorder.broker_events_in(engine.connection_lost(conn, self.clock.now),
                                           self.name)
         alarm = self.alarm  # alarm.arm(), inlined: this runs for every packet
         due = alarm.deadline()
@@ -135,16 +139,16 @@ class SimBroker:
     # -- restarts --------------------------------------------------------------------------
     def crash(self, down: float) -> None:
         """The broker process dies: connections reset, state only in the store survives."""
-        now = self.kernel.now
+        now = self.clock.now
         self.up = False
         self.alarm.deadline = never
         for conn, end in self.ends.items():
             end.abort()
             self.recorder.closed(conn, "broker", now, "broker_restart")
+            self.recorder.discard_unwritten(conn, "broker")
         self.ends.clear()
-        self._rows.clear()
         self.recorder.broker_events_in(self.engine.abandon(now, "broker_restart"), self.name)
-        self.kernel.call_at(now + down, self.restart)
+        self.clock.call_at(now + down, self.restart)
 
     def restart(self) -> None:
         self.engine = self._new_engine()
@@ -153,37 +157,41 @@ class SimBroker:
         self.alarm.arm()
 
 
-class SimClient:
+class ClientProcess:
     """One client process: connects, subscribes after each CONNACK (as mosquitto_sub does),
-    publishes its workload, reconnects after a broken connection."""
+    publishes its workload, reconnects after a broken connection.
 
-    def __init__(self, spec: Any, kernel: Kernel, recorder: Recorder, transport: Any,
-                 broker: SimBroker, rng: random.Random, end_time: float):
-        self.spec, self.kernel, self.recorder = spec, kernel, recorder
+    ``trace_received``: the engine also reports every packet it receives, for a backend
+    whose transport does not tell when packets arrive (real sockets)."""
+
+    def __init__(self, spec: Any, clock: Clock, recorder: Recorder, transport: Any,
+                 broker: Any, rng: random.Random, end_time: float,
+                 trace_received: bool = False):
+        self.spec, self.clock, self.recorder = spec, clock, recorder
         self.transport, self.broker, self.rng = transport, broker, rng
         self.name = spec.name
+        self.trace_received = trace_received
         self.engine = self._new_engine()
         # Reads the engine's deadline directly; crash() and restart() repoint it.
-        self.alarm = Alarm(kernel, self.engine.next_deadline, self._on_timer)
+        self.alarm = Alarm(clock, self.engine.next_deadline, self._on_timer)
         self.end: Any = None
         self.alive = True  # the process is running (not crashed)
         self.finished = False  # it sent DISCONNECT at disconnect_at and does not come back
         self.failures = 0  # connection attempts in a row that did not reach CONNACK
         self.seq = 0
-        self._unwritten: list[list] = []  # packet rows whose bytes the engine still holds
         # CONNECT went out and no CONNACK came back yet: only then can the engine's events
         # hold a Connected (``_handle`` looks for it only then).
         self._connack_due = False
-        kernel.call_at(spec.connect_at, self.connect)
+        clock.call_at(spec.connect_at, self.connect)
         for plan in spec.publish:
             times = publish_times(plan, end_time, rng)
             first = next(times, None)
             if first is not None:
-                kernel.at(first, self._publish, (plan, times))
+                clock.at(first, self._publish, (plan, times))
         if spec.disconnect_at is not None:
-            kernel.call_at(spec.disconnect_at, self.disconnect)
+            clock.call_at(spec.disconnect_at, self.disconnect)
         for crash in spec.crashes:
-            kernel.call_at(crash.at, self.crash, crash.down)
+            clock.call_at(crash.at, self.crash, crash.down)
 
     def _new_engine(self) -> ClientEngine:
         s = self.spec
@@ -196,7 +204,8 @@ class SimClient:
             max_inflight=s.max_inflight, retry_policy=s.retry_policy,
             retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
             emit_packet_events=True))
-        engine.trace_received = False  # the packets table is built from PacketSent alone
+        # The packets table is built from PacketSent alone, unless arrivals come from it.
+        engine.trace_received = self.trace_received
         return engine
 
     def _on_timer(self, now: float) -> None:
@@ -206,8 +215,7 @@ class SimClient:
     def connect(self) -> None:
         if not self.alive or self.finished or self.end is not None:
             return
-        now = self.kernel.now
-        self._unwritten = []
+        now = self.clock.now
         self.end = self.transport.open(self.name, self, self.broker)
         self.recorder.opened(self.end.conn, self.name, self.spec.client_id, now)
         self._connack_due = True
@@ -221,12 +229,15 @@ class SimClient:
 
     def on_data(self, end: Any, data: bytes) -> None:
         if end is self.end:
-            self._handle(self.engine.receive(data, self.kernel._now))
+            self._handle(self.engine.receive(data, self.clock.now))
+
+    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
+        self.recorder.arrived(end.conn, "client", first, stop, now)
 
     def on_closed(self, end: Any, reason: str) -> None:
         if end is not self.end:
             return
-        now = self.kernel.now
+        now = self.clock.now
         if reason == "eof":
             end.close()
         why = TRANSPORT_REASONS[reason]
@@ -241,18 +252,18 @@ class SimClient:
         s = self.spec
         delay = min(s.reconnect_max_delay, s.reconnect_delay * 2 ** self.failures)
         self.failures += 1
-        self.kernel.call_at(self.kernel.now + delay, self.connect)
+        self.clock.call_at(self.clock.now + delay, self.connect)
 
     def disconnect(self) -> None:
         if self.alive:
             self.finished = True
-            self._handle(self.engine.disconnect(self.kernel.now))
+            self._handle(self.engine.disconnect(self.clock.now))
 
     def crash(self, down: float) -> None:
         """The process dies: its connection is reset and everything it held is gone."""
         if not self.alive:
             return
-        now = self.kernel.now
+        now = self.clock.now
         if self.end is not None:
             self.end.abort()
             self.recorder.closed(self.end.conn, "client", now, "client_crash")
@@ -261,7 +272,7 @@ class SimClient:
                                     self.broker.name)
         self.alive = False
         self.alarm.deadline = never
-        self.kernel.call_at(now + down, self.restart)
+        self.clock.call_at(now + down, self.restart)
 
     def restart(self) -> None:
         self.alive, self.failures = True, 0
@@ -277,15 +288,15 @@ class SimClient:
         if self.alive and not self.finished:
             self.seq += 1
             payload = make_payload(plan, self.name, self.seq, self.rng)
-            now = self.kernel._now
+            now = self.clock.now
             self.recorder.publish(self.name, self.seq, plan.topic, payload, plan.qos,
                                   plan.retain, now)
             self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now)
             self._handle(self.engine.take_events())
         following = next(times, None)
-        if following is not None:  # the same occurrence, posted again (as kernel.at would)
+        if following is not None:  # the same occurrence, posted again (as clock.at would)
             occurrence.callbacks = [self._publish]
-            self.kernel.post(following, occurrence)
+            self.clock.post(following, occurrence)
 
     # -- engine output ---------------------------------------------------------------------
     def _handle(self, events: list) -> None:
@@ -303,22 +314,18 @@ class SimClient:
             if more:
                 events = events + more
         end = self.end
-        rows = recorder.client_events(self.name, events, None if end is None else end.conn,
-                                      self.broker.name)
+        recorder.client_events(self.name, events, None if end is None else end.conn,
+                               self.broker.name)
         if end is None:
             self.alarm.arm()
             return
-        self._unwritten += rows
         if end.state != "established":
             self.alarm.arm()  # output waits in the engine until the transport is up
             return
         data = engine.data_to_send()
         if data:
-            now = self.kernel._now
-            for row in self._unwritten:
-                row[0] = now  # on the wire now, even if encoded while connecting
-            end.write(data, self._unwritten)
-            self._unwritten = []
+            # On the wire now, even if encoded while connecting.
+            end.write(data, recorder.take_written(end.conn, "client", self.clock.now))
         if engine.should_close:
             end.close()
             self.end = None

@@ -3,9 +3,10 @@
 What runs: ``mqttsim broker``'s server (``BrokerServer``, SQLite persistence) in this
 process on a free loopback port -- or an external broker such as Mosquitto -- and one
 asyncio client per scenario client, each on its own real TCP socket through the relay
-(mqttsim.scenario.relay) that applies the scenario's network. The clients behave as the
-simulator's do because they are the same driver (``SimClient``: workloads, subscribe after
-each CONNACK, reconnect back-off, crashes), given real sockets and a real clock.
+(mqttsim.backends.sockets.relay) that applies the scenario's network. The clients behave as
+the simulator's do because they are the same process (``mqttsim.world.hosts.ClientProcess``:
+workloads, subscribe after each CONNACK, reconnect back-off, crashes), given real sockets
+and a real clock.
 
 Rows come from the engines' own events, as in the simulator; a packet's arrival time is
 when the receiving engine reported it (``PacketReceived``), in order per connection.
@@ -25,17 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..net.clock import ScaledClock
-from ..net.server import BrokerServer
-from ..net.store import SqliteStore
-from ..protocol import events as ev
-from ..protocol.broker import BrokerEngine
-from ..sim.network import Network
-from ..sim.nodes import TRANSPORT_REASONS, SimClient, broker_config
-from ..sim.recorder import Recorder
-from ..sim.runner import Recording, collector_paused
-from ..sim.transport import T_RECV, Transport
-from .relay import LOOPBACK, RealTimeKernel, Relay, bound_socket, reset
+from ...net.clock import ScaledClock
+from ...net.server import BrokerServer
+from ...net.store import SqliteStore
+from ...protocol import events as ev
+from ...protocol.broker import BrokerEngine
+from ...world.hosts import TRANSPORT_REASONS, ClientProcess, broker_config
+from ...world.network import Network
+from ...world.recorder import Recorder, Recording
+from ...world.transport import Transport
+from ..common import collector_paused, path_outages
+from .realtime import RealTimeClock
+from .relay import LOOPBACK, Relay, bound_socket, reset
 
 CHECK_EVERY = 0.1  # real seconds between checks for a failed callback during a run
 
@@ -65,11 +67,10 @@ class SocketRecorder(Recorder):
     def _arrived(self, conn: Any, receiver: str, t: float) -> None:
         waiting = self._unarrived.get((conn, receiver))
         if waiting:
-            waiting.popleft()[T_RECV] = t  # TCP keeps order: the oldest packet not yet in
+            self.stamp_arrival(waiting.popleft(), t)  # TCP keeps order: the oldest not yet in
 
-    def client_events(self, name: str, events: list, conn: int | None,
-                      broker: str) -> list[list]:
-        rows = super().client_events(name, events, conn, broker)
+    def client_events(self, name: str, events: list, conn: int | None, broker: str) -> None:
+        super().client_events(name, events, conn, broker)
         for e in events:
             cls = e.__class__
             if cls is ev.PacketReceived and conn is not None:
@@ -78,20 +79,22 @@ class SocketRecorder(Recorder):
                 self._order += 1
                 for topic_filter, granted in zip(e.topic_filters, e.granted):
                     self.subscriptions.append((name, topic_filter, granted, e.t, self._order))
-        return rows
 
-    def broker_events_in(self, events: list, broker: str, rows: dict | None = None) -> dict:
-        found = super().broker_events_in(events, broker, rows)
+    def broker_events_in(self, events: list, broker: str) -> None:
+        super().broker_events_in(events, broker)
         for e in events:
             if e.__class__ is ev.PacketReceived:
                 self._arrived(e.conn, broker, e.t)
-        return found
+        # The server writes what the engine sends at once: nothing waits to be written.
+        for e in events:
+            if e.__class__ is ev.PacketSent:
+                self.discard_unwritten(e.conn, "broker")
 
 
 class SocketEnd(asyncio.Protocol):
-    """A client process's real socket, to the relay. ``SimClient`` drives it as it drives
-    a simulated end: ``write``, ``close``, ``abort``, and ``on_established``/``on_data``/
-    ``on_closed`` back."""
+    """A client process's real socket, to the relay. ``ClientProcess`` drives it as it
+    drives a simulated end: ``write``, ``close``, ``abort``, and ``on_established``/
+    ``on_data``/``on_closed`` back (arrivals come from the engines' events here)."""
 
     def __init__(self, backend: SocketTransport, client: str, app: Any):
         self.backend, self.app = backend, app
@@ -149,7 +152,7 @@ class SocketEnd(asyncio.Protocol):
         self.state = "dead"
         self.app.on_closed(self, reason)
 
-    def write(self, data: bytes, rows: list) -> None:
+    def write(self, data: bytes, sizes: Any = ()) -> None:
         if self.state == "established":
             self.transport.write(data)
 
@@ -168,7 +171,7 @@ class SocketEnd(asyncio.Protocol):
 
 
 class SocketTransport:
-    """What ``SimClient`` opens connections with: real sockets through the relay."""
+    """What ``ClientProcess`` opens connections with: real sockets through the relay."""
 
     def __init__(self, relay: Relay):
         self.relay = relay
@@ -187,26 +190,16 @@ class SocketTransport:
             reset(end.transport)
 
 
-class SocketClient(SimClient):
-    """The simulator's client driver; its engine also reports what it receives (for the
-    arrival times no transport model stamps here)."""
-
-    def _new_engine(self) -> Any:
-        engine = super()._new_engine()
-        engine.trace_received = True
-        return engine
-
-
 class InProcessBroker:
     """``mqttsim broker``'s server, on a free loopback port, with SQLite persistence when
     the scenario keeps state across restarts; a restart is a crash (every socket reset)
     and a new server restoring what SQLite committed."""
 
-    def __init__(self, spec: Any, clock: ScaledClock, kernel: RealTimeKernel,
+    def __init__(self, spec: Any, scaled: ScaledClock, clock: RealTimeClock,
                  recorder: SocketRecorder, workdir: Path):
-        self.spec, self.clock, self.kernel, self.recorder = spec, clock, kernel, recorder
+        self.spec, self.scaled, self.clock, self.recorder = spec, scaled, clock, recorder
         self.name = spec.name
-        self.store = (SqliteStore(workdir / "broker.db", broker_config(spec), clock=clock.time,
+        self.store = (SqliteStore(workdir / "broker.db", broker_config(spec), clock=scaled.time,
                                   synchronous="NORMAL") if spec.persistence else None)
         self.server: BrokerServer | None = None
         self.up = False
@@ -225,14 +218,14 @@ class InProcessBroker:
         if self.store is not None:
             engine.restore(*self.store.load(config))
         self.server = BrokerServer(engine=engine, host=LOOPBACK, port=0, on_events=self._events,
-                                   clock=self.clock,
+                                   clock=self.scaled,
                                    connection_id=self.relay.conn_of_broker_peer)
         await self.server.start()
         self.up = True
 
     def schedule_restarts(self) -> None:
         for restart in self.spec.restarts:
-            self.kernel.call_at(restart.at, self.crash, restart.down)
+            self.clock.call_at(restart.at, self.crash, restart.down)
 
     def _events(self, events: list) -> None:
         for e in events:
@@ -246,12 +239,12 @@ class InProcessBroker:
         self.recorder.broker_events_in(events, self.name)
 
     def crash(self, down: float) -> None:
-        now = self.kernel.now
+        now = self.clock.now
         self.up = False
         for conn in self.server.connection_ids():
             self.recorder.closed(conn, "broker", now, "broker_restart")
         self.recorder.broker_events_in(self.server.crash(), self.name)
-        self.kernel.call_at(now + down, self._restart)
+        self.clock.call_at(now + down, self._restart)
 
     def _restart(self) -> None:
         self.relay.tasks.spawn(self.start())
@@ -344,19 +337,19 @@ async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
     loop = asyncio.get_running_loop()
     failures: list[dict] = []
     loop.set_exception_handler(lambda _loop, context: failures.append(context))
-    clock = ScaledClock(loop, time_scale)
-    kernel = RealTimeKernel(clock)
-    network = Network(scenario, kernel, seed)
+    scaled = ScaledClock(loop, time_scale)
+    clock = RealTimeClock(scaled)
+    network = Network(scenario, clock, seed)
     recorder = SocketRecorder({c.client_id: c.name for c in scenario.clients}, capture,
                               subscriptions_from_clients=external is not None)
-    transport = Transport(scenario.transport, kernel, network, scenario.tcp, recorder)
+    transport = Transport(scenario.transport, clock, network, scenario.tcp, recorder)
     with tempfile.TemporaryDirectory(prefix="mqttsim-sockets-") as workdir:
         broker: Any = (ExternalBroker(external, scenario.broker.name) if external is not None else
-                       InProcessBroker(scenario.broker, clock, kernel, recorder, Path(workdir)))
+                       InProcessBroker(scenario.broker, scaled, clock, recorder, Path(workdir)))
         # An external broker tells nothing: the broker side's end is recorded when the model
         # ends it; the in-process broker's engine reports it in order (InProcessBroker).
         relay = Relay(transport, broker.address, broker.is_up,
-                      (lambda conn, why: recorder.closed(conn, "broker", kernel.now, why))
+                      (lambda conn, why: recorder.closed(conn, "broker", clock.now, why))
                       if external is not None else None)
         broker.relay = relay
         sockets = SocketTransport(relay)
@@ -364,17 +357,18 @@ async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
             await relay.start()
             if external is None:
                 await broker.start()
-            clock.origin = loop.time()  # scenario time 0: everything is listening
+            scaled.origin = loop.time()  # scenario time 0: everything is listening
             if external is None:
                 broker.schedule_restarts()
             for spec in scenario.clients:
-                SocketClient(spec, kernel, recorder, sockets, broker,
-                             random.Random(f"{seed}:client:{spec.name}"), scenario.duration)
-            end = clock.loop_time(scenario.duration)
+                ClientProcess(spec, clock, recorder, sockets, broker,
+                              random.Random(f"{seed}:client:{spec.name}"), scenario.duration,
+                              trace_received=True)
+            end = scaled.loop_time(scenario.duration)
             while loop.time() < end and not failures:
                 await asyncio.sleep(min(CHECK_EVERY, end - loop.time()))
         finally:
-            kernel.stopped = True
+            clock.stopped = True
             sockets.close()
             await relay.close()
             if external is None:
@@ -384,7 +378,6 @@ async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
         context = failures[0]
         error = context.get("exception")
         raise RuntimeError(f"the sockets run failed: {context.get('message')}") from error
-    outages = {c.name: [o for hops in network.paths(c.name) for hop in hops
-                        for o in hop.link.params.outages] for c in scenario.clients}
     return SocketRecording(scenario, seed, recorder, network.link_rows(scenario.duration),
-                           outages, kernel.events_processed, kernel.max_lag)
+                           path_outages(scenario, network), clock.events_processed,
+                           clock.max_lag)

@@ -2,10 +2,10 @@
 
 Each scenario client's real socket connects to this in-process relay, and the relay holds a
 real socket to the broker. Between the two, the bytes cross the scenario's network as the
-*simulator's own* model carries them: ``mqttsim.sim.transport`` (TCP segments, RTO with
+*simulator's own* model carries them: ``mqttsim.world.transport`` (TCP segments, RTO with
 back-off, delayed ACKs, give-up and RST; or the datagram contrast) over
-``mqttsim.sim.network`` and ``mqttsim.netmodel.link`` (bandwidth, latency, jitter,
-drop-tail queue, loss, outages), scheduled on a ``RealTimeKernel`` instead of SimPy. One
+``mqttsim.world.network`` and ``mqttsim.netmodel.link`` (bandwidth, latency, jitter,
+drop-tail queue, loss, outages), scheduled on a ``RealTimeClock`` instead of SimPy. One
 model, two clocks: the backends cannot drift apart.
 
 The relay stands in for the client host's TCP stack. ``connect()`` completes when the
@@ -17,90 +17,14 @@ is ETIMEDOUT, not a reset), since loopback TCP itself never loses anything.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import socket
 import struct
 from collections.abc import Callable
 from typing import Any
 
-from ..net.clock import ScaledClock
-from ..sim.kernel import Occurrence
-from ..sim.nodes import TRANSPORT_REASONS
-from ..sim.recorder import PACKET_COLUMNS
+from ...world.hosts import TRANSPORT_REASONS
 
 LOOPBACK = "127.0.0.1"
-
-
-class RealTimeKernel:
-    """The simulator kernel's interface (``call_at``, ``at``, ``post``, ``now``) on a real
-    event loop, in scenario time.
-
-    Entries wait in the kernel's own queue, ordered by (time, order of scheduling) as
-    SimPy orders them -- asyncio does not promise to run two timers due at the same moment
-    in the order they were set, and a publish due with its client's connect must still
-    come after it. One loop timer is kept at the earliest entry. Inside a callback, ``now``
-    is at least the time it was due (asyncio may wake a hair early).
-    """
-
-    def __init__(self, clock: ScaledClock):
-        self.clock = clock
-        self._floor = 0.0
-        self._queue: list[tuple[float, int, Callable[..., Any], tuple]] = []
-        self._order = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self.stopped = False  # after the run: scheduled callbacks no longer run
-        self.events_processed = 0
-        self.max_lag = 0.0  # how late (scenario s) a callback ran, at worst: a busy machine
-
-    @property
-    def _now(self) -> float:
-        t = self.clock.time()
-        return t if t > self._floor else self._floor
-
-    now = _now
-
-    def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> None:
-        heapq.heappush(self._queue, (t, next(self._order), fn, args))
-        if self._timer_at is None or t < self._timer_at:
-            self._arm(t)
-
-    def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
-        occurrence = Occurrence()
-        occurrence.callbacks, occurrence.args = [callback], args
-        self.post(t, occurrence)
-
-    def post(self, t: float, occurrence: Occurrence) -> None:
-        self.call_at(t, self._fire, occurrence)
-
-    @staticmethod
-    def _fire(occurrence: Occurrence) -> None:
-        for callback in occurrence.callbacks:
-            callback(occurrence)
-
-    def _arm(self, t: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = t
-        self._timer = self.clock.call_at(t, self._run_due)
-
-    def _run_due(self) -> None:
-        self._timer, self._timer_at = None, None
-        queue = self._queue
-        while queue and not self.stopped:
-            t = queue[0][0]
-            if t > self.clock.time() and t > self._floor:
-                break
-            _, _, fn, args = heapq.heappop(queue)
-            late = self.clock.time() - t
-            if late > self.max_lag:
-                self.max_lag = late
-            self._floor = max(self._floor, t)
-            self.events_processed += 1
-            fn(*args)
-        if queue and not self.stopped:
-            self._arm(queue[0][0])
 
 
 class TaskSet:
@@ -228,6 +152,9 @@ class RelayedConnection:
     def on_closed(self, end: Any, reason: str) -> None:
         self._model_closed("client", reason)
 
+    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
+        """Arrival times come from the engines' own events in this backend."""
+
     # -- real sockets --------------------------------------------------------------------------
     def attached(self, side: str, transport: asyncio.Transport) -> None:
         self.sockets[side] = transport
@@ -250,9 +177,9 @@ class RelayedConnection:
         if self.datagram:
             packets = split_packets(buffer)
             if packets:
-                end.write(b"".join(packets), [_row(len(p)) for p in packets])
+                end.write(b"".join(packets), [len(p) for p in packets])
         else:
-            end.write(bytes(buffer), [])
+            end.write(bytes(buffer))  # a byte stream: packet boundaries do not matter
             buffer.clear()
 
     def _to_socket(self, side: str, data: bytes) -> None:
@@ -317,15 +244,8 @@ class _BrokerSide:
     def on_closed(self, end: Any, reason: str) -> None:
         self.relay.links[end.conn]._model_closed("broker", reason)
 
-
-_BYTES = PACKET_COLUMNS.index("bytes")
-
-
-def _row(size: int) -> list:
-    """A stand-in packet row: the datagram transport reads a packet's size from it."""
-    row: list = [None] * len(PACKET_COLUMNS)
-    row[_BYTES] = size
-    return row
+    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
+        """Arrival times come from the engines' own events in this backend."""
 
 
 class Relay:
@@ -334,7 +254,7 @@ class Relay:
     def __init__(self, transport: Any, broker_address: Callable[[], tuple[str, int] | None],
                  broker_up: Callable[[], bool],
                  broker_side_closed: Callable[[int, str], None] | None):
-        self.transport = transport  # mqttsim.sim.transport.Transport on a RealTimeKernel
+        self.transport = transport  # mqttsim.world.transport.Transport on a RealTimeClock
         self.broker_address, self.broker_up = broker_address, broker_up
         self.broker_side_closed = broker_side_closed
         self.broker_side = _BrokerSide(self)

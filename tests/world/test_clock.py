@@ -1,0 +1,100 @@
+"""Every backend's clock keeps the ``mqttsim.world.clock.Clock`` contract.
+
+The world's processes and transport only work the same on every backend if each clock runs
+callbacks at their exact time, in the order they were scheduled when due together (as
+SimPy orders events), never before ``now``, and reports ``now`` inside a callback as at least
+the time it was due. One story, run on the SimPy clock and on the real-time clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mqttsim.backends.sim.kernel import Kernel
+from mqttsim.backends.sockets.realtime import RealTimeClock
+from mqttsim.net.clock import ScaledClock
+from mqttsim.world.clock import Alarm
+
+SPEED = 50  # the real-time clock plays the story 50 times faster than written
+
+
+def _schedule(clock) -> list:
+    """Events before, at and after each other, some scheduled while running, in every
+    way a clock offers (call_at, at, post through at, in the past)."""
+    log: list = []
+
+    def note(name: str) -> None:
+        log.append((round(clock.now, 6), name))
+
+    def spawn(name: str) -> None:
+        note(name)
+        clock.call_at(clock.now, note, f"{name}/same-time")
+        clock.call_at(clock.now + 1.0, note, f"{name}/later")
+        clock.call_at(clock.now - 1.0, note, f"{name}/in-the-past")  # runs now, not before
+
+    clock.call_at(2.0, spawn, "a")
+    clock.at(1.0, lambda occurrence: note(occurrence.args), "b")
+    for name in "uvw":
+        clock.call_at(3.0, note, name)  # due together: in the order they were set
+    clock.call_at(4.0, spawn, "c")
+    return log
+
+
+EXPECTED = [(1.0, "b"), (2.0, "a"), (2.0, "a/same-time"), (2.0, "a/in-the-past"),
+            (3.0, "u"), (3.0, "v"), (3.0, "w"), (3.0, "a/later"), (4.0, "c"),
+            (4.0, "c/same-time"), (4.0, "c/in-the-past"), (5.0, "c/later")]
+
+
+def _simulated() -> list:
+    kernel = Kernel()
+    log = _schedule(kernel)
+    kernel.run(until=6.0)
+    return log
+
+
+def _real_time() -> list:
+    async def main() -> list:
+        clock = RealTimeClock(ScaledClock(asyncio.get_running_loop(), speed=SPEED))
+        log = _schedule(clock)
+        await asyncio.sleep(6.0 / SPEED)
+        clock.stopped = True
+        return log
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("run_story", [_simulated, _real_time], ids=["sim", "real-time"])
+def test_callbacks_run_at_their_time_in_the_order_they_were_set(run_story) -> None:
+    log = run_story()
+    names = [name for _, name in log]
+    assert names == [name for _, name in EXPECTED]
+    if run_story is _simulated:
+        assert log == EXPECTED  # simulated time is exact
+    else:  # real time: never early, a little late at most
+        for (t, name), (due, _) in zip(log, EXPECTED):
+            assert due <= t < due + 0.5, name
+
+
+def test_an_alarm_keeps_one_wake_up_at_its_owners_earliest_deadline() -> None:
+    kernel = Kernel()
+    deadlines = [5.0]
+    fired: list = []
+
+    def fire(now: float) -> None:
+        fired.append(now)
+        deadlines.pop(0)
+
+    alarm = Alarm(kernel, lambda: deadlines[0] if deadlines else None, fire)
+    alarm.arm()
+    deadlines.insert(0, 2.0)  # the owner's deadline moved earlier: a new wake-up
+    alarm.arm()
+    kernel.run(until=10.0)
+    assert fired == [2.0, 5.0]
+
+
+def test_a_stop_time_in_the_past_is_refused_as_simpy_refuses_it() -> None:
+    kernel = Kernel()
+    kernel.run(until=2.0)
+    with pytest.raises(ValueError, match="until"):
+        kernel.run(until=1.0)
