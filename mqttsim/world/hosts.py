@@ -68,6 +68,8 @@ class BrokerProcess:
         self.name = spec.name
         self.store = MemoryStore() if spec.persistence else None
         self.ends: dict[int, Any] = {}
+        # App.on_packets_arrived: the recorder stamps the rows of what arrived.
+        self.on_packets_arrived = recorder.broker_packets_arrived
         self.up = True
         self.engine = self._new_engine()
         # The alarm reads the engine's deadline directly (no wrapper call per packet);
@@ -95,9 +97,6 @@ class BrokerProcess:
 
     def on_data(self, end: Any, data: bytes) -> None:
         self._handle(self.engine.receive(end.conn, data, self.clock.now))
-
-    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
-        self.recorder.arrived(end.conn, "broker", first, stop, now)
 
     def on_closed(self, end: Any, reason: str) -> None:
         if self.ends.pop(end.conn, None) is None:
@@ -171,6 +170,8 @@ class ClientProcess:
         self.transport, self.broker, self.rng = transport, broker, rng
         self.name = spec.name
         self.trace_received = trace_received
+        # App.on_packets_arrived: the recorder stamps the rows of what arrived.
+        self.on_packets_arrived = recorder.client_packets_arrived
         self.engine = self._new_engine()
         # Reads the engine's deadline directly; crash() and restart() repoint it.
         self.alarm = Alarm(clock, self.engine.next_deadline, self._on_timer)
@@ -230,9 +231,6 @@ class ClientProcess:
     def on_data(self, end: Any, data: bytes) -> None:
         if end is self.end:
             self._handle(self.engine.receive(data, self.clock.now))
-
-    def on_packets_arrived(self, end: Any, first: int, stop: int, now: float) -> None:
-        self.recorder.arrived(end.conn, "client", first, stop, now)
 
     def on_closed(self, end: Any, reason: str) -> None:
         if end is not self.end:

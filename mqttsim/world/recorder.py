@@ -72,33 +72,43 @@ class Recorder:
         self.connections: dict[int, dict] = {}
         self.broker_events: list = []
         self._order = 0
-        # Packet rows per (connection, side that sends them: "client" or "broker").
-        self._queued: dict[tuple[Any, str], list[list]] = {}
-        self._written: dict[tuple[Any, str], list[list]] = {}
+        # Packet rows per side that sends them ("client" or "broker"), per connection.
+        self._queued: dict[str, dict[Any, list[list]]] = {"client": {}, "broker": {}}
+        self._written: dict[str, dict[Any, list[list]]] = {"client": {}, "broker": {}}
 
     # -- packets on the wire -----------------------------------------------------------------
     def take_written(self, conn: Any, side: str, now: float) -> list[int]:
         """The packets ``side`` queued on ``conn`` go on the wire now (even those encoded
         while the connection was still opening): stamp their send time, number them in
         write order, and return their sizes for the transport."""
-        rows = self._queued.pop((conn, side), None)
+        rows = self._queued[side].pop(conn, None)
         if not rows:
             return []
-        sizes = []
-        for row in rows:
-            row[_T] = now
-            sizes.append(row[_BYTES])
-        written = self._written.get((conn, side))
-        if written is None:
-            self._written[(conn, side)] = rows
+        if rows[0][_T] != now:  # encoded earlier (while connecting): on the wire only now
+            for row in rows:
+                row[_T] = now
+        written = self._written[side]
+        if conn in written:
+            written[conn] += rows
         else:
-            written += rows
-        return sizes
+            written[conn] = rows
+        return [row[_BYTES] for row in rows]
 
     def arrived(self, conn: Any, side: str, first: int, stop: int, t: float) -> None:
         """Packets ``first`` to ``stop - 1`` that ``side`` wrote on ``conn`` reached the
         peer's engine at ``t``."""
-        for row in self._written[(conn, side)][first:stop]:
+        for row in self._written[side][conn][first:stop]:
+            row[_T_RECV] = t
+
+    def client_packets_arrived(self, end: Any, first: int, stop: int, t: float) -> None:
+        """``App.on_packets_arrived`` for a client process (the transport calls this
+        directly: one call less on every packet)."""
+        for row in self._written["client"][end.conn][first:stop]:
+            row[_T_RECV] = t
+
+    def broker_packets_arrived(self, end: Any, first: int, stop: int, t: float) -> None:
+        """``App.on_packets_arrived`` for the broker process."""
+        for row in self._written["broker"][end.conn][first:stop]:
             row[_T_RECV] = t
 
     @staticmethod
@@ -109,14 +119,7 @@ class Recorder:
     def discard_unwritten(self, conn: Any, side: str) -> None:
         """The connection ended before these packets were written: they stay in the
         packets table (the engine sent them) without ever going on the wire."""
-        self._queued.pop((conn, side), None)
-
-    def _queue(self, row: list, conn: Any, side: str) -> None:
-        queued = self._queued.get((conn, side))
-        if queued is None:
-            self._queued[(conn, side)] = [row]
-        else:
-            queued.append(row)
+        self._queued[side].pop(conn, None)
 
     # -- transport ---------------------------------------------------------------------------
     def segment(self, t: float, conn: int, src: str, dst: str, kind: str, seq: int,
@@ -160,7 +163,11 @@ class Recorder:
             cls = e.__class__
             if cls is ev.PacketSent:
                 if conn is not None:
-                    self._queue(self._packet_row(e, name, broker, conn), conn, "client")
+                    queued = self._queued["client"]
+                    if conn in queued:
+                        queued[conn].append(self._packet_row(e, name, broker, conn))
+                    else:
+                        queued[conn] = [self._packet_row(e, name, broker, conn)]
             elif cls is ev.PacketReceived:
                 continue  # frequent, and nothing to record
             elif cls is ev.MessageReceived:
@@ -182,7 +189,7 @@ class Recorder:
         if self.capture:
             self.broker_events.extend(events)
         order, who, connections = self._order, self._who, self.connections
-        queued = self._queued
+        queued = self._queued["broker"]
         for e in events:
             cls = e.__class__
             order += 1
@@ -191,12 +198,10 @@ class Recorder:
                 # who(e), written out: the broker sends most of the packets of a run
                 row = connections.get(conn) if conn is not None else None
                 peer = row["client"] if row else self.names.get(e.client_id, e.client_id)
-                packet_row = self._packet_row(e, broker, peer, conn)
-                waiting = queued.get((conn, "broker"))
-                if waiting is None:
-                    queued[(conn, "broker")] = [packet_row]
+                if conn in queued:
+                    queued[conn].append(self._packet_row(e, broker, peer, conn))
                 else:
-                    waiting.append(packet_row)
+                    queued[conn] = [self._packet_row(e, broker, peer, conn)]
             elif cls is ev.PacketReceived:
                 continue  # the most frequent event after PacketSent; nothing to record
             elif cls is ev.MessageReceived:

@@ -41,7 +41,8 @@ class Kernel(simpy.Environment):
         """Run ``fn(*args)`` at scenario time ``t`` (not before ``now``)."""
         call = _Call()
         call.fn, call.args, call.callbacks = fn, args, [call._run]
-        self.post(t, call)
+        now = self._now
+        heappush(self._queue, (t if t > now else now, NORMAL, next(self._eid), call))
 
     def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
         """Call ``callback(occurrence)`` at ``t`` (not before ``now``), ``args`` in
@@ -49,7 +50,8 @@ class Kernel(simpy.Environment):
         events (wake-ups, publishes, delayed ACKs)."""
         occurrence = Occurrence()
         occurrence.callbacks, occurrence.args = [callback], args
-        self.post(t, occurrence)
+        now = self._now
+        heappush(self._queue, (t if t > now else now, NORMAL, next(self._eid), occurrence))
 
     def post(self, t: float, occurrence: Occurrence) -> None:
         """Process ``occurrence`` at ``t`` (not before ``now``): SimPy calls its callbacks
