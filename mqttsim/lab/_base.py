@@ -14,6 +14,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..world.topology import of_scenario
+
 
 def show_figures_in_notebooks() -> None:
     """Let Jupyter draw a returned Figure as an image without ``%matplotlib inline``.
@@ -107,8 +109,7 @@ def merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def client_outages(scenario: Any) -> dict[str, list[tuple[float, float]]]:
     """Per client, when some link between it and the broker is down (either direction),
     from the scenario's link parameters: the times its connection cannot carry anything."""
-    from .topology import path_edges, topology_graph
-    graph = topology_graph(scenario)
+    topology = of_scenario(scenario)
     edge_outages: dict[frozenset, list[tuple[float, float]]] = {}
     for client in scenario.clients:
         edge_outages[frozenset((client.name, client.attach))] = _spans(client.link)
@@ -116,7 +117,7 @@ def client_outages(scenario: Any) -> dict[str, list[tuple[float, float]]]:
         edge_outages[frozenset((edge.a, edge.b))] = _spans(edge.link)
     result = {}
     for client in scenario.clients:
-        spans = [s for pair in path_edges(scenario, client.name, graph)
+        spans = [s for pair in topology.route_links(client.name)
                  for s in edge_outages.get(frozenset(pair), [])]
         result[client.name] = merge_spans(spans)
     return result

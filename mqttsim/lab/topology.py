@@ -1,8 +1,7 @@
 """The scenario's network as a networkx graph, and a drawing of it with link parameters.
 
-The graph is built from the scenario alone (broker, routers, clients, links), the same way
-the simulator builds its network: a client reaches the broker along the fewest hops, and a
-link's ``up`` direction points towards the broker. ``topology()`` draws it as a balloon
+The graph is the simulator's own (``mqttsim.world.topology``): a client reaches the broker
+along the fewest hops, and a link's ``up`` direction points towards the broker. ``topology()`` draws it as a balloon
 tree around the broker; with ``group=True`` identical clients (same attachment, link and
 workload, like the 100 students of classroom.toml) become one node "student-1..100 (×100)".
 """
@@ -21,6 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..world.topology import build as build_topology
+from ..world.topology import of_scenario
 from ._base import new_axes, publish_qos, scenario_of
 from .style import BROKER_COLOR, NEUTRAL, QOS_COLORS, ROUTER_COLOR, qos_color
 
@@ -31,38 +32,27 @@ MAX_LABELLED = 30  # above this many nodes, clients are drawn without name label
 def topology_graph(scenario: Any, group: bool = False) -> nx.Graph:
     """Nodes (attribute ``kind``: broker, router, client; clients also ``qos``, the one
     QoS they publish at or None, ``members`` and ``count``) and edges (``up``/``down``
-    LinkParams, ``src``: the end farther from the broker, ``dst``: the nearer one)."""
+    LinkParams, ``src``: the end farther from the broker, ``dst``: the nearer one), as
+    ``mqttsim.world.topology`` builds it for the simulator."""
     sc = scenario_of(scenario)
     if sc is None:
         raise TypeError(f"expected a Scenario or a Results, got {type(scenario).__name__}")
-    graph = nx.Graph()
-    graph.add_node(sc.broker.name, kind="broker")
-    for router in sc.routers:
-        graph.add_node(router, kind="router")
-    edges = [(e.a, e.b, e.link) for e in sc.links]
+    clients = []
     for name, members in _client_groups(sc, group):
         first = members[0]
-        graph.add_node(name, kind="client", qos=publish_qos(first), count=len(members),
-                       members=tuple(m.name for m in members),
-                       role=_role(first))
-        edges.append((name, first.attach, first.link))
-    for a, b, spec in edges:
-        graph.add_edge(a, b, spec=spec)
-    distance = nx.single_source_shortest_path_length(graph, sc.broker.name)
-    for a, b, spec in edges:
-        far, near = (a, b) if distance.get(a, math.inf) > distance.get(b, math.inf) else (b, a)
-        graph.edges[a, b].update(src=far, dst=near, up=spec.up, down=spec.down)
+        clients.append((name, first.attach, first.link, {
+            "qos": publish_qos(first), "count": len(members),
+            "members": tuple(m.name for m in members), "role": _role(first)}))
+    graph = build_topology(sc.broker.name, sc.routers, [(e.a, e.b, e.link) for e in sc.links],
+                           clients).graph
+    for a, b, spec in graph.edges(data="spec"):
+        graph.edges[a, b].update(up=spec.up, down=spec.down)
     return graph
 
 
-def path_edges(scenario: Any, client: str,
-               graph: nx.Graph | None = None) -> list[tuple[str, str]]:
-    """The links (as node pairs, client first) a client's traffic crosses to the broker;
-    ``graph`` is ``topology_graph(scenario)`` when the caller already has it."""
-    sc = scenario_of(scenario)
-    graph = topology_graph(sc) if graph is None else graph
-    nodes = nx.shortest_path(graph, client, sc.broker.name)
-    return list(zip(nodes, nodes[1:]))
+def path_edges(scenario: Any, client: str) -> list[tuple[str, str]]:
+    """The links (as node pairs, client first) a client's traffic crosses to the broker."""
+    return of_scenario(scenario_of(scenario)).route_links(client)
 
 
 def _role(client: Any) -> str:

@@ -36,7 +36,7 @@ class Topology:
         return nx.shortest_path(self.graph, node, self.broker)
 
     def route_links(self, node: str) -> list[tuple[str, str]]:
-        """The links ``node``'s traffic crosses to the broker, as (nearer node, next) pairs."""
+        """The links ``node``'s traffic crosses to the broker, as node pairs, ``node`` first."""
         nodes = self.route(node)
         return list(zip(nodes, nodes[1:]))
 
