@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := mosquitto mosquitto-clients tshark chromium chromium-driver
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist); work-stealing keeps the few long tests (the
+# backend agreement runs, notebooks) from leaving a worker idle at the end.
+PYTEST_WORKERS ?= -n auto --dist worksteal
 
 # What `make lab` opens: JupyterLab on the first notebook. It prints the URL to open (with
 # its access token), which leads straight to 00-start-here. Extra options go in LAB_ARGS:
@@ -27,7 +30,7 @@ lab: $(VENV)/lab.stamp
 
 test: $(VENV)/test.stamp
 	@$(debian_packages)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 $(VENV)/lab.stamp: pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[lab]'
