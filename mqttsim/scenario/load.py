@@ -383,13 +383,15 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
                        broker.name)
     _check_topology(top, broker, routers, edges, clients)
-    return Scenario(
+    scenario = Scenario(
         name=top.get("name", name), clients=tuple(c.spec for c in clients),
         description=top.get("description", text, ""),
         duration=top.get("duration", POSITIVE_SECONDS, 60.0),
         transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
         tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
-        links=edges, source=source if source is None else str(source), raw=raw)
+        links=edges, source=source if source is None else str(source))
+    object.__setattr__(scenario, "raw", raw)  # frozen; the loader alone sets it
+    return scenario
 
 
 def load_file(path: str | Path) -> Scenario:
@@ -406,16 +408,13 @@ def load_file(path: str | Path) -> Scenario:
 # --- Overrides (the machinery is in overrides.py): edit a copy of the raw dict, check again.
 
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
-    """A new Scenario with each dotted key of ``overrides`` set in (a copy of) ``scenario.raw``.
+    """A new Scenario with each dotted key of ``overrides`` set in ``scenario.to_dict()``.
 
     A path element picks an array entry by index, or a client by its name:
     ``clients.sub.keepalive``, ``clients.0.publish.0.qos``. Missing tables are created.
     """
     source = scenario.source or "<dict>"
-    if not scenario.raw:
-        raise ScenarioError(f"{source}: this Scenario was not built from a file or dict, so "
-                            "there is nothing to apply overrides to; use Scenario.from_dict")
-    raw = with_dotted_keys(scenario.raw, overrides, SCHEMA, source)
+    raw = with_dotted_keys(scenario.to_dict(), overrides, SCHEMA, source)
     try:
         return from_dict(raw, scenario.source)
     except ScenarioError as error:
