@@ -113,3 +113,30 @@ def test_equality_is_the_experiment_not_where_it_came_from(tmp_path):
     path.write_text('[[clients]]\nname = "c"\n')
     loaded = Scenario.load(path)
     assert loaded.source == str(path) and loaded == Scenario("x", (ClientSpec("c", "c"),))
+
+
+# --- Results: the tables are properties, built once, visible to dir() and tab completion
+
+def test_results_tables_are_listed_by_dir_and_built_once_on_first_read():
+    import pandas as pd
+
+    from mqttsim.scenario.results import TABLES, Results
+
+    built: list[str] = []
+
+    def maker(name: str):
+        def build() -> pd.DataFrame:
+            built.append(name)
+            return pd.DataFrame({"table": [name]})
+        return build
+
+    res = Results(in_code(), 1, "sim", {name: maker(name) for name in TABLES})
+    assert set(TABLES) <= set(dir(res))
+    assert all(getattr(Results, name).__doc__ for name in TABLES)  # help(res) explains each
+    assert built == []  # nothing is built before it is read
+    assert res.packets is res.packets and res.packets["table"][0] == "packets"
+    assert built == ["packets"]
+    with pytest.raises(AttributeError):
+        res.no_such_table  # noqa: B018
+    with pytest.raises(ValueError, match="missing: drops"):
+        Results(in_code(), 1, "sim", {name: maker(name) for name in TABLES[:-1]})
