@@ -29,10 +29,6 @@ from .properties import NO_PROPERTIES, Properties
 from .reason_codes import reason_name
 from .topics import resolve_topic_alias, validate_topic_filter, validate_topic_name
 
-_new_received = ev.MessageReceived._new
-_new_acknowledged = ev.MessageAcknowledged._new
-_new_sent = ev.PacketSent._new
-_new_publish = Publish._new
 
 
 class ClientEngine(TracesPackets):
@@ -338,13 +334,13 @@ class ClientEngine(TracesPackets):
             deliver = self.incoming.on_publish(packet.packet_id)  # [MQTT-4.3.3-2]
             self._send_ack(Pubrec, packet.packet_id, now)
         if deliver:
-            self._events.append(_new_received(now, topic, packet, None, self.client_id))
+            self._events.append(ev.MessageReceived(now, topic, packet, None, self.client_id))
 
     def _on_puback(self, packet: Puback, now: float) -> None:
         flow = self.flow
         msg = flow.on_puback(packet.packet_id)
         if msg is not None:
-            self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, 1,
+            self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, 1,
                                                   packet.reason_code, None, self.client_id))
         if flow.queue or flow.waiting:
             self._fill(now)
@@ -412,7 +408,7 @@ class ClientEngine(TracesPackets):
         self._out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
         self._last_sent = now
         if self.trace_sent:
-            self._events.append(_new_sent(now, cls._new(packet_id), 4, None, self.client_id))
+            self._events.append(ev.PacketSent(now, cls(packet_id), 4, None, self.client_id))
 
     def _check_server_limits(self, topic: str, qos: int, retain: bool,
                              props: Properties) -> str:
@@ -487,8 +483,8 @@ class ClientEngine(TracesPackets):
         self._out += data
         self._last_sent = now
         if self.trace_sent:
-            self._events.append(_new_sent(
-                now, _new_publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+            self._events.append(ev.PacketSent(
+                now, Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
                                   props),
                 len(data), None, self.client_id))
 
@@ -517,7 +513,7 @@ class ClientEngine(TracesPackets):
             self._send_message(msg, now)
 
     def _acknowledged(self, msg: OutMessage, code: int, now: float) -> None:
-        self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, msg.qos, code,
+        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos, code,
                                               None, self.client_id))
 
     def _dropped(self, msg: OutMessage, reason: str, now: float) -> None:

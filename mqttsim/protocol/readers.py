@@ -42,7 +42,7 @@ def check_flags(first: int, version: int | None) -> None:
 
 # PUBACK/PUBREC/PUBREL/PUBCOMP with nothing but a packet id (every 3.1.1 ack, most 5.0
 # ones), by first byte: the decoder builds them without a reader call.
-PLAIN_ACKS = {0x40: Puback._new, 0x50: Pubrec._new, 0x62: Pubrel._new, 0x70: Pubcomp._new}
+PLAIN_ACKS = {0x40: Puback, 0x50: Pubrec, 0x62: Pubrel, 0x70: Pubcomp}
 
 
 def _u16(buf, pos: int, end: int, what: str) -> int:
@@ -96,18 +96,17 @@ def read_publish(first: int, buf, pos: int, end: int, version: int,
     if version != MQTT_5:
         if not topic:
             raise InvalidTopic("PUBLISH topic name is empty", rule("empty_topic", version))
-        return _new_publish(topic, buf[stop:end], qos, (first & 0x01) != 0,
-                            (first & 0x08) != 0, packet_id, NO_PROPERTIES)
+        return Publish(topic, buf[stop:end], qos, (first & 0x01) != 0,
+                       (first & 0x08) != 0, packet_id, NO_PROPERTIES)
     props, stop = decode_properties(buf, stop, end, 3)
     if props is not NO_PROPERTIES:
         _check_publish_properties(props)
     if not topic and props.topic_alias is None:
         raise ProtocolError("PUBLISH has an empty topic name and no Topic Alias")
-    return _new_publish(topic, buf[stop:end], qos, (first & 0x01) != 0, (first & 0x08) != 0,
-                        packet_id, props)
+    return Publish(topic, buf[stop:end], qos, (first & 0x01) != 0, (first & 0x08) != 0,
+                   packet_id, props)
 
 
-_new_publish = Publish._new
 KNOWN_TOPICS_LIMIT = 1024  # per decoder (connection); more distinct topics: start again
 
 
