@@ -110,7 +110,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             scenario = scenario.with_(**parse_set(args.overrides))
         grid = parse_grid(args.grid)
         result = sweep(scenario, grid, seeds=args.seeds, workers=args.workers,
-                       client=args.dask, progress=not args.quiet,
+                       executor=args.dask, progress=not args.quiet,
                        cache_dir=False if args.no_cache else args.cache_dir)
     except (ScenarioError, SweepError, OSError) as exc:
         print(f"mqttsim sweep: {exc}", file=sys.stderr)

@@ -118,10 +118,12 @@ def _encode_connack(p: Connack, version: int) -> bytes:
 
 
 # Valid topic names, already length-prefixed: most traffic goes to a few topics, so the
-# validation and UTF-8 encoding run once per topic instead of once per message. Engines
-# also read it: a topic found here has passed validate_topic_name.
+# validation and UTF-8 encoding run once per topic instead of once per message. It pays:
+# without it benchmarks/codec.py encodes 40 % fewer packets/s and benchmarks/engine.py moves
+# 15-20 % fewer QoS 0 messages/s (issue 14). It is the memo of a pure function (the same bytes
+# for every caller and version), kept here because encode() is a function, not an object;
+# engines keep their own record of what they validated (ClientEngine._checked_topics).
 _TOPIC_CACHE: dict[str, bytes] = {}
-VALID_TOPICS = _TOPIC_CACHE
 _PACK_U16 = UINT16.pack
 
 

@@ -8,11 +8,10 @@ carry it; both directions of the codec are driven from it.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Callable, NamedTuple
 
 from . import _wire
-from ._frozen import frozen
 from .errors import MalformedPacket, ProtocolError
 
 # Pseudo packet type for the will properties inside CONNECT's payload.
@@ -22,7 +21,7 @@ _SUBSCRIBE, _SUBACK, _UNSUBSCRIBE, _UNSUBACK, _DISCONNECT, _AUTH = 8, 9, 10, 11,
 _ACKS = frozenset({_PUBACK, _PUBREC, _PUBREL, _PUBCOMP})
 
 
-@frozen(repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Properties:
     """The MQTT 5 properties of one packet (or of a will). Absent properties are None."""
 

@@ -22,13 +22,11 @@ what is allowed, before anything runs (see ``checks.py``).
 from __future__ import annotations
 
 import copy
-import datetime
-import difflib
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -41,6 +39,7 @@ from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS,
 from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
                     EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
                     TcpSpec, WillSpec)
+from .overrides import parse_set, with_dotted_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +50,7 @@ __all__ = ["ScenarioError", "load_file", "from_dict", "apply_overrides", "parse_
 
 
 # --- The format: every table and its keys. None is a value, a dict a table, [dict] an array
-# of tables. The loader checks keys against it and overrides walk it.
+# of tables. The loader checks keys against it and overrides (overrides.py) walk it.
 
 def _keys(*names: str, **tables: Any) -> dict[str, Any]:
     return {**dict.fromkeys(names), **tables}
@@ -384,13 +383,15 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
                        broker.name)
     _check_topology(top, broker, routers, edges, clients)
-    return Scenario(
+    scenario = Scenario(
         name=top.get("name", name), clients=tuple(c.spec for c in clients),
         description=top.get("description", text, ""),
         duration=top.get("duration", POSITIVE_SECONDS, 60.0),
         transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
         tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
-        links=edges, source=source if source is None else str(source), raw=raw)
+        links=edges, source=source if source is None else str(source))
+    object.__setattr__(scenario, "raw", raw)  # frozen; the loader alone sets it
+    return scenario
 
 
 def load_file(path: str | Path) -> Scenario:
@@ -404,106 +405,18 @@ def load_file(path: str | Path) -> Scenario:
     return from_dict(data, str(path))
 
 
-# --- Overrides: dotted keys edit a copy of the raw dict, which is then checked again.
+# --- Overrides (the machinery is in overrides.py): edit a copy of the raw dict, check again.
 
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
-    """A new Scenario with each dotted key of ``overrides`` set in (a copy of) ``scenario.raw``.
+    """A new Scenario with each dotted key of ``overrides`` set in ``scenario.to_dict()``.
 
     A path element picks an array entry by index, or a client by its name:
     ``clients.sub.keepalive``, ``clients.0.publish.0.qos``. Missing tables are created.
     """
     source = scenario.source or "<dict>"
-    if not scenario.raw:
-        raise ScenarioError(f"{source}: this Scenario was not built from a file or dict, so "
-                            "there is nothing to apply overrides to; use Scenario.from_dict")
-    raw = copy.deepcopy(scenario.raw)
-    for key, value in overrides.items():
-        _set(raw, key, value, source)
+    raw = with_dotted_keys(scenario.to_dict(), overrides, SCHEMA, source)
     try:
         return from_dict(raw, scenario.source)
     except ScenarioError as error:
         applied = ", ".join(f"{k}={show(v)}" for k, v in overrides.items())
         raise ScenarioError(f"{error} (after the overrides {applied})") from None
-
-
-def _set(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    def refuse(problem: str) -> NoReturn:
-        raise ScenarioError(f"{source}: override {dotted!r} = {show(value)}: {problem}")
-
-    parts = str(dotted).split(".")
-    node: Any = raw
-    schema: Any = SCHEMA
-    for i, part in enumerate(parts):
-        here = ".".join(parts[:i]) or "the top level"
-        if isinstance(schema, list):  # an array of tables: pick an entry
-            position = _position(node, part, by_name=schema[0] is CLIENT)
-            if position is None:
-                names = " or a client name" if schema[0] is CLIENT else ""
-                indexes = f"an index from 0 to {len(node) - 1}" if node else "nothing: it is empty"
-                refuse(f"{here} has no entry {part!r}; expected {indexes}{names}")
-            key, schema = position, schema[0]
-        else:
-            if part not in schema:
-                known = sorted(schema)
-                close = difflib.get_close_matches(part, known, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                refuse(f"unknown key {part!r} in {here}; {hint}allowed keys: {', '.join(known)}")
-            key, schema = part, schema[part]
-        if i == len(parts) - 1:
-            node[key] = copy.deepcopy(value)  # the caller's list stays the caller's
-            return
-        node = _descend(node, key, schema, refuse, ".".join(parts[:i + 1]))
-
-
-def _descend(node: Any, key: Any, schema: Any, refuse: Callable[[str], NoReturn],
-             here: str) -> Any:
-    """The table or array under ``node[key]``, created or normalised as ``schema`` says."""
-    if schema is None:
-        refuse(f"{here} is a value, not a table")
-    child = node.get(key) if isinstance(node, dict) else node[key]
-    if child is None:
-        child = {} if isinstance(schema, dict) else []
-    elif isinstance(schema, list) and isinstance(child, (dict, str)):
-        child = [child]  # one publish table or one filter: an array of one
-    elif isinstance(schema, dict) and isinstance(child, str) and "topic" in schema:
-        child = {"topic": child}  # a subscription written as a plain filter
-    if not isinstance(child, dict if isinstance(schema, dict) else list):
-        refuse(f"{here} is {show(child)}, not a {'table' if isinstance(schema, dict) else 'array'}")
-    node[key] = child
-    return child
-
-
-def _position(items: list[Any], part: str, by_name: bool) -> int | None:
-    if by_name:
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and item.get("name") == part:
-                return i
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    return None
-
-
-def parse_set(assignments: Iterable[str]) -> dict[str, Any]:
-    """``["link.loss=0.1", "transport=datagram"]`` -> ``{"link.loss": 0.1, ...}``.
-
-    Values are read as TOML values (``0.1``, ``true``, ``[1, 2]``, ``"text"``, ``{a = 1}``);
-    anything else is taken as a plain string, so ``transport=datagram`` needs no quotes.
-    """
-    overrides: dict[str, Any] = {}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE, e.g. link.loss=0.1")
-        overrides[key.strip()] = _toml_value(value.strip())
-    return overrides
-
-
-def _toml_value(text_: str) -> Any:
-    try:
-        document = tomllib.loads(f"v = {text_}")
-    except tomllib.TOMLDecodeError:
-        return text_
-    value = document.get("v")
-    if set(document) != {"v"} or isinstance(value, (datetime.date, datetime.time)):
-        return text_  # a second line, or a date: keep the words as written
-    return value

@@ -8,10 +8,12 @@ per second. Client tables with ``count = N`` are already expanded into N clients
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..netmodel.link import LinkParams
+from ..netmodel.link import Bernoulli, LinkParams
 
 TRANSPORTS = ("tcp", "datagram")
 PATTERNS = ("once", "periodic", "poisson", "burst")
@@ -167,8 +169,12 @@ class Scenario:
     broker: BrokerSpec = field(default_factory=BrokerSpec)
     routers: tuple[str, ...] = ()
     links: tuple[EdgeSpec, ...] = ()
-    source: str | None = None  # the file it came from, for error messages
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The file it came from, for error messages (not part of what the experiment is).
+    source: str | None = field(default=None, compare=False)
+    # The dict it was loaded from, as written (count tables, link layers), so overrides
+    # address what the author wrote. Set by the loader only: a Scenario built in code, or
+    # changed with dataclasses.replace, has none and to_dict() writes its fields out.
+    raw: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def load(cls, path) -> "Scenario":
@@ -187,6 +193,128 @@ class Scenario:
         return apply_overrides(self, overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        """The scenario as the dict it was built from (overrides applied)."""
-        import copy
-        return copy.deepcopy(self.raw)
+        """The scenario in the file's keys: ``Scenario.from_dict(sc.to_dict()) == sc``.
+
+        Loaded from a file or dict: that dict as written (overrides applied). Built in code:
+        its fields written out, with what all clients share said once at the top (``[link]``,
+        ``version``, ``qos``, ...) so that ``with_(**{"link.loss": 0.1})`` reaches them all.
+        """
+        return copy.deepcopy(self.raw) if self.raw else _scenario_dict(self)
+
+
+# --- Writing a Scenario out in the file's keys (the inverse of load.from_dict). A key is
+# written when its value differs from the default the loader would apply.
+
+def _changed(spec: Any, default: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of ``spec`` (a frozen dataclass) that differ from ``default``'s."""
+    return {f.name: getattr(spec, f.name) for f in fields(spec)
+            if f.name not in skip and getattr(spec, f.name) != getattr(default, f.name)}
+
+
+def _most_common(values: list[Any], default: Any) -> Any:
+    return Counter(values).most_common(1)[0][0] if values else default
+
+
+def _direction_dict(params: LinkParams) -> dict[str, Any]:
+    d = _changed(params, LinkParams(), skip=("loss", "outages", "bandwidth"))
+    if params.bandwidth is not None:
+        d["bandwidth"] = params.bandwidth
+    loss = params.loss
+    if isinstance(loss, Bernoulli):
+        if loss.p:
+            d["loss"] = loss.p
+    else:
+        d["gilbert"] = {f.name: getattr(loss, f.name) for f in fields(loss)}
+    if params.outages:
+        d["outages"] = [[o.start, o.end] for o in params.outages]
+    return d
+
+
+def _link_dict(link: LinkSpec) -> dict[str, Any]:
+    """A link layer saying exactly ``link`` (every key it leaves out is the model default)."""
+    if link.up == link.down:
+        return _direction_dict(link.up)
+    return {"up": _direction_dict(link.up), "down": _direction_dict(link.down)}
+
+
+def _size_value(size: SizeSpec) -> Any:
+    if size.dist == "fixed":
+        return int(size.mean) if float(size.mean).is_integer() else {"mean": size.mean}
+    if size.dist == "uniform":
+        return {"dist": "uniform", "low": size.low, "high": size.high}
+    return {"dist": size.dist, "mean": size.mean, "low": size.low}
+
+
+def _publish_dict(p: PublishSpec, qos: int, retain: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {"topic": p.topic,
+                         **_changed(p, PublishSpec(p.topic), skip=("size", "qos", "retain"))}
+    if p.size != SizeSpec():
+        d["size"] = _size_value(p.size)
+    if p.qos != qos:
+        d["qos"] = p.qos
+    if p.retain != retain:
+        d["retain"] = p.retain
+    return d
+
+
+def _crashes(crashes: tuple[Crash, ...]) -> list[dict[str, float]]:
+    return [{"at": c.at, "down": c.down} for c in crashes]
+
+
+def _client_dict(c: ClientSpec, top: dict[str, Any], link: LinkSpec | None,
+                 broker: str) -> dict[str, Any]:
+    default = ClientSpec(c.name, c.name, version=top.get("version", 4),
+                         keepalive=top.get("keepalive", 60), clean=top.get("clean", True),
+                         attach=broker, reconnect_max_delay=max(30.0, c.reconnect_delay))
+    d: dict[str, Any] = {"name": c.name, **_changed(c, default, skip=(
+        "name", "subscribe", "publish", "link", "crashes", "will"))}
+    qos, retain = top.get("qos", 0), top.get("retain", False)
+    if c.subscribe:
+        d["subscribe"] = [s.topic if s.qos == qos else {"topic": s.topic, "qos": s.qos}
+                          for s in c.subscribe]
+    if c.publish:
+        d["publish"] = [_publish_dict(p, qos, retain) for p in c.publish]
+    if link is None and c.link != LinkSpec():
+        d["link"] = _link_dict(c.link)
+    if c.crashes:
+        d["crashes"] = _crashes(c.crashes)
+    if c.will is not None:
+        d["will"] = {"topic": c.will.topic, **_changed(c.will, WillSpec(c.will.topic))}
+    return d
+
+
+def _scenario_dict(sc: Scenario) -> dict[str, Any]:
+    clients = sc.clients
+    top: dict[str, Any] = {"name": sc.name}
+    if sc.description:
+        top["description"] = sc.description
+    top.update(_changed(sc, Scenario(sc.name, ()), skip=(
+        "name", "clients", "description", "tcp", "broker", "routers", "links", "source")))
+    shared = {
+        "version": (_most_common([c.version for c in clients], 4), 4),
+        "keepalive": (_most_common([c.keepalive for c in clients], 60), 60),
+        "clean": (_most_common([c.clean for c in clients], True), True),
+        "qos": (_most_common([x.qos for c in clients for x in (*c.subscribe, *c.publish)],
+                             0), 0),
+        "retain": (_most_common([p.retain for c in clients for p in c.publish], False), False),
+    }
+    top.update({key: value for key, (value, default) in shared.items() if value != default})
+    # One [link] when every client has the same access link; otherwise each says its own
+    # (a client's link layer is over [link], and "no queue limit" cannot be written over one).
+    links = {c.link for c in clients}
+    link = links.pop() if len(links) == 1 else None
+    if link is not None and link != LinkSpec():
+        top["link"] = _link_dict(link)
+    if sc.tcp != TcpSpec():  # all keys: the loader's defaults for some depend on others
+        top["tcp"] = {f.name: getattr(sc.tcp, f.name) for f in fields(sc.tcp)}
+    broker = _changed(sc.broker, BrokerSpec(), skip=("restarts",))
+    if sc.broker.restarts:
+        broker["restarts"] = _crashes(sc.broker.restarts)
+    if broker:
+        top["broker"] = broker
+    if sc.routers:
+        top["routers"] = list(sc.routers)
+    if sc.links:
+        top["links"] = [{"a": e.a, "b": e.b, **_link_dict(e.link)} for e in sc.links]
+    top["clients"] = [_client_dict(c, top, link, sc.broker.name) for c in clients]
+    return top

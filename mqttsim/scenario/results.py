@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -45,24 +46,54 @@ class Results:
         self._payloads = payloads
         self.stats = stats or {}
 
-    def __getattr__(self, name: str) -> Any:
-        unbuilt = self.__dict__.get("_unbuilt")
-        if unbuilt is None or name not in unbuilt:
-            raise AttributeError(f"'Results' object has no attribute {name!r}")
-        table = unbuilt.pop(name)
-        if callable(table):
-            table = table()
-        setattr(self, name, table)
-        return table
+    def _build(self, name: str) -> pd.DataFrame:
+        table = self._unbuilt.pop(name)
+        return table() if callable(table) else table
 
-    outcomes: pd.DataFrame
-    packets: pd.DataFrame
-    connections: pd.DataFrame
-    segments: pd.DataFrame
-    links: pd.DataFrame
-    received: pd.DataFrame
-    published: pd.DataFrame
-    drops: pd.DataFrame
+    # The tables: built on first read, then kept (cached_property), and real attributes of
+    # the class, so dir(res) and a notebook's tab completion list them with these docs.
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per message and subscriber that should (or did) get it: the outcome
+        (delivered, duplicate, lost), copies and latency."""
+        return self._build("outcomes")
+
+    @cached_property
+    def packets(self) -> pd.DataFrame:
+        """One row per MQTT packet, with the time its last byte reached the peer's engine."""
+        return self._build("packets")
+
+    @cached_property
+    def connections(self) -> pd.DataFrame:
+        """One row per transport connection, with the reason it ended (named by whichever
+        side learned it first)."""
+        return self._build("connections")
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        """Every TCP segment or datagram on the path, with its fate."""
+        return self._build("segments")
+
+    @cached_property
+    def links(self) -> pd.DataFrame:
+        """Per link direction: traffic, drops, utilisation."""
+        return self._build("links")
+
+    @cached_property
+    def received(self) -> pd.DataFrame:
+        """Every copy a subscriber got, like ``sub -v`` prints it."""
+        return self._build("received")
+
+    @cached_property
+    def published(self) -> pd.DataFrame:
+        """Every message a client published."""
+        return self._build("published")
+
+    @cached_property
+    def drops(self) -> pd.DataFrame:
+        """Every message dropped on purpose (e.g. a full queue): which side, why, when."""
+        return self._build("drops")
 
     def __repr__(self) -> str:
         return (f"<Results {self.scenario.name!r} seed={self.seed} backend={self.backend}: "

@@ -232,14 +232,42 @@ def test_dask_local_cluster_gives_the_same_table_as_local_processes(sensor, pool
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        on_cluster = sweep(sensor, GRID, seeds=2, client=client, cache_dir=False,
-                           progress=False)
+        on_cluster = sweep(sensor, GRID, seeds=2, executor=client.get_executor(),
+                           cache_dir=False, progress=False)
+        by_client = sweep(sensor, {"link.latency": [0.001]}, seeds=2, executor=client,
+                          cache_dir=False, progress=False)
         by_address = sweep(sensor, {"link.latency": [0.001]}, seeds=1,
-                           client=cluster.scheduler_address, cache_dir=False, progress=False)
+                           executor=cluster.scheduler_address, cache_dir=False, progress=False)
+        with pytest.warns(DeprecationWarning, match="executor="):
+            old_name = sweep(sensor, {"link.latency": [0.001]}, seeds=2, client=client,
+                             cache_dir=False, progress=False)
         workers_used = {w["id"] for w in client.scheduler_info()["workers"].values()}
     pd.testing.assert_frame_equal(pooled.table, on_cluster.table)
     assert len(workers_used) == 2
     assert by_address.complete and len(by_address.table) == 1
+    assert by_client.complete and list(by_client.table["seed"]) == [0, 1]
+    pd.testing.assert_frame_equal(by_client.table, old_name.table)
+
+
+def test_any_executor_runs_the_sweep_and_is_left_open_for_its_owner(sensor, pooled) -> None:
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(max_workers=2) as threads:
+        result = sweep(sensor, GRID, seeds=2, executor=threads, cache_dir=False,
+                       progress=False)
+        assert threads.submit(int, "7").result() == 7  # the sweep did not shut it down
+    pd.testing.assert_frame_equal(pooled.table, result.table)
+
+
+def test_executor_and_its_old_name_together_or_a_non_executor_are_refused(sensor) -> None:
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(max_workers=1) as threads, pytest.warns(DeprecationWarning):
+        with pytest.raises(TypeError, match="both executor= and its old name client="):
+            sweep(sensor, seeds=1, executor=threads, client=threads, cache_dir=False,
+                  progress=False)
+    with pytest.raises(TypeError, match="concurrent.futures.Executor"):
+        sweep(sensor, seeds=1, executor=object(), cache_dir=False, progress=False)
 
 
 # --- Saved sweeps and the command line

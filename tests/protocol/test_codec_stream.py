@@ -199,3 +199,17 @@ def test_error_detected_when_bad_packet_completes_in_a_later_feed():
         decoder.feed(h("01   # completes the valid PUBREL id 1")
                      + h("60 02 00 01   # PUBREL with flags 0000: malformed"))
     assert info.value.decoded == [Pubrel(packet_id=1)]
+
+
+def test_known_topic_names_are_each_decoders_own_and_bounded():
+    """A topic name checked on one connection is not trusted on another (no process-wide
+    cache), and a stream of ever new topics does not grow the decoder without bound."""
+    from mqttsim.protocol.readers import KNOWN_TOPICS_LIMIT
+
+    first, second = Decoder(4), Decoder(4)
+    [got] = first.feed(encode(Publish("a/b", b"1"), 4))
+    assert got.topic == "a/b" and second._known_topics == {}
+    topics = [f"t/{i}" for i in range(KNOWN_TOPICS_LIMIT + 5)]
+    stream = b"".join(encode(Publish(t, b""), 4) for t in topics * 2)
+    assert [p.topic for p in first.feed(stream)] == topics * 2
+    assert 0 < len(first._known_topics) <= KNOWN_TOPICS_LIMIT

@@ -495,11 +495,6 @@ def test_an_overridden_scenario_is_checked_again():
     assert "after the overrides link.loss=1.5" in str(info.value)
 
 
-def test_a_scenario_not_built_from_a_dict_cannot_take_overrides():
-    with pytest.raises(ScenarioError, match="Scenario.from_dict"):
-        Scenario(name="x", clients=(ClientSpec("c", "c"),)).with_(qos=1)
-
-
 def test_parse_set_reads_values_as_toml_and_bare_words_as_text():
     assert parse_set(["link.loss=0.1", "clean=true", "routers=[\"ap\", \"wan\"]", "qos = 2",
                       "transport=datagram", 'name="my lab"', "description=two words",
