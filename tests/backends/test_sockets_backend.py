@@ -11,9 +11,6 @@ import pytest
 
 from mqttsim import Scenario, run
 from mqttsim.scenario.compare import agreement_table
-from mqttsim.backends.sockets.relay import split_packets
-from mqttsim.protocol import encode
-from mqttsim.protocol.packets import Publish
 from support.mosquitto import mosquitto_broker, require_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,15 +20,6 @@ SEED = ROOT / "data" / "scenarios" / "seed-sensor.toml"
 def story(clients: list[dict], duration: float, **top) -> Scenario:
     return Scenario.from_dict({"name": "story", "duration": duration, "clients": clients,
                                **top})
-
-
-def test_the_datagram_relay_splits_a_byte_stream_into_whole_mqtt_packets():
-    first = encode(Publish(topic="sensor", payload=b"12"), 4)
-    second = encode(Publish(topic="x" * 200, payload=b"y" * 100), 4)  # 2-byte remaining length
-    buffer = bytearray(first + second[:50])
-    assert split_packets(buffer) == [first]
-    buffer += second[50:]
-    assert split_packets(buffer) == [second] and buffer == bytearray()
 
 
 def test_sockets_run_of_the_seed_gives_the_tables_the_simulator_gives():

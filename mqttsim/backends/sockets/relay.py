@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from ...protocol.framing import take_packets
 from ...world.hosts import TRANSPORT_REASONS
 
 LOOPBACK = "127.0.0.1"
@@ -73,29 +74,6 @@ def bound_socket() -> socket.socket:
     sock.bind((LOOPBACK, 0))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
-
-
-def split_packets(buffer: bytearray) -> list[bytes]:
-    """Take the complete MQTT packets off the front of ``buffer`` (fixed header + remaining
-    length), for the datagram transport, which carries each packet on its own."""
-    packets = []
-    while len(buffer) >= 2:
-        length, multiplier, at = 0, 1, 1
-        while True:
-            if at >= len(buffer):
-                return packets
-            byte = buffer[at]
-            length += (byte & 0x7F) * multiplier
-            multiplier *= 128
-            at += 1
-            if not byte & 0x80 or at > 4:
-                break
-        end = at + length
-        if len(buffer) < end:
-            break
-        packets.append(bytes(buffer[:end]))
-        del buffer[:end]
-    return packets
 
 
 class _Facing(asyncio.Protocol):
@@ -174,8 +152,10 @@ class RelayedConnection:
         end, buffer = self.ends[side], self.waiting[side]
         if end is None or not end.open or not buffer:
             return
-        if self.datagram:
-            packets = split_packets(buffer)
+        if self.datagram:  # each whole MQTT packet is one datagram
+            # Only the run's own client processes reach the relay (others are turned away at
+            # connect), so the bytes are well formed; MalformedPacket would fail the run.
+            packets = take_packets(buffer)
             if packets:
                 end.write(b"".join(packets), [len(p) for p in packets])
         else:
