@@ -28,10 +28,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import networkx as nx
 
 from ..netmodel.link import Bernoulli, GilbertElliott, LinkParams
 from ..protocol.topics import validate_topic_filter, validate_topic_name
+from ..world.topology import build as build_topology
 from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
                      QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
                      check_at, choice, integer, mqtt_version, name, node_in, node_names, number,
@@ -345,22 +345,20 @@ def _check_topology(top: Table, broker: BrokerSpec, routers: tuple[str, ...],
             c.where.at("name").fail(c.written, f"the client name {label} is already used by "
                                                f"{owner[c.spec.name]}; names must be unique")
         owner[c.spec.name] = f"the client at {c.where.path}"
-    graph = nx.Graph()
-    graph.add_nodes_from((broker.name, *routers))
-    graph.add_edges_from((e.a, e.b) for e in edges)
+    topology = build_topology(broker.name, routers, [(e.a, e.b, e.link) for e in edges])
+    graph = topology.graph
     for i, router in enumerate(routers):
         if graph.degree(router) == 0:
             top.where.at("routers").index(i).fail(router, "no [[links]] entry joins this router "
                                                           "to anything; add one with a = "
                                                           f"{router!r}, or remove the router")
-    reachable = nx.node_connected_component(graph, broker.name)
     for c in clients:
         attach = c.spec.attach
         if attach not in graph:
             known = ", ".join(map(repr, routers)) or "none defined"
             c.where.at("attach").fail(attach, f"no such node; expected the broker "
                                               f"({broker.name!r}) or a router ({known})")
-        if attach not in reachable:
+        if not topology.reaches_broker(attach):
             c.where.at("attach").fail(attach, f"no path from {attach!r} to the broker "
                                               f"{broker.name!r} through [[links]]; add a link")
 

@@ -31,6 +31,10 @@ class Topology:
     links: tuple[Link, ...]
     unreachable: tuple[Link, ...]
 
+    def reaches_broker(self, node: str) -> bool:
+        """Whether ``node`` is in the graph and has a path to the broker."""
+        return node in self.graph and nx.has_path(self.graph, node, self.broker)
+
     def route(self, node: str) -> list[str]:
         """The nodes from ``node`` to the broker, both included (fewest hops)."""
         return nx.shortest_path(self.graph, node, self.broker)
