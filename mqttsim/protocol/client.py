@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from typing import Iterable
 
 from . import events as ev
 from .client_config import ON_RECONNECT, TIMER, ClientConfig  # also imported from here

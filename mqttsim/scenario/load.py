@@ -63,7 +63,7 @@ CRASH = _keys("at", "down")
 SIZE = _keys("dist", "mean", "low", "high")
 PUBLISH = _keys("topic", "pattern", "interval", "burst", "start", "stop", "count", "message",
                 "qos", "retain", size=SIZE)
-SUBSCRIPTION = _keys("topic", "qos")
+SUBSCRIPTION = _keys("topic", "qos", "no_local", "retain_as_published")
 WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
                "attach", "connect_at", "disconnect_at", "reconnect_delay",
@@ -246,7 +246,14 @@ def _subscriptions(t: Table, version: int, qos: int) -> tuple[SubscriptionSpec, 
             subscriptions.append(SubscriptionSpec(check_at(where, item, topic_filter), qos))
             continue
         s = Table(item, where, SUBSCRIPTION, "a topic filter (string) or a table")
-        subscriptions.append(SubscriptionSpec(s.get("topic", topic_filter), s.get("qos", QOS, qos)))
+        for option in ("no_local", "retain_as_published"):
+            if option in s and version != 5:
+                s.fail(option, "a subscription option of MQTT 5; set version = 5 for this "
+                               "client, or leave it out")
+        subscriptions.append(SubscriptionSpec(
+            s.get("topic", topic_filter), s.get("qos", QOS, qos),
+            no_local=s.get("no_local", boolean, False),
+            retain_as_published=s.get("retain_as_published", boolean, False)))
     return tuple(subscriptions)
 
 

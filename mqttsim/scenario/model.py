@@ -68,6 +68,8 @@ class PublishSpec:
 class SubscriptionSpec:
     topic: str
     qos: int = 0
+    no_local: bool = False  # MQTT 5: not sent our own messages back [MQTT-3.8.3-3]
+    retain_as_published: bool = False  # MQTT 5: forwarded copies keep RETAIN [MQTT-3.3.1-12]
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,8 @@ def _client_dict(c: ClientSpec, top: dict[str, Any], link: LinkSpec | None,
         "name", "subscribe", "publish", "link", "crashes", "will"))}
     qos, retain = top.get("qos", 0), top.get("retain", False)
     if c.subscribe:
-        d["subscribe"] = [s.topic if s.qos == qos else {"topic": s.topic, "qos": s.qos}
+        d["subscribe"] = [s.topic if s == SubscriptionSpec(s.topic, qos)
+                          else {"topic": s.topic, **_changed(s, SubscriptionSpec(s.topic, qos))}
                           for s in c.subscribe]
     if c.publish:
         d["publish"] = [_publish_dict(p, qos, retain) for p in c.publish]

@@ -7,19 +7,33 @@ subscriptions granted). A copy is traced to its message by the tag in a generate
 copy is matched to the oldest message with that topic and payload the subscriber has not
 had yet, published before the copy arrived -- as well as anyone can tell them apart.
 
-A pair is *expected* when the subscriber held a granted subscription matching the topic
-before the message reached the broker (``order`` breaks ties between events of the same
-instant). Outcomes: ``delivered`` (one copy), ``duplicate``
-(more than one), ``lost`` (none, with the most specific reason the events support).
+A pair is *expected* when the broker's routing rule (``mqttsim.protocol.routing``: the one
+the broker engine applies) gives the subscriber a copy, from the subscriptions granted before
+the message reached the broker (``order`` breaks ties between events of the same instant):
+overlapping filters make one copy, No Local leaves out the publisher's own, and a shared
+subscription group (MQTT 5 ``$share/...``) expects one copy for the whole group -- the row
+names the member that got it, or the group's filter when none did. Outcomes: ``delivered``
+(one copy), ``duplicate`` (more than one), ``lost`` (none, with the most specific reason the
+events support).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from ..netmodel.workload import read_tag
-from ..protocol.topics import topic_matches
+from ..protocol.packets import Subscription
+from ..protocol.routing import matching, recipients
+
+
+class _Granted(NamedTuple):
+    """A granted subscription as the routing rule reads it (``options``, ``identifier``)."""
+
+    options: Subscription
+    since: tuple[float, int]
+    identifier: None = None
 
 OUTCOME_COLUMNS = ("msg_id", "publisher", "subscriber", "topic", "qos_pub", "qos_granted",
                    "qos", "retain", "copies", "dup_copies", "outcome", "reason", "expected",
@@ -58,8 +72,14 @@ class _Identify:
 def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Iterable[tuple],
                  drops: Iterable[tuple], subscriptions: Iterable[tuple],
                  connections: Iterable[dict], clean: dict[str, bool],
-                 transport: str = "tcp") -> list[tuple]:
+                 transport: str = "tcp",
+                 options: Mapping[tuple[str, str], Subscription] | None = None,
+                 versions: Mapping[str, int] | None = None) -> list[tuple]:
     """One row per expected or received (message, subscriber) pair (OUTCOME_COLUMNS).
+
+    ``options``: per (subscriber, filter), the SUBSCRIBE options other than QoS (No Local,
+    Retain As Published) when not the defaults; ``versions``: each client's protocol
+    version (``$share/`` is a shared subscription in MQTT 5 only; default 4).
 
     A QoS 0 message that vanishes in transit is ``qos0_connection_lost`` over TCP (only a
     broken connection loses bytes) and ``qos0_datagram_lost`` over datagrams (any packet
@@ -86,9 +106,15 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
             client_drop.setdefault(index, reason)
         else:
             broker_drop.setdefault((index, client), reason)
-    granted = [(client, f, code, (t, order)) for client, f, code, t, order in subscriptions
-               if code < 0x80]
-    matching: dict[str, list[tuple[str, int, tuple]]] = {}  # topic -> (client, qos, since)
+    options, versions = options or {}, versions or {}
+    granted: list[tuple[str, str, _Granted]] = []
+    for client, f, code, t, order in subscriptions:
+        if code < 0x80:
+            asked = options.get((client, f))
+            granted.append((client, f, _Granted(
+                Subscription(f, code, asked.no_local, asked.retain_as_published)
+                if asked is not None else Subscription(f, code), (t, order))))
+    by_topic: dict[str, tuple[list, dict]] = {}  # topic -> matching (plain, share groups)
     online = _online_intervals(connections)
 
     rows = []
@@ -96,18 +122,31 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
         at_broker = t_broker.get(index)
         reached = None if at_broker is None else at_broker[0]
         moment = (t_pub, 0) if at_broker is None else at_broker
-        entries = matching.get(topic)
-        if entries is None:
-            entries = matching[topic] = [(client, code, t) for client, f, code, t in granted
-                                         if topic_matches(f, topic)]
-        codes: dict[str, int] = {}
-        for client, code, since in entries:
-            if since <= moment and code >= codes.get(client, -1):
-                codes[client] = code
-        for sub, code in codes.items():
+        found = by_topic.get(topic)
+        if found is None:
+            found = by_topic[topic] = _matching(granted, topic, versions)
+        plain, groups = found
+        # The subscriptions in force when the message reached the broker: for each
+        # (client, filter) the latest granted before then (a new SUBSCRIBE replaces it).
+        who = recipients(_in_force(plain, moment), {g: _in_force(m, moment) for g, m in
+                                                    groups.items()}, publisher)
+        for sub, (code, _, _) in who.targets.items():
             rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
                              code, True, copies.pop((index, sub), None), client_drop,
                              broker_drop, online.get(sub, ()), clean.get(sub, True), vanished))
+        for group, members in who.groups.items():
+            if not members:
+                continue
+            got = [m for m, _ in members if (index, m) in copies]
+            sub = got[0] if got else group
+            code = (dict(members)[sub].options.qos if got
+                    else max(entry.options.qos for _, entry in members))
+            spans = (online.get(sub, ()) if got
+                     else [span for m, _ in members for span in online.get(m, ())])
+            rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
+                             code, True, copies.pop((index, sub), None), client_drop,
+                             broker_drop, spans, all(clean.get(m, True) for m, _ in members),
+                             vanished))
     for (index, sub), got in sorted(copies.items()):  # copies nobody expected (e.g. retained)
         publisher, seq, topic, _payload, qos, retain, t_pub = publishes[index]
         at_broker = t_broker.get(index)
@@ -150,6 +189,32 @@ def _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop, onl
     if not any(down == float("inf") for _up, down in online):
         return "broker:queued_for_offline_session"  # still held for a subscriber away at the end
     return "broker:undelivered_at_end"
+
+
+def _matching(granted: list[tuple[str, str, _Granted]], topic: str,
+              versions: Mapping[str, int]) -> tuple[list, dict]:
+    """The granted subscriptions matching ``topic``, split as the broker splits them."""
+    plain, groups = [], {}
+    for version in sorted({versions.get(client, 4) for client, _, _ in granted}):
+        mine = [g for g in granted if versions.get(g[0], 4) == version]
+        more_plain, more_groups = matching(mine, topic, version)
+        plain += more_plain
+        for group, members in more_groups.items():
+            groups.setdefault(group, []).extend(members)
+    return plain, groups
+
+
+def _in_force(entries: list[tuple], moment: tuple[float, int]) -> list[tuple]:
+    """Of ``(client, [filter,] granted)`` entries, those granted before ``moment``, the
+    latest per client and filter."""
+    latest: dict[tuple, tuple] = {}
+    for entry in entries:
+        granted = entry[-1]
+        if granted.since <= moment:
+            key = entry[:-1] if len(entry) == 3 else (entry[0], granted.options.topic_filter)
+            if key not in latest or latest[key][-1].since <= granted.since:
+                latest[key] = entry
+    return list(latest.values())
 
 
 def _online_intervals(connections: Iterable[dict]) -> dict[str, list[tuple[float, float]]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..protocol.packets import Subscription
 from .outcomes import OUTCOME_COLUMNS, outcome_rows
 
 QOS_OF_ACK = {"PUBACK": 1, "PUBREC": 2, "PUBREL": 2, "PUBCOMP": 2}
@@ -200,8 +201,12 @@ def from_recording(recording: Any, backend: str = "sim") -> Results:
 
     def outcomes() -> pd.DataFrame:
         clean = {c.name: c.clean for c in sc.clients}
+        options = {(c.name, s.topic): Subscription(s.topic, s.qos, s.no_local,
+                                                   s.retain_as_published)
+                   for c in sc.clients for s in c.subscribe}
         return _frame(outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
-                                   rec.subscriptions, connections, clean, sc.transport),
+                                   rec.subscriptions, connections, clean, sc.transport,
+                                   options, {c.name: c.version for c in sc.clients}),
                       OUTCOME_COLUMNS)
 
     def packets() -> pd.DataFrame:

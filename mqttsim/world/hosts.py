@@ -19,7 +19,7 @@ from ..protocol import events as ev
 from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
 from ..protocol.client import ClientConfig, ClientEngine
-from ..protocol.packets import Will
+from ..protocol.packets import Subscription, Will
 from .clock import Alarm, Clock, never
 from .recorder import Recorder
 
@@ -170,6 +170,8 @@ class ClientProcess:
         self.transport, self.broker, self.rng = transport, broker, rng
         self.name = spec.name
         self.trace_received = trace_received
+        self.subscriptions = [Subscription(s.topic, s.qos, s.no_local, s.retain_as_published)
+                              for s in spec.subscribe]  # asked again after every CONNACK
         # App.on_packets_arrived: the recorder stamps the rows of what arrived.
         self.on_packets_arrived = recorder.client_packets_arrived
         self.engine = self._new_engine()
@@ -306,8 +308,8 @@ class ClientProcess:
                     self._connack_due = False
                     self.failures = 0
                     recorder.up(self.end.conn, e.t, e.session_present)
-                    if self.spec.subscribe:
-                        engine.subscribe([(s.topic, s.qos) for s in self.spec.subscribe], e.t)
+                    if self.subscriptions:
+                        engine.subscribe(self.subscriptions, e.t)
                         more = engine.take_events()
             if more:
                 events = events + more
