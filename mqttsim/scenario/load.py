@@ -73,7 +73,7 @@ CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "s
 BROKER = _keys("name", "max_inflight", "max_queued", "queue_qos0", "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
-            "syn_retries", "header_bytes", "delayed_ack")
+            "syn_retries", "header_bytes", "delayed_ack", "congestion")
 EDGE = {**LINK, "a": None, "b": None}
 SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
                "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
@@ -176,7 +176,8 @@ def _tcp(t: Table | None) -> TcpSpec:
         syn_retries=t.get("syn_retries", integer(lo=0), d.syn_retries),
         header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes),
         delayed_ack=t.get("delayed_ack", number(lo=0, unit="seconds, 0 = ACK at once"),
-                          d.delayed_ack))
+                          d.delayed_ack),
+        congestion=t.get("congestion", choice("cubic", "reno", "bbr"), d.congestion))
 
 
 def _broker(t: Table | None) -> BrokerSpec:

@@ -155,6 +155,9 @@ class TcpSpec:
     # A receiver with nothing to send back waits this long before a pure ACK, unless more
     # than one MSS is unacknowledged (Linux: 40 ms minimum, RFC 1122 4.2.3.2); 0: at once.
     delayed_ack: float = 0.04
+    # Congestion control of the kernel backend's real TCP (per route, ``ip route ... congctl``);
+    # the simulator's model has none.
+    congestion: str = "cubic"
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from typing import Any
 from .model import Scenario
 from .results import Results, from_recording
 
-BACKENDS = ("sim", "sockets")
+BACKENDS = ("sim", "sockets", "kernel")
 # A sockets run whose timers ran later than this (scenario seconds) did not keep to the
 # scenario's clock: the machine could not keep up with the time scale.
 LAG_WARNING = 0.1
 
 
 def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool = True, *,
-        time_scale: float = 1.0, broker: Any = None) -> Results:
+        time_scale: float = 1.0, broker: Any = None, broker_cmd: str | None = None) -> Results:
     """Run ``scenario`` with random ``seed`` on ``backend``: ``"sim"`` (the SimPy simulator,
     in simulated time) or ``"sockets"`` (real asyncio sockets through a relay that applies
     the scenario's network, in real time).
@@ -25,9 +25,21 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     ``sockets`` only: ``time_scale`` runs the scenario that many times faster than written
     (keepalives and every timer with it); ``broker="HOST:PORT"`` uses an external broker
     such as Mosquitto instead of starting ``mqttsim broker`` in this process.
+    ``kernel``: Linux's own TCP in network namespaces, across the scenario's links emulated
+    by the same link model (real time only; root and /dev/net/tun); ``broker_cmd`` runs any
+    broker there instead (``"mosquitto -c {conf}"``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "kernel":
+        if broker is not None:
+            raise ValueError("the kernel backend starts its broker in the broker's namespace: "
+                             "give a broker command (broker_cmd) instead of an address")
+        from ..backends.kernel import run_on_kernel
+        return run_on_kernel(scenario, seed, capture, time_scale=time_scale,
+                             broker_cmd=broker_cmd)
+    if broker_cmd is not None:
+        raise ValueError("broker_cmd is for backend='kernel'")
     if backend == "sockets":
         from ..backends.sockets import record_on_sockets
         recording = record_on_sockets(scenario, seed, capture, time_scale, broker)
