@@ -35,10 +35,16 @@ def _sockets_arguments(parser: argparse.ArgumentParser, default_scale: float) ->
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _scenario_arguments(parser)
-    parser.add_argument("--backend", choices=("sim", "sockets"), default="sim",
+    parser.add_argument("--backend", choices=("sim", "sockets", "kernel"), default="sim",
                         help="sim: the SimPy simulator (the default); sockets: real asyncio "
-                             "sockets through a relay that applies the scenario's network")
+                             "sockets through a relay that applies the scenario's network; "
+                             "kernel: Linux TCP in network namespaces across emulated links "
+                             "(root, real time)")
     _sockets_arguments(parser, 1.0)
+    parser.add_argument("--broker-cmd", metavar="CMD",
+                        help="kernel: run this broker in the broker's namespace instead of "
+                             "mqttsim broker, e.g. \"mosquitto -c {conf}\" ({conf}: a config "
+                             "listening on the broker's address)")
     parser.add_argument("--out", metavar="DIR",
                         help="write every table as DIR/<table>.csv (and summary.csv)")
     parser.add_argument("--pcap", metavar="FILE",
@@ -72,13 +78,28 @@ def run(args: argparse.Namespace) -> int:
     options = {}
     if args.backend == "sockets":
         options = {"time_scale": args.time_scale, "broker": args.broker}
+    elif args.backend == "kernel" and args.time_scale != 1.0:
+        print("mqttsim run: the kernel backend runs in real time only (kernel TCP timers "
+              "cannot be scaled): leave out --time-scale", file=sys.stderr)
+        return EXIT_BAD_SCENARIO
     elif args.time_scale != 1.0 or args.broker:
         print("mqttsim run: --time-scale and --broker are for --backend sockets",
               file=sys.stderr)
         return EXIT_BAD_SCENARIO
+    if args.broker_cmd:
+        if args.backend != "kernel":
+            print("mqttsim run: --broker-cmd is for --backend kernel", file=sys.stderr)
+            return EXIT_BAD_SCENARIO
+        options["broker_cmd"] = args.broker_cmd
+    if args.backend == "kernel":
+        from ..backends.kernel import missing_requirement
+        missing = missing_requirement()
+        if missing:
+            print(f"mqttsim run: {missing}", file=sys.stderr)
+            return EXIT_BAD_SCENARIO
     try:
         res = run_scenario(scenario, seed=args.seed, backend=args.backend, **options)
-    except ValueError as exc:  # what the sockets backend refuses, before it starts
+    except ValueError as exc:  # what a backend refuses, before it starts
         print(f"mqttsim run: {exc}", file=sys.stderr)
         return EXIT_BAD_SCENARIO
     if args.verbose:

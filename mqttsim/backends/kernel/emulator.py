@@ -210,10 +210,13 @@ def main() -> int:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver; it stops us
-    size = struct.unpack("<Q", _read_exactly(0, 8))[0]
-    config: EmulatorConfig = pickle.loads(_read_exactly(0, size))
-    os.write(1, b"ready\n")
-    origin = struct.unpack("<d", _read_exactly(0, 8))[0]
+    try:
+        size = struct.unpack("<Q", _read_exactly(0, 8))[0]
+        config: EmulatorConfig = pickle.loads(_read_exactly(0, size))
+        os.write(1, b"ready\n")
+        origin = struct.unpack("<d", _read_exactly(0, 8))[0]
+    except EOFError:
+        return 0  # the driver gave up before the run began: nothing to log
     emulator = Emulator(config, origin)
     read_end, write_end = os.pipe()  # SIGTERM wakes the loop through this pipe
     os.set_blocking(write_end, False)

@@ -123,6 +123,10 @@ class KernelNetwork:
     def close(self) -> None:
         try:
             if self.emulator is not None and self.emulator.poll() is None:
+                try:
+                    self.emulator.stdin.close()  # EOF stops it, even before the run began
+                except OSError:
+                    pass
                 self.emulator.terminate()
                 try:
                     self.emulator.wait(STOP_TIMEOUT)

@@ -1,0 +1,189 @@
+"""The kernel backend: Linux's own TCP across the emulated links, against analytic expectations.
+
+Each story is a short real-time run (a few seconds). They need root and /dev/net/tun (CI is
+root on Linux); elsewhere they skip with the reason. Every test checks that no namespace
+of this process is left behind (the ``no_leftovers`` fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from mqttsim import Scenario, run
+from mqttsim.backends.kernel import list_namespaces, missing_requirement
+from mqttsim.backends.kernel.netns import ip, socket_in
+from mqttsim.backends.kernel.network import KernelNetwork
+
+MISSING = missing_requirement()
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}")
+
+
+def ours() -> list[str]:
+    return [n for n in list_namespaces() if n.startswith(f"mqs-{os.getpid()}-")]
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    yield
+    assert ours() == [], "a test left network namespaces behind"
+
+
+def story(clients: list[dict], duration: float, **top) -> Scenario:
+    return Scenario.from_dict({"name": "story", "duration": duration, "clients": clients,
+                               **top})
+
+
+L = 0.1  # one-way latency of the round-trip story
+
+
+@pytest.fixture(scope="module")
+def qos1_over_100ms():
+    """A QoS 1 publisher and a subscriber, each 100 ms one way from the broker."""
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    sc = story([{"name": "sub", "subscribe": [{"topic": "t", "qos": 1}]},
+                {"name": "pub", "connect_at": 1.0,
+                 "publish": [{"topic": "t", "pattern": "periodic", "interval": 0.5,
+                              "start": 2.0, "stop": 3.4, "qos": 1}]}],
+               duration=4.5, link={"latency": L})
+    return run(sc, seed=1, backend="kernel")
+
+
+def test_kernel_latency_adds_up_to_the_mqtt_round_trip(qos1_over_100ms):
+    res = qos1_over_100ms
+    packets = res.packets
+    publishes = packets[(packets["type"] == "PUBLISH") & (packets["src"] == "pub")]
+    acks = packets[(packets["type"] == "PUBACK") & (packets["dst"] == "pub")]
+    assert len(publishes) == 3 and len(acks) == 3
+    for pub, ack in zip(publishes.itertuples(), acks.itertuples()):
+        round_trip = ack.t_recv - pub.t
+        assert 2 * L <= round_trip < 2 * L + 0.03, round_trip
+    latency = res.outcomes["latency"].astype(float)
+    assert (res.outcomes["outcome"] == "delivered").all() and len(latency) == 3
+    assert ((latency >= 2 * L) & (latency < 2 * L + 0.03)).all(), latency.tolist()
+    # The kernel's own smoothed RTT (TCP_INFO) sees the same 200 ms round trip, plus at
+    # most a delayed ACK (Linux: 40 ms minimum) in samples taken on a delayed ACK.
+    rtts = res.tcp_info.loc[res.tcp_info["side"] == "client", "rtt"]
+    assert len(rtts) and ((rtts >= 2 * L) & (rtts < 2 * L + 0.045)).all(), rtts.tolist()
+    assert rtts.min() < 2 * L + 0.005
+
+
+def test_kernel_segments_are_the_kernels_real_packets(qos1_over_100ms):
+    res = qos1_over_100ms
+    seg = res.segments
+    pub = seg[seg["conn"] == res.connections.set_index("client").loc["pub", "conn"]]
+    assert list(pub["kind"][:3]) == ["syn", "synack", "ack"]  # the kernels' handshake
+    assert (pub["t_arrival"] - pub["t"]).dropna().between(L, L + 0.01).all()
+    assert res.stats["congestion"] == "cubic"
+    assert res.stats["emulator_late_max"] < 0.05
+    links = res.links.set_index("link")
+    assert links.loc["pub->broker", "sent"] == (seg["src"] == "pub").sum()
+
+
+def test_kernel_pcap_decodes_in_tshark_as_mqtt_over_tcp(qos1_over_100ms, tmp_path):
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (apt-get install -y tshark)")
+    path = tmp_path / "run.pcap"
+    count = qos1_over_100ms.to_pcap(path)
+    assert count == len(qos1_over_100ms.segments)
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-o", "tcp.check_checksum:TRUE", "-T", "fields",
+         "-e", "mqtt.msgtype", "-e", "mqtt.topic", "-e", "tcp.checksum.status",
+         "-e", "_ws.malformed"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    types = [r[0] for r in rows if r[0]]
+    assert "1" in types and "2" in types and "8" in types  # CONNECT, CONNACK, SUBSCRIBE
+    assert ["3", "t"] in [r[:2] for r in rows]  # PUBLISH on topic t
+    assert all(r[2] == "1" for r in rows), "every TCP checksum verifies (status 1: good)"
+    assert not any(r[3] for r in rows), "nothing malformed"
+
+
+def test_kernel_serialization_delay_at_low_bandwidth_is_size_times_8_over_bandwidth():
+    # bits/s on the publisher's uplink only: ~130 ms for the packet, less than the kernel's
+    # 200 ms minimum RTO (slower, and the kernel retransmits it spuriously while it is
+    # still being serialized: real, but another story)
+    bandwidth = 64_000
+    sc = story([{"name": "sub", "subscribe": ["big"]},
+                {"name": "pub", "connect_at": 0.5, "link": {"up": {"bandwidth": bandwidth}},
+                 "publish": [{"topic": "big", "pattern": "once", "start": 3.0,
+                              "size": 1000}]}],
+               duration=6.0, link={"latency": 0.01})
+    res = run(sc, seed=1, backend="kernel")
+    seg = res.segments
+    data = seg[(seg["src"] == "pub") & (seg["payload_bytes"] > 1000)]
+    assert len(data) == 1 and not data["retransmission"].iloc[0]
+    size = int(data["bytes"].iloc[0])  # the whole IP packet, as the kernel built it
+    serialization = size * 8 / bandwidth
+    on_link = float(data["t_arrival"].iloc[0] - data["t"].iloc[0])
+    assert on_link == pytest.approx(serialization + 0.01, abs=0.002)
+    latency = float(res.outcomes["latency"].iloc[0])
+    assert serialization + 0.02 <= latency < serialization + 0.02 + 0.04, latency
+
+
+def test_kernel_loss_delays_messages_but_tcp_never_loses_one_without_a_disconnect():
+    sc = story([{"name": "sub", "subscribe": ["t"]},
+                {"name": "pub", "connect_at": 0.2, "link": {"loss": 0.15},
+                 "publish": [{"topic": "t", "pattern": "periodic", "interval": 0.2,
+                              "start": 2.0, "count": 30}]}],
+               duration=14.0, link={"latency": 0.02})
+    res = run(sc, seed=3, backend="kernel")
+    assert res.connections["reason"].isna().all(), "no connection ended"
+    assert len(res.published) == 30
+    assert (res.outcomes["outcome"] == "delivered").all(), "QoS 0 over TCP: nothing lost"
+    assert res.stats["retransmitted_segments"] > 0
+    assert res.links.set_index("link").loc[["pub->broker", "broker->pub"],
+                                           "dropped_loss"].sum() > 0
+    # A loss costs at least the kernel's minimum RTO (200 ms) on top of the 40 ms path.
+    assert res.outcomes["latency"].max() > 0.2 + 0.04
+    assert res.tcp_info.loc[res.tcp_info["client"] == "pub", "total_retrans"].max() > 0
+
+
+def test_v311_MQTT_3_1_2_24_an_outage_past_one_and_a_half_keepalives_closes_it_and_the_will_goes_out():
+    keepalive = 2
+    sc = story([{"name": "watch", "subscribe": ["wills/#"]},
+                {"name": "dev", "connect_at": 0.5, "keepalive": keepalive,
+                 "will": {"topic": "wills/dev", "message": "gone"},
+                 "link": {"outages": [[2.0, 9.0]]}}],
+               duration=8.5, link={"latency": 0.01})
+    res = run(sc, seed=1, backend="kernel")
+    dev = res.connections[res.connections["client"] == "dev"].iloc[0]
+    assert dev["broker_reason"] == "keepalive"
+    # Last packet from dev before 2.0 s; the broker waits 1.5 keepalives after it.
+    assert 2.0 + 1.5 * keepalive - keepalive <= dev["t_down"] <= 2.0 + 1.5 * keepalive + 0.1
+    wills = res.received[res.received["subscriber"] == "watch"]
+    assert [(r.topic, r.payload) for r in wills.itertuples()] == [("wills/dev", b"gone")]
+
+
+def test_kernel_route_carries_the_congestion_control_asked_for():
+    sc = story([{"name": "c"}], duration=1.0, tcp={"congestion": "reno"})
+    with KernelNetwork(sc, 1) as net:
+        host = net.hosts["c"]
+        assert "congctl reno" in ip("route", "show", namespace=host.namespace)
+        net.start()
+        server = socket_in(net.broker.namespace)
+        client = socket_in(host.namespace)
+        try:
+            server.bind((net.broker.address, 1883))
+            server.listen()
+            client.settimeout(5)
+            client.connect((net.broker.address, 1883))
+            used = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+            assert used.rstrip(b"\0") == b"reno"
+        finally:
+            client.close()
+            server.close()
+        net.stop()
+
+
+def test_kernel_backend_refuses_a_time_scale_and_the_datagram_transport():
+    sc = story([{"name": "c"}], duration=1.0)
+    with pytest.raises(ValueError, match="real time only"):
+        run(sc, backend="kernel", time_scale=2)
+    with pytest.raises(ValueError, match="TCP only"):
+        run(story([{"name": "c"}], duration=1.0, transport="datagram"), backend="kernel")
