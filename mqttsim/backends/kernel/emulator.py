@@ -69,7 +69,7 @@ class Emulator:
     """Forwards packets between TUN fds through the scenario's links."""
 
     def __init__(self, config: EmulatorConfig, origin: float):
-        from ...sim.network import Network
+        from ...world.network import Network
         self.config, self.origin = config, origin
         self.network = Network(config.scenario, None, config.seed)
         self.names = [name for name, _, _ in config.hosts]
@@ -87,14 +87,21 @@ class Emulator:
         self.write_errors = 0
 
     def path(self, src: int, dst: int) -> list:
-        """The hops (LinkDirections) from host ``src`` to host ``dst``, through routers."""
+        """The hops (LinkDirections) from host ``src`` to host ``dst``: the network's own
+        paths between a client and the broker (through routers, sharing their queues); two
+        clients talk through the broker's side of the network."""
         key = (src, dst)
         found = self._paths.get(key)
         if found is None:
-            import networkx as nx
-            nodes = nx.shortest_path(self.network.graph, self.names[src], self.names[dst])
-            found = self._paths[key] = [self.network.hops[(a, b)]
-                                        for a, b in zip(nodes, nodes[1:])]
+            broker = self.network.broker
+            a, b = self.names[src], self.names[dst]
+            if b == broker:
+                found = self.network.paths(a)[0]
+            elif a == broker:
+                found = self.network.paths(b)[1]
+            else:
+                found = self.network.paths(a)[0] + self.network.paths(b)[1]
+            self._paths[key] = found
         return found
 
     def now(self) -> float:

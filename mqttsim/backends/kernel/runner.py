@@ -4,7 +4,7 @@ Hosts are network namespaces joined only through the link emulator (``network.py
 The broker is ``mqttsim broker``'s server in this process, its listening socket made in
 the broker's namespace -- or any broker command (``broker_cmd``, e.g. ``mosquitto -c
 {conf}``) started inside that namespace. The clients are the same driver as on the other
-backends (``SocketClient``: workloads, subscribe after CONNACK, reconnect back-off,
+backends (``ClientProcess``: workloads, subscribe after CONNACK, reconnect back-off,
 crashes); each connection is a real socket made in its client's namespace and connected
 straight to the broker's address. No relay, no model of TCP: handshakes, timers,
 retransmissions, congestion control and give-ups are the kernels'.
@@ -33,11 +33,12 @@ from typing import Any
 from ...net.clock import ScaledClock
 from ...net.server import BrokerServer
 from ...protocol.broker import BrokerEngine
-from ...scenario.relay import RealTimeKernel, TaskSet, reset
-from ...scenario.sockets import (ExternalBroker, InProcessBroker, SocketClient,
-                                 SocketRecorder, SocketRecording)
-from ...sim.nodes import broker_config
-from ...sim.runner import collector_paused
+from ...world.hosts import ClientProcess, broker_config
+from ...world.network import Network
+from ..common import collector_paused, path_outages
+from ..sockets.realtime import RealTimeClock
+from ..sockets.relay import TaskSet, reset
+from ..sockets.runner import InProcessBroker, SocketRecorder, SocketRecording
 from .netns import CLONE_NEWNET, NETNS_DIR, _setns, run_in_namespace, socket_in
 from .network import BROKER_PORT, KernelNetwork
 from .packets import TCP_INFO_COLUMNS, record_segments, tcp_info
@@ -98,7 +99,7 @@ assert CLONE_NEWNET  # setns(2) with it: the network namespace only
 
 class KernelEnd(asyncio.Protocol):
     """A client's real socket in its own namespace, connected to the broker's address
-    across the emulator. ``SimClient`` drives it as it drives any end."""
+    across the emulator. ``ClientProcess`` drives it as it drives any end."""
 
     def __init__(self, backend: KernelTransport, client: str, app: Any):
         self.backend, self.app, self.client = backend, app, client
@@ -160,7 +161,7 @@ class KernelEnd(asyncio.Protocol):
         self.state = "dead"
         self.app.on_closed(self, reason)
 
-    def write(self, data: bytes, rows: list) -> None:
+    def write(self, data: bytes, sizes: Any = ()) -> None:
         if self.state == "established":
             self.transport.write(data)
 
@@ -179,7 +180,7 @@ class KernelEnd(asyncio.Protocol):
 
 
 class KernelTransport:
-    """What ``SimClient`` opens connections with: sockets in the clients' namespaces."""
+    """What ``ClientProcess`` opens connections with: sockets in the clients' namespaces."""
 
     def __init__(self, net: KernelNetwork, clock: ScaledClock):
         self.net, self.clock = net, clock
@@ -238,7 +239,7 @@ class NamespaceBroker(InProcessBroker):
         if self.store is not None:
             engine.restore(*self.store.load(config))
         self.server = BrokerServer(engine=engine, host=self.host, port=BROKER_PORT,
-                                   on_events=self._events, clock=self.clock,
+                                   on_events=self._events, clock=self.scaled,
                                    connection_id=self.relay.conn_of_peer)
         # The listening socket is made by this thread: inside the broker's namespace for
         # as long as start() takes (every other socket of the run is made on purpose
@@ -368,18 +369,18 @@ async def _run(scenario: Any, seed: int, capture: bool, broker_cmd: str | None,
     loop = asyncio.get_running_loop()
     failures: list[dict] = []
     loop.set_exception_handler(lambda _loop, context: failures.append(context))
-    clock = ScaledClock(loop, 1.0)
-    kernel = RealTimeKernel(clock)
+    scaled = ScaledClock(loop, 1.0)
+    clock = RealTimeClock(scaled)
     recorder = SocketRecorder({c.client_id: c.name for c in scenario.clients}, capture,
                               subscriptions_from_clients=broker_cmd is not None)
-    transport = KernelTransport(net, clock)
+    transport = KernelTransport(net, scaled)
     external = broker_cmd is not None
     workdir = Path(net.workdir)
     broker: Any
     if external:
         broker = BrokerCommand(broker_cmd, net, scenario.broker.name)
     else:
-        broker = NamespaceBroker(scenario.broker, clock, kernel, recorder, workdir)
+        broker = NamespaceBroker(scenario.broker, scaled, clock, recorder, workdir)
         broker.namespace, broker.host = net.broker.namespace, net.broker.address
         broker.relay = _Hub(transport)
         transport.broker_sockets = broker.sockets
@@ -395,22 +396,23 @@ async def _run(scenario: Any, seed: int, capture: bool, broker_cmd: str | None,
             await loop.run_in_executor(None, broker.start)
         else:
             await broker.start()
-        clock.origin = loop.time()  # scenario time 0: the broker listens
-        net.start(clock.origin)  # loop.time() is CLOCK_MONOTONIC: the emulator's clock
+        scaled.origin = loop.time()  # scenario time 0: the broker listens
+        net.start(scaled.origin)  # loop.time() is CLOCK_MONOTONIC: the emulator's clock
         if not external:
             broker.schedule_restarts()
         for spec in scenario.clients:
-            SocketClient(spec, kernel, recorder, transport, broker,
-                         random.Random(f"{seed}:client:{spec.name}"), scenario.duration)
+            ClientProcess(spec, clock, recorder, transport, broker,
+                          random.Random(f"{seed}:client:{spec.name}"), scenario.duration,
+                          trace_received=True)
         sampler = loop.call_later(TCP_INFO_EVERY, sample)
-        end = clock.loop_time(scenario.duration)
+        end = scaled.loop_time(scenario.duration)
         while loop.time() < end and not failures:
             await asyncio.sleep(min(CHECK_EVERY, end - loop.time()))
         transport.sample()
     finally:
         if sampler is not None:
             sampler.cancel()
-        kernel.stopped = True
+        clock.stopped = True
         transport.close()
         if external:
             broker.stop()
@@ -427,17 +429,10 @@ async def _run(scenario: Any, seed: int, capture: bool, broker_cmd: str | None,
     by_bytes = {bytes(map(int, a.split("."))): a for a in addresses}
     record_segments(log.packets, names, by_bytes,
                     lambda address, port: transport.conn_of.get((address, port)), recorder)
-    outages = _outages(scenario, net, seed)
+    outages = path_outages(scenario, Network(scenario, None, seed))
     recording = KernelRecording(
-        scenario, seed, recorder, log.links, outages, kernel.events_processed, kernel.max_lag,
+        scenario, seed, recorder, log.links, outages, clock.events_processed, clock.max_lag,
         tcp_info=transport.samples, emulator=log.stats, congestion=net.congestion,
         raw_packets=[(row[0], row[7]) for row in log.packets] if capture else [],
         addresses={h.name: h.address for h in net.hosts.values()})
     return recording
-
-
-def _outages(scenario: Any, net: KernelNetwork, seed: int) -> dict[str, list]:
-    from ...sim.network import Network
-    network = Network(scenario, None, seed)
-    return {c.name: [o for hops in network.paths(c.name) for hop in hops
-                     for o in hop.link.params.outages] for c in scenario.clients}
