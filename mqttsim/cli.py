@@ -255,6 +255,8 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.scenario.cli_run")),
     Command("compare", "run a scenario on both backends; exit 1 if they disagree",
             *_lazy("mqttsim.scenario.cli_run", "add_compare_arguments", "run_compare")),
+    Command("exec", "run any program (mosquitto_sub, a paho script...) on a scenario's link "
+            "(Linux, root)", *_lazy("mqttsim.backends.kernel.cli_exec")),
     Command("sweep", "run a scenario over a grid of parameters and seeds; write the table",
             *_lazy("mqttsim.lab.cli_lab", "add_sweep_arguments", "run_sweep")),
     Command("report", "write an HTML report of a run or sweep directory (--out of run/sweep)",
@@ -284,5 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {command.name for command in COMMANDS}
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    program = None
+    if chosen == "exec" and "--" in argv:  # `mqttsim exec ... -- CMD ARGS`: CMD's own words
+        split = argv.index("--")
+        argv, program = argv[:split], argv[split + 1:]
     args = build_parser(chosen if chosen in names else None).parse_args(argv)
+    if chosen == "exec":
+        args.program = program or []
     return args.run(args)

@@ -1,0 +1,95 @@
+"""``mqttsim exec``: real mosquitto_sub and mosquitto_pub on a scenario's link.
+
+The seed's walk-through (``mosquitto_sub -v -t sensor``, ``mosquitto_pub -t sensor -m 12``)
+across a 300 ms one-way satellite link: ``sensor 12`` comes out, and the captured TCP
+handshake shows the 600 ms round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mqttsim.backends.kernel import list_namespaces, missing_requirement
+from mqttsim.backends.kernel.packets import SYN, ACK, parse
+
+MISSING = missing_requirement()
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "data" / "scenarios" / "seed-sensor.toml"
+pytestmark = [
+    pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}"),
+    pytest.mark.skipif(shutil.which("mosquitto_sub") is None or shutil.which("mosquitto") is None,
+                       reason="needs mosquitto and mosquitto-clients (apt-get install -y "
+                              "mosquitto mosquitto-clients)"),
+]
+ONE_WAY = 0.3
+
+
+def read_pcap(path: Path) -> list[tuple[float, bytes]]:
+    data = path.read_bytes()
+    assert struct.unpack_from("<IHHiIII", data)[6] == 101  # LINKTYPE_RAW
+    packets, at = [], 24
+    while at < len(data):
+        seconds, micros, length, _ = struct.unpack_from("<IIII", data, at)
+        packets.append((seconds + micros / 1e6, data[at + 16:at + 16 + length]))
+        at += 16 + length
+    return packets
+
+
+def exec_(*words: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mqttsim", "exec", *words],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize("broker", [None, "mosquitto -c {conf}"], ids=["mqttsim", "mosquitto"])
+def test_the_seed_walk_through_across_a_satellite_link_prints_sensor_12(broker, tmp_path):
+    pcap = tmp_path / "link.pcap"
+    done = exec_(str(SEED), "--set", f"link.latency={ONE_WAY}", "--client", "sub",
+                 "--also", "pub=sleep 1; mosquitto_pub -h {host} -t sensor -m 12",
+                 "--pcap", str(pcap), "--timeout", "30",
+                 *(["--broker-cmd", broker] if broker else []),
+                 "--", "mosquitto_sub", "-h", "{host}", "-v", "-t", "sensor", "-C", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "sensor 12\n"
+    assert "broker at 10.77.1.1:1883" in done.stderr
+    assert "pub->broker" in done.stderr and "Traceback" not in done.stderr
+    # The publisher's handshake, as the kernels sent it (each packet at its sending time):
+    # its ACK of the SYN-ACK leaves one round trip after its SYN.
+    pub = bytes([10, 77, 1, 3])
+    packets = [(t, parse(data), data) for t, data in read_pcap(pcap)]
+    sent = [(t, h) for t, h, _ in packets if h is not None and h.src == pub]
+    assert sent[0][1].flags & SYN and not sent[0][1].flags & ACK
+    assert sent[1][1].flags == ACK and sent[1][1].payload == 0
+    assert 2 * ONE_WAY <= sent[1][0] - sent[0][0] + 1e-6 < 2 * ONE_WAY + 0.03
+    # The PUBLISH crossed both links: from pub to the broker, then to sub.
+    publishes = [(h.src, h.dst) for _, h, data in packets
+                 if h is not None and h.payload and data[-len(b"sensor12"):] == b"sensor12"]
+    assert (pub, bytes([10, 77, 1, 1])) in publishes
+    assert (bytes([10, 77, 1, 1]), bytes([10, 77, 1, 2])) in publishes
+    assert not_left_behind()
+
+
+def not_left_behind() -> bool:
+    """No mqs- namespace of a process that has ended (the exec run's own are gone)."""
+    for name in list_namespaces():
+        pid = int(name.split("-")[1])
+        if not Path(f"/proc/{pid}").exists():
+            return False
+    return True
+
+
+def test_exec_names_a_missing_client_and_times_out_a_program_that_hangs():
+    done = exec_(str(SEED), "--client", "nobody", "--", "true")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("mqttsim exec: the scenario has no client 'nobody'; it "
+                                   "has: sub, pub")
+    done = exec_(str(SEED), "--client", "sub", "--timeout", "1", "--", "sleep", "20")
+    assert done.returncode == 124 and "stopped sleep after 1 s" in done.stderr
+    assert not_left_behind()
