@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     _scenario_arguments(parser)
     _sockets_arguments(parser, 10.0)
+    parser.add_argument("--backends", default="sim,sockets", metavar="A,B",
+                        help="the two backends to compare: sim,sockets (the default), "
+                             "sim,kernel or sockets,kernel (kernel: Linux TCP, real time, root)")
     parser.add_argument("--out", metavar="DIR",
                         help="write the side-by-side table as DIR/compare.csv")
 
@@ -149,11 +152,22 @@ def run_compare(args: argparse.Namespace) -> int:
     scenario = _load(args, "compare")
     if scenario is None:
         return EXIT_BAD_SCENARIO
-    print(f"{scenario.name}: simulated, then on real sockets at {args.time_scale:g}x "
-          f"({scenario.duration / args.time_scale:.1f} s), seed {args.seed}", flush=True)
+    backends = tuple(b.strip() for b in args.backends.split(","))
+    words = {"sim": "simulated",
+             "sockets": f"on real sockets at {args.time_scale:g}x "
+                        f"({scenario.duration / args.time_scale:.1f} s)",
+             "kernel": f"on Linux TCP in real time ({scenario.duration:g} s)"}
+    print(f"{scenario.name}: {', then '.join(words.get(b, b) for b in backends)}, "
+          f"seed {args.seed}", flush=True)
+    if "kernel" in backends:
+        from ..backends.kernel import missing_requirement
+        missing = missing_requirement()
+        if missing:
+            print(f"mqttsim compare: {missing}", file=sys.stderr)
+            return EXIT_BAD_SCENARIO
     try:
         result = compare(scenario, seed=args.seed, time_scale=args.time_scale,
-                         broker=args.broker)
+                         broker=args.broker, backends=backends)
     except ValueError as exc:
         print(f"mqttsim compare: {exc}", file=sys.stderr)
         return EXIT_BAD_SCENARIO

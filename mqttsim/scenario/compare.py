@@ -1,4 +1,5 @@
-"""Do the two backends agree? One scenario, run simulated and on real sockets, side by side.
+"""Do two backends agree? One scenario, run on two backends (simulated and on real sockets by
+default; ``backends=("sim", "kernel")`` against Linux's own TCP), side by side.
 
 What must agree (a disagreement is a bug in one of them):
 
@@ -35,7 +36,8 @@ import pandas as pd
 
 from .results import QOS_OF_ACK, Results
 
-COLUMNS = ("metric", "qos", "sim", "sockets", "agree")
+COLUMNS = ("metric", "qos", "sim", "sockets", "agree")  # the middle two: the backends' names
+BACKEND_PAIRS = {("sim", "sockets"), ("sim", "kernel"), ("sockets", "kernel")}
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,20 @@ class LatencyTolerance:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Both runs and the side-by-side table (``COLUMNS``); ``agree`` is True when every
-    row that must agree does."""
+    """Both runs and the side-by-side table (``COLUMNS``, with the backends' names); ``agree``
+    is True when every row that must agree does. ``runs`` by backend name; ``sim``,
+    ``sockets`` and ``kernel`` read them."""
 
-    sim: Results
-    sockets: Results
+    runs: dict[str, Results]
     table: pd.DataFrame
     time_scale: float
+
+    def __getattr__(self, name: str) -> Results:
+        runs = self.__dict__.get("runs") or {}
+        if name in runs:
+            return runs[name]
+        raise AttributeError(f"'Comparison' has no attribute {name!r} (backends: "
+                             f"{', '.join(runs)})")
 
     @property
     def agree(self) -> bool:
@@ -82,17 +91,33 @@ class Comparison:
 
 
 def compare(scenario: Any, seed: int = 1, time_scale: float = 1.0, broker: Any = None,
-            tolerance: LatencyTolerance = LatencyTolerance()) -> Comparison:
-    """Run ``scenario`` on both backends with ``seed`` and compare what must agree."""
+            tolerance: LatencyTolerance = LatencyTolerance(),
+            backends: tuple[str, str] = ("sim", "sockets")) -> Comparison:
+    """Run ``scenario`` on two backends with ``seed`` and compare what must agree.
+    ``time_scale`` and ``broker`` are the sockets backend's; the kernel runs in real time."""
     from .run import run
-    sim = run(scenario, seed=seed)
-    sockets = run(scenario, seed=seed, backend="sockets", time_scale=time_scale, broker=broker)
-    return Comparison(sim, sockets, agreement_table(sim, sockets, time_scale, tolerance),
-                      time_scale)
+    backends = tuple(backends)
+    if backends not in BACKEND_PAIRS:
+        pairs = ", ".join(sorted(",".join(p) for p in BACKEND_PAIRS))
+        raise ValueError(f"compare takes two backends, one of: {pairs}; not "
+                         f"{','.join(backends)}")
+    if "sockets" in backends and not time_scale > 0:
+        raise ValueError(f"time_scale must be a positive number (scenario seconds per real "
+                         f"second), not {time_scale!r}")
+    runs = {}
+    for backend in backends:
+        options = ({"time_scale": time_scale, "broker": broker} if backend == "sockets" else {})
+        runs[backend] = run(scenario, seed=seed, backend=backend, **options)
+    scale = time_scale if "sockets" in backends else 1.0
+    first, second = (runs[b] for b in backends)
+    return Comparison(runs, agreement_table(first, second, scale, tolerance, backends), scale)
 
 
 def agreement_table(sim: Results, sockets: Results, time_scale: float = 1.0,
-                    tolerance: LatencyTolerance = LatencyTolerance()) -> pd.DataFrame:
+                    tolerance: LatencyTolerance = LatencyTolerance(),
+                    names: tuple[str, str] = ("sim", "sockets")) -> pd.DataFrame:
+    """The side-by-side rows of two runs (``sim`` and ``sockets`` are the first and second,
+    whichever backends ran them; ``names`` heads their columns)."""
     rows: list[tuple] = []
     rows += _outcome_rows(sim, sockets)
     rows += _connection_rows(sim, sockets)
@@ -100,8 +125,8 @@ def agreement_table(sim: Results, sockets: Results, time_scale: float = 1.0,
     rows += _latency_rows(sim, sockets, time_scale, tolerance)
     lag = sockets.stats.get("max_lag")
     if lag is not None:
-        rows.append(("sockets clock lag, max (s), not judged", None, 0.0, lag, None))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+        rows.append((f"{names[1]} clock lag, max (s), not judged", None, 0.0, lag, None))
+    return pd.DataFrame(rows, columns=["metric", "qos", names[0], names[1], "agree"])
 
 
 def _expected(res: Results) -> pd.DataFrame:

@@ -187,3 +187,17 @@ def test_kernel_backend_refuses_a_time_scale_and_the_datagram_transport():
         run(sc, backend="kernel", time_scale=2)
     with pytest.raises(ValueError, match="TCP only"):
         run(story([{"name": "c"}], duration=1.0, transport="datagram"), backend="kernel")
+
+
+def test_compare_sim_with_kernel_on_the_seed_walk_through_agrees():
+    from mqttsim.scenario.compare import compare
+    seed = Scenario.load(os.path.join(os.path.dirname(__file__), "..", "..", "data",
+                                      "scenarios", "seed-sensor.toml"))
+    result = compare(seed, seed=1, backends=("sim", "kernel"))
+    assert list(result.table.columns) == ["metric", "qos", "sim", "kernel", "agree"]
+    assert result.agree, str(result)
+    assert result.kernel.backend == "kernel" and result.sim.backend == "sim"
+    got = [(r.subscriber, r.topic, r.payload) for r in result.kernel.received.itertuples()]
+    assert got == [("sub", "sensor", b"12")]
+    with pytest.raises(ValueError, match="two backends"):
+        compare(seed, backends=("kernel", "kernel"))
