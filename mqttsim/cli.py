@@ -255,8 +255,8 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.scenario.cli_run")),
     Command("compare", "run a scenario on both backends; exit 1 if they disagree",
             *_lazy("mqttsim.scenario.cli_run", "add_compare_arguments", "run_compare")),
-    Command("exec", "run any program (mosquitto_sub, a paho script...) on a scenario's link "
-            "(Linux, root)", *_lazy("mqttsim.backends.kernel.cli_exec")),
+    Command("exec", "run a program (e.g. mosquitto_sub) on a scenario's link; Linux, root",
+            *_lazy("mqttsim.backends.kernel.cli_exec")),
     Command("sweep", "run a scenario over a grid of parameters and seeds; write the table",
             *_lazy("mqttsim.lab.cli_lab", "add_sweep_arguments", "run_sweep")),
     Command("report", "write an HTML report of a run or sweep directory (--out of run/sweep)",
