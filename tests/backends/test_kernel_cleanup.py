@@ -18,7 +18,7 @@ from mqttsim.backends.kernel.netns import ip, remove_stale
 from mqttsim.backends.kernel.network import KernelNetwork
 
 MISSING = missing_requirement()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}")
+needs_kernel = pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}")
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 20.0  # seconds, at most, for a child to come up or go away
 
@@ -76,6 +76,7 @@ def start_holder() -> tuple[subprocess.Popen, int]:
         raise
 
 
+@needs_kernel
 def test_an_exception_inside_the_block_removes_namespaces_devices_and_the_emulator():
     with pytest.raises(RuntimeError, match="on purpose"):
         with KernelNetwork(story(), 1) as net:
@@ -86,12 +87,14 @@ def test_an_exception_inside_the_block_removes_namespaces_devices_and_the_emulat
     assert wait_until(lambda: gone(emulator))
 
 
+@needs_kernel
 def test_a_broker_command_that_fails_stops_the_run_cleanly_with_its_reason():
     with pytest.raises(RuntimeError, match="exited with status 1"):
         run(story(), backend="kernel", broker_cmd="false")
     assert of_pid(os.getpid()) == []
 
 
+@needs_kernel
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_ctrl_c_of_a_run_removes_everything(signum):
     child, emulator = start_holder()
@@ -108,6 +111,7 @@ def test_sigterm_or_ctrl_c_of_a_run_removes_everything(signum):
         remove_stale()
 
 
+@needs_kernel
 def test_after_a_sigkill_the_next_run_removes_what_the_dead_one_left():
     child, emulator = start_holder()
     child.kill()
@@ -146,3 +150,12 @@ def test_mqttsim_run_refuses_a_time_scale_for_the_kernel_backend_before_starting
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2
     assert "real time only" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tcp_congestion_is_checked_when_the_scenario_is_read():
+    from mqttsim.scenario import ScenarioError
+    base = {"name": "s", "clients": [{"name": "a"}]}
+    assert Scenario.from_dict(base).tcp.congestion == "cubic"
+    assert Scenario.from_dict({**base, "tcp": {"congestion": "reno"}}).tcp.congestion == "reno"
+    with pytest.raises(ScenarioError, match="tcp.congestion = 'vegas': expected one of"):
+        Scenario.from_dict({**base, "tcp": {"congestion": "vegas"}})
