@@ -139,8 +139,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     _scenario_arguments(parser)
     _sockets_arguments(parser, 10.0)
     parser.add_argument("--backends", default="sim,sockets", metavar="A,B",
-                        help="the two backends to compare: sim,sockets (the default), "
-                             "sim,kernel or sockets,kernel (kernel: Linux TCP, real time, root)")
+                        help="the backends to compare: sim,sockets (the default), sim,kernel, "
+                             "sockets,kernel or sim,sockets,kernel (kernel: Linux TCP, real "
+                             "time, root)")
     parser.add_argument("--out", metavar="DIR",
                         help="write the side-by-side table as DIR/compare.csv")
 

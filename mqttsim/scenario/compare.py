@@ -38,6 +38,9 @@ from .results import QOS_OF_ACK, Results
 
 COLUMNS = ("metric", "qos", "sim", "sockets", "agree")  # the middle two: the backends' names
 BACKEND_PAIRS = {("sim", "sockets"), ("sim", "kernel"), ("sockets", "kernel")}
+ALL_THREE = ("sim", "sockets", "kernel")
+# Rows listed only when one of the two runs has them (a reason nobody saw is not shown).
+_LISTED_WHEN_SEEN = ("disconnect reason: ", "broker saw: ", "client saw: ")
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,9 @@ def compare(scenario: Any, seed: int = 1, time_scale: float = 1.0, broker: Any =
     ``time_scale`` and ``broker`` are the sockets backend's; the kernel runs in real time."""
     from .run import run
     backends = tuple(backends)
-    if backends not in BACKEND_PAIRS:
-        pairs = ", ".join(sorted(",".join(p) for p in BACKEND_PAIRS))
-        raise ValueError(f"compare takes two backends, one of: {pairs}; not "
+    if backends not in BACKEND_PAIRS and backends != ALL_THREE:
+        pairs = ", ".join(sorted(",".join(p) for p in BACKEND_PAIRS | {ALL_THREE}))
+        raise ValueError(f"compare takes two backends (or all three), one of: {pairs}; not "
                          f"{','.join(backends)}")
     if "sockets" in backends and not time_scale > 0:
         raise ValueError(f"time_scale must be a positive number (scenario seconds per real "
@@ -109,8 +112,39 @@ def compare(scenario: Any, seed: int = 1, time_scale: float = 1.0, broker: Any =
         options = ({"time_scale": time_scale, "broker": broker} if backend == "sockets" else {})
         runs[backend] = run(scenario, seed=seed, backend=backend, **options)
     scale = time_scale if "sockets" in backends else 1.0
+    if backends == ALL_THREE:
+        return Comparison(runs, _three_way(runs, scale, tolerance), scale)
     first, second = (runs[b] for b in backends)
     return Comparison(runs, agreement_table(first, second, scale, tolerance, backends), scale)
+
+
+def _three_way(runs: dict[str, Results], time_scale: float,
+               tolerance: LatencyTolerance) -> pd.DataFrame:
+    """sim against sockets and sim against kernel, one row per metric: a row agrees when
+    both pairs do (the kernel's latencies judged at its real time, scale 1)."""
+    pairs = [agreement_table(runs["sim"], runs["sockets"], time_scale, tolerance,
+                             ("sim", "sockets")),
+             agreement_table(runs["sim"], runs["kernel"], 1.0, tolerance, ("sim", "kernel"))]
+    pairs[0]["_first"] = range(len(pairs[0]))
+    pairs[1]["_second"] = range(len(pairs[0]), len(pairs[0]) + len(pairs[1]))
+    table = pairs[0].merge(pairs[1], on=["metric", "qos"], how="outer",
+                           suffixes=("_sockets", "_kernel"))
+    table = table.sort_values(by="_first", key=lambda first: first.fillna(
+        table["_second"])).reset_index(drop=True)  # in the pairs' own order
+    table["sim"] = table["sim_sockets"].combine_first(table["sim_kernel"])
+    seen_only = table["metric"].str.startswith(_LISTED_WHEN_SEEN)
+    for backend in ("sockets", "kernel"):
+        missing = table[backend].isna() & seen_only
+        table.loc[missing, backend] = 0  # neither run of that pair saw this reason
+        table.loc[missing, f"agree_{backend}"] = table.loc[missing, "sim"] == 0
+
+    def both(row: Any) -> Any:
+        verdicts = [v for v in (row["agree_sockets"], row["agree_kernel"])
+                    if v is not None and not pd.isna(v)]
+        return all(verdicts) if verdicts else None
+
+    table["agree"] = table.apply(both, axis=1) if len(table) else []
+    return table[["metric", "qos", "sim", "sockets", "kernel", "agree"]]
 
 
 def agreement_table(sim: Results, sockets: Results, time_scale: float = 1.0,

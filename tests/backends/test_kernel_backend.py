@@ -201,3 +201,16 @@ def test_compare_sim_with_kernel_on_the_seed_walk_through_agrees():
     assert got == [("sub", "sensor", b"12")]
     with pytest.raises(ValueError, match="two backends"):
         compare(seed, backends=("kernel", "kernel"))
+
+
+def test_compare_all_three_backends_lines_them_up_in_one_table():
+    from mqttsim.scenario.compare import compare
+    seed = Scenario.load(os.path.join(os.path.dirname(__file__), "..", "..", "data",
+                                      "scenarios", "seed-sensor.toml"))
+    result = compare(seed, seed=1, time_scale=5, backends=("sim", "sockets", "kernel"))
+    table = result.table
+    assert list(table.columns) == ["metric", "qos", "sim", "sockets", "kernel", "agree"]
+    assert list(table["metric"][:2]) == ["messages sent", "outcome: delivered"]
+    delivered = table[table["metric"] == "outcome: delivered"].iloc[0]
+    assert (delivered["sim"], delivered["sockets"], delivered["kernel"]) == (1, 1, 1)
+    assert result.agree, str(result)
