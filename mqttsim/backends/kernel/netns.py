@@ -61,7 +61,7 @@ def missing_requirement() -> str | None:
         return "the kernel backend needs the ip command: apt-get install -y iproute2"
     if os.geteuid() != 0:
         unprivileged = _unprivileged_namespaces_work()
-        how = ("unprivileged user namespaces work here: run it as `unshare -rm sh -c 'mount -t "
+        how = ("unprivileged user namespaces work here: run it as `unshare -rmn sh -c 'mount -t "
                "tmpfs none /run && exec mqttsim ...'`" if unprivileged else
                "unprivileged user namespaces are off too (sysctl kernel.unprivileged_userns_clone"
                "=1 or user.max_user_namespaces > 0)")
