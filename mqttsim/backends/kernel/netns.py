@@ -72,7 +72,24 @@ def missing_requirement() -> str | None:
     except OSError as exc:
         return f"the kernel backend cannot open /dev/net/tun ({exc.strerror}): give the " \
                f"container --device /dev/net/tun and --cap-add NET_ADMIN"
+    refused = _namespaces_refused()
+    if refused:
+        return f"the kernel backend cannot make network namespaces here ({refused}): give " \
+               f"the container --cap-add SYS_ADMIN --cap-add NET_ADMIN (or --privileged)"
     return None
+
+
+def _namespaces_refused() -> str | None:
+    """Why a throwaway mount + network namespace cannot be made (``unshare -mn true``: it
+    vanishes when ``true`` exits), or None."""
+    if shutil.which("unshare") is None:
+        return None  # cannot ask; `ip netns add` will say
+    try:
+        done = subprocess.run(["unshare", "-mn", "true"], capture_output=True, text=True,
+                              timeout=IP_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else (done.stderr.strip() or "unshare -mn failed")
 
 
 def require() -> None:
