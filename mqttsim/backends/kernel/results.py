@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ class KernelResults(Results):
     run (``retransmits``/``total_retrans``, ``rtt``/``rttvar``/``rto`` in seconds,
     ``snd_cwnd`` in segments)."""
 
-    tcp_info: pd.DataFrame
+    @cached_property
+    def tcp_info(self) -> pd.DataFrame:
+        """TCP_INFO samples: one row per connection end and sample (``TCP_INFO_COLUMNS``)."""
+        return self._build("tcp_info")
 
     def to_pcap(self, path: str | os.PathLike) -> int:
         if self._raw_packets is None:
