@@ -93,3 +93,18 @@ def test_exec_names_a_missing_client_and_times_out_a_program_that_hangs():
     done = exec_(str(SEED), "--client", "sub", "--timeout", "1", "--", "sleep", "20")
     assert done.returncode == 124 and "stopped sleep after 1 s" in done.stderr
     assert not_left_behind()
+
+
+def test_mqttsim_run_on_the_kernel_backend_with_mosquitto_as_the_broker(tmp_path):
+    pcap = tmp_path / "run.pcap"
+    done = subprocess.run([sys.executable, "-m", "mqttsim", "run", str(SEED), "--backend",
+                           "kernel", "--broker-cmd", "mosquitto -c {conf}", "--pcap", str(pcap)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert "sub: sensor 12" in done.stdout and "backend kernel" in done.stdout
+    # mosquitto answered: its CONNACKs are in the kernels' packets (from 10.77.1.1:1883).
+    connacks = [h for _, data in read_pcap(pcap) if (h := parse(data)) and h.src_port == 1883
+                and h.payload and data[-h.payload] == 0x20]
+    assert len(connacks) == 2
+    assert not_left_behind()
