@@ -68,12 +68,22 @@ class Comparison:
     table: pd.DataFrame
     time_scale: float
 
-    def __getattr__(self, name: str) -> Results:
-        runs = self.__dict__.get("runs") or {}
-        if name in runs:
-            return runs[name]
-        raise AttributeError(f"'Comparison' has no attribute {name!r} (backends: "
-                             f"{', '.join(runs)})")
+    @property
+    def sim(self) -> Results:
+        return self._run("sim")
+
+    @property
+    def sockets(self) -> Results:
+        return self._run("sockets")
+
+    @property
+    def kernel(self) -> Results:
+        return self._run("kernel")
+
+    def _run(self, backend: str) -> Results:
+        if backend not in self.runs:
+            raise AttributeError(f"this comparison ran {', '.join(self.runs)}, not {backend}")
+        return self.runs[backend]
 
     @property
     def agree(self) -> bool:

@@ -70,7 +70,9 @@ def test_kernel_latency_adds_up_to_the_mqtt_round_trip(qos1_over_100ms):
     # most a delayed ACK (Linux: 40 ms minimum) in samples taken on a delayed ACK.
     rtts = res.tcp_info.loc[res.tcp_info["side"] == "client", "rtt"]
     assert len(rtts) and ((rtts >= 2 * L) & (rtts < 2 * L + 0.045)).all(), rtts.tolist()
-    assert rtts.min() < 2 * L + 0.005
+    # Its best sample is the link's round trip, give or take how late the emulator (a user
+    # process) wrote packets on a busy machine, which it measures itself.
+    assert rtts.min() < 2 * L + 0.005 + 2 * res.stats["emulator_late_max"]
 
 
 def test_kernel_segments_are_the_kernels_real_packets(qos1_over_100ms):
