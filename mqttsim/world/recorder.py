@@ -84,15 +84,16 @@ class Recorder:
         rows = self._queued[side].pop(conn, None)
         if not rows:
             return []
-        if rows[0][_T] != now:  # encoded earlier (while connecting): on the wire only now
-            for row in rows:
-                row[_T] = now
+        sizes = []
+        for row in rows:
+            row[_T] = now  # encoded earlier (while connecting): on the wire only now
+            sizes.append(row[_BYTES])
         written = self._written[side]
         if conn in written:
             written[conn] += rows
         else:
             written[conn] = rows
-        return [row[_BYTES] for row in rows]
+        return sizes
 
     def arrived(self, conn: Any, side: str, first: int, stop: int, t: float) -> None:
         """Packets ``first`` to ``stop - 1`` that ``side`` wrote on ``conn`` reached the

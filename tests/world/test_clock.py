@@ -98,3 +98,37 @@ def test_a_stop_time_in_the_past_is_refused_as_simpy_refuses_it() -> None:
     kernel.run(until=2.0)
     with pytest.raises(ValueError, match="until"):
         kernel.run(until=1.0)
+
+
+def _stop_story(run_until) -> tuple:
+    """Events before, at and after the stop time, some scheduled while running, run in
+    two stretches: the log, the clock and SimPy's event count after each."""
+    kernel = Kernel()
+    log: list = []
+
+    def note(name: str) -> None:
+        log.append((kernel.now, name))
+
+    def spawn(name: str) -> None:
+        note(name)
+        kernel.call_at(kernel.now, note, f"{name}/same-time")
+        kernel.call_at(kernel.now + 1.0, note, f"{name}/later")
+
+    kernel.call_at(2.0, spawn, "a")
+    kernel.at(1.0, lambda o: note(o.args), "b")
+    kernel.call_at(5.0, note, "at-the-stop-time")  # after the stop marker: not run
+    kernel.call_at(4.0, spawn, "c")
+    kernel.call_at(7.0, note, "after")
+    run_until(kernel, 5.0)
+    first = (list(log), kernel.now, next(kernel._eid))
+    run_until(kernel, 8.0)  # a second run picks up where the first stopped
+    return first + (list(log), kernel.now, next(kernel._eid))
+
+
+def test_the_kernels_run_loop_matches_simpys_run_event_for_event() -> None:
+    import simpy
+    ours = _stop_story(Kernel.run)
+    simpys = _stop_story(simpy.Environment.run)
+    assert ours == simpys
+    assert ours[1] == 5.0 and ours[4] == 8.0
+    assert [name for _, name in ours[3]][-3:] == ["at-the-stop-time", "c/later", "after"]
