@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Hashable
 
 from . import events as ev
-from .auth import AllowAll
+from .auth import NOT_AUTHORIZED, AllowAll
 from ._tracing import TracesPackets
 from .broker_packets import PacketHandlersMixin
 from .broker_state import (NEVER_EXPIRES, BrokerConfig, BrokerStore, Connection,
@@ -257,6 +257,15 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         code = self.auth.authenticate(client_id, p.username, p.password)
         if code:
             return self._refuse(c, code, now, reason_name(code, MQTT_3_1_1, "CONNACK"))
+        if p.will is not None and not self._may_write(client_id, p.username, p.will.topic):
+            # A will is a publish by this client. Refused at CONNECT, where the client can
+            # still learn why (3.1/3.1.1 return code 5 "not authorized", MQTT 5 reason 0x87,
+            # [MQTT-3.1.4-2]: a failed check closes the connection), rather than accepted and
+            # dropped silently when it falls due, as mosquitto 2.0.11 does (its ACL check is
+            # in context__send_will only). Checked again when published (_publish_will).
+            return self._refuse(c, NOT_AUTHORIZED, now,
+                                f"will topic {p.will.topic!r} is not writable for user "
+                                f"{p.username!r}")
         c.client_id = client_id
         c.keepalive = keepalive
         c.will = p.will
@@ -281,6 +290,15 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if p.clean_session and session is not None:
             self._discard_session(session, now, "clean_session")  # [MQTT-3.1.2-6]
             session = None
+        elif session is not None and session.username != p.username:
+            # A session belongs to the identity that made it: another user asking for the
+            # same client id gets a fresh one (session present 0), nothing of the first
+            # (queue, in-flight messages, subscriptions). Not refused: the client id stays
+            # the session's key as MQTT has it, and a 3.1.1 session that never expires
+            # must not lock a client id away for good. (mosquitto 2.0.11 resumes it and
+            # filters the queue through the new user's ACL, keeping the subscriptions.)
+            self._discard_session(session, now, "session_owner_changed")
+            session = None
         session_present = session is not None  # [MQTT-3.2.2-1..3]
         if session is None:
             window = cfg.max_inflight
@@ -303,6 +321,8 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if keepalive:
             self._schedule(now + 1.5 * keepalive, "keepalive", c.conn)
         if session_present:
+            if self.authz is not None:
+                self._recheck_read(session, now)
             for packet in session.flow.resend_all(now):  # [MQTT-4.4.0-1], in order
                 self._send(c, packet, now)
         self._fill(session, now)
@@ -372,10 +392,11 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                 if c.will_delay and session.expiry:
                     due = now + min(c.will_delay, session.expiry)
                     self._schedule(due, "will", session.client_id)
-                    self._delayed_wills[session.client_id] = (c.will, c.conn, due)
+                    self._delayed_wills[session.client_id] = (c.will, c.conn, due,
+                                                              session.username)
                 else:
-                    self._publish_will(session.client_id, c.will, c.conn, now)
-                    will_published = True
+                    will_published = self._publish_will(session.client_id, c.will, c.conn,
+                                                        now, session.username)
             c.will = None  # [MQTT-3.1.2-10] / [MQTT-3.14.4-3]
             for msg in session.flow.drop_queued_qos0():
                 self._drop(session, msg, "qos0_offline", now)
@@ -392,13 +413,45 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
     def _cancel_delayed_will(self, client_id: str) -> None:
         self._delayed_wills.pop(client_id, None)  # reconnected in time [MQTT-3.1.3-9]
 
-    def _publish_will(self, client_id: str, will, conn, now: float) -> None:
+    def _publish_will(self, client_id: str, will, conn, now: float,
+                      username: str | None) -> bool:
+        """Publish a will as its client would have: only if that client's user may write
+        the topic now (checked at CONNECT too; the authorizer's answer may have changed)."""
+        if not self._may_write(client_id, username, will.topic):
+            self._events.append(ev.MessageDropped(now, will.topic, will.qos, "not_authorized",
+                                                  None, conn, client_id, will.payload))
+            return False
         self._events.append(ev.WillPublished(now, client_id, will.topic, will.qos, will.retain,
                                              conn))
         props = will.properties  # Will Delay Interval is not a PUBLISH property
         if props.will_delay_interval is not None:
             props = replace(props, will_delay_interval=None)
         self.route(will.topic, will.payload, will.qos, will.retain, props, client_id, now)
+        return True
+
+    def _may_write(self, client_id: str, username: str | None, topic: str) -> bool:
+        authz = self.authz
+        return authz is None or authz.authorize(client_id, username, topic, "write")
+
+    def _recheck_read(self, session: Session, now: float) -> None:
+        """A resumed session's queued and unacknowledged messages go out only if its user may
+        read them now (the ACL may have changed since they were queued, e.g. a restart with
+        a new acl_file; mosquitto does the same on reconnect). A QoS 2 message past PUBREC
+        is already the receiver's: its PUBREL still goes."""
+        authz, client_id, username = self.authz, session.client_id, session.username
+        flow = session.flow
+        refused = [msg for msg in flow.queue
+                   if not authz.authorize(client_id, username, msg.topic, "read")]
+        if refused:
+            gone = {id(msg) for msg in refused}
+            flow.queue = deque(msg for msg in flow.queue if id(msg) not in gone)
+        for packet_id, msg in list(flow.inflight.items()):
+            if not msg.released and not authz.authorize(client_id, username, msg.topic,
+                                                        "read"):
+                del flow.inflight[packet_id]
+                refused.append(msg)
+        for msg in refused:
+            self._drop(session, msg, "not_authorized", now)
 
     def _discard_session(self, session: Session, now: float, reason: str) -> None:
         for msg in session.flow.discard():
@@ -440,7 +493,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         pending = self._delayed_wills.get(client_id)
         if pending is not None and now >= pending[2]:  # not a timer of an earlier connection
             del self._delayed_wills[client_id]
-            self._publish_will(client_id, pending[0], pending[1], now)
+            self._publish_will(client_id, pending[0], pending[1], now, pending[3])
 
     def _timer_expire(self, client_id: str, now: float) -> None:
         session = self.sessions.get(client_id)

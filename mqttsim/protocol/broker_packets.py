@@ -342,8 +342,10 @@ class PacketHandlersMixin:
         codes, retained = [], []
         for sub in p.subscriptions:
             topic_filter = sub.topic_filter
+            share, plain = parse_shared_subscription(topic_filter, version)
+            # A shared subscription is checked on its filter part: "$share/g/#" asks for #.
             if self.authz is not None and not self.authz.authorize(
-                    c.client_id, session.username, topic_filter, "subscribe"):
+                    c.client_id, session.username, plain, "subscribe"):
                 if version == MQTT_3_1:  # 3.1 has no failure code: refuse by closing
                     raise ProtocolError(f"subscription to {topic_filter!r} not authorized",
                                         reason_code=0x87)
@@ -354,7 +356,6 @@ class PacketHandlersMixin:
             self._route_cache.clear()
             session.subscriptions[topic_filter] = entry
             codes.append(sub.qos)
-            share, plain = parse_shared_subscription(topic_filter, version)
             handling = sub.retain_handling
             if share is None and (handling == 0 or (handling == 1 and is_new)):
                 retained.append((plain, entry))  # [MQTT-3.3.1-6], [MQTT-3.3.1-9..11]
@@ -368,9 +369,15 @@ class PacketHandlersMixin:
 
     def _send_retained(self, session: Session, topic_filter: str, entry: SubscriptionEntry,
                        now: float) -> None:
+        """Retained messages matching a new subscription, each one only if the subscriber
+        may read its topic: the same check as a live delivery (``route``), per topic."""
+        authz = self.authz
         for topic, message in list(self.retained.match_filter(topic_filter)):
             if message.expires_at is not None and now >= message.expires_at:
                 self.retained.delete(topic)
+                continue
+            if authz is not None and not authz.authorize(session.client_id, session.username,
+                                                         topic, "read"):
                 continue
             props = NO_PROPERTIES
             if session.version == MQTT_5:
