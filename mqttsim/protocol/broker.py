@@ -13,7 +13,8 @@ connection boundary and reported as an event naming the spec statement.
 from __future__ import annotations
 
 import heapq
-from collections import deque
+import math
+from collections import Counter, deque
 from dataclasses import replace
 from typing import Hashable
 
@@ -56,14 +57,23 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         self._share_turn: dict[str, int] = {}
         self._route_cache: dict[str, tuple] = {}  # topic -> matches; cleared on any change
         self._delayed_wills: dict[str, tuple] = {}
+        # Messages dropped, per (client id, reason): "queue_full" is the one to watch.
+        self.drops: Counter = Counter()
         # Flow control (BrokerConfig.hold_acks_when_congested): congested sessions, and per
-        # publisher connection the acks waiting for them, in order.
-        limit = self.config.max_queued_messages
-        self._high_water = (max(1, limit // 2) if limit and self.config.hold_acks_when_congested
-                            else None)
-        self._low_water = (self._high_water or 0) // 2
+        # publisher connection the acks waiting for them, in order, with when they began to.
+        cfg = self.config
+        self._high_water = self._low_water = None  # queued messages; None: no holding
+        self._high_bytes = self._low_bytes = math.inf
+        if cfg.hold_acks_when_congested and (cfg.max_queued_messages or cfg.max_queued_bytes):
+            count, size = cfg.max_queued_messages, cfg.max_queued_bytes
+            self._high_water = max(1, count // 2) if count else math.inf
+            self._low_water = self._high_water // 2
+            if size:
+                self._high_bytes = max(1, size // 2)
+                self._low_bytes = self._high_bytes // 2
         self._congested: set[str] = set()
         self._held_acks: dict[Hashable, deque] = {}
+        self._hold_timers: set[Hashable] = set()  # publisher connections with a timer armed
         self._route_blockers: set[str] = set()  # client id -> (will, conn, due) [MQTT-3.1.3-9]
 
     # -- driver interface ------------------------------------------------------------------
@@ -303,7 +313,8 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if session is None:
             window = cfg.max_inflight
             session = Session(client_id, version, expiry,
-                              OutgoingFlow(window, cfg.max_queued_messages, cfg.queue_qos0))
+                              OutgoingFlow(window, cfg.max_queued_messages, cfg.queue_qos0,
+                                           cfg.max_queued_bytes))
             self.sessions[client_id] = session
         session.version, session.expiry, session.expires_at = version, expiry, None
         session.username = p.username
@@ -445,6 +456,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if refused:
             gone = {id(msg) for msg in refused}
             flow.queue = deque(msg for msg in flow.queue if id(msg) not in gone)
+            flow.recount()
         for packet_id, msg in list(flow.inflight.items()):
             if not msg.released and not authz.authorize(client_id, username, msg.topic,
                                                         "read"):
@@ -503,6 +515,27 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self._timer_will(client_id, now)  # a delayed will goes out when the session ends
             self._discard_session(session, now, "session_expired")
 
+    def _timer_ackhold(self, conn, now: float) -> None:
+        """Acks held for hold_acks_max_time go, congested subscriber or not."""
+        self._hold_timers.discard(conn)
+        held = self._held_acks.get(conn)
+        if not held:
+            return
+        limit = self.config.hold_acks_max_time
+        c = self.connections[conn]
+        while held and held[0][4] + limit <= now:
+            _, cls, packet_id, code, _ = held.popleft()
+            self._send_ack(c, cls, packet_id, now, code)
+        if held:
+            self._hold_timers.add(conn)
+            self._schedule(held[0][4] + limit, "ackhold", conn)
+        else:
+            del self._held_acks[conn]
+
+    def drop_counts(self, reason: str = "queue_full") -> dict[str, int]:
+        """Messages dropped for ``reason``, per client id (sum them for the total)."""
+        return {client: n for (client, why), n in self.drops.items() if why == reason}
+
     def _timer_retry(self, client_id: str, now: float) -> None:
         session = self.sessions.get(client_id)
         if session is None:
@@ -538,6 +571,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self.store.session_changed(session)
 
     def _drop(self, session: Session, msg, reason: str, now: float) -> None:
+        self.drops[(session.client_id, reason)] += 1
         self._events.append(ev.MessageDropped(now, msg.topic, msg.qos, reason, None,
                                               session.conn, session.client_id, msg.payload))
 
@@ -547,6 +581,9 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self.retained.set(message.topic, message)
         for session in sessions:
             session.conn = None
+            flow = session.flow  # the store built it: apply this configuration's limits
+            flow.max_queued_bytes = self.config.max_queued_bytes
+            flow.recount()
             self.sessions[session.client_id] = session
             if session.expires_at is not None:  # it keeps expiring while offline
                 self._schedule(session.expires_at, "expire", session.client_id)

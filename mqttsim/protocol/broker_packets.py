@@ -90,8 +90,7 @@ class PacketHandlersMixin:
             cls = Puback if qos == 1 else Pubrec
             if blockers or c.conn in self._held_acks:
                 # A subscriber this message went to is congested: the ack waits for it.
-                self._held_acks.setdefault(c.conn, deque()).append(
-                    (frozenset(blockers), cls, p.packet_id, code))
+                self._hold_ack(c, (frozenset(blockers), cls, p.packet_id, code, now), now)
             else:
                 self._send_ack(c, cls, p.packet_id, now, code)
             if session.expiry and self.store is not None:  # what _session_changed asks first
@@ -211,7 +210,8 @@ class PacketHandlersMixin:
                 self._drop(session, msg, drop, now)
             elif conn is not None and self._high_water is not None and (
                     session.client_id in self._congested
-                    or len(flow.queue) >= self._high_water):
+                    or len(flow.queue) >= self._high_water
+                    or flow.queued_bytes >= self._high_bytes):
                 self._congested.add(session.client_id)
                 self._route_blockers.add(session.client_id)
         if qos and session.expiry and self.store is not None:
@@ -230,15 +230,31 @@ class PacketHandlersMixin:
                 self._send(c, packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = queue.popleft()
+            msg = flow.pop_queued()
             if msg.expires_at is not None and now >= msg.expires_at:
                 self._drop(session, msg, "expired", now)
                 continue
             if msg.qos:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
-        if session.client_id in self._congested and len(queue) <= self._low_water:
+        if session.client_id in self._congested and len(queue) <= self._low_water \
+                and flow.queued_bytes <= self._low_bytes:
             self._uncongest(session.client_id, now)
+
+    def _hold_ack(self, c: Connection, entry: tuple, now: float) -> None:
+        """Hold a publisher's ack (in order behind the ones already held), within the bounds
+        BrokerConfig sets: at most hold_acks_max_count per connection (the oldest goes when
+        one more comes) and hold_acks_max_time seconds each (a timer sends it)."""
+        held = self._held_acks.get(c.conn)
+        if held is None:
+            held = self._held_acks[c.conn] = deque()
+        held.append(entry)
+        if len(held) > self.config.hold_acks_max_count:
+            _, cls, packet_id, code, _ = held.popleft()
+            self._send_ack(c, cls, packet_id, now, code)
+        if c.conn not in self._hold_timers:
+            self._hold_timers.add(c.conn)
+            self._schedule(held[0][4] + self.config.hold_acks_max_time, "ackhold", c.conn)
 
     def _uncongest(self, client_id: str, now: float) -> None:
         """A session drained (or went away): send the acks that were waiting only for it."""
@@ -248,7 +264,7 @@ class PacketHandlersMixin:
             held = self._held_acks[conn]
             c = self.connections[conn]
             while held and not (held[0][0] & congested):
-                _, cls, packet_id, code = held.popleft()
+                _, cls, packet_id, code, _ = held.popleft()
                 self._send_ack(c, cls, packet_id, now, code)
             if not held:
                 del self._held_acks[conn]

@@ -22,12 +22,22 @@ class BrokerConfig:
     """Broker limits and policies. Defaults follow mosquitto 2.0 where it has one."""
 
     max_inflight: int = 20  # per client, outgoing QoS 1/2 (mosquitto max_inflight_messages)
-    max_queued_messages: int = 1000  # per client, behind the window and while offline
-    # Flow control: when a *connected* subscriber's queue reaches half of max_queued_messages,
-    # the PUBACK/PUBREC to the publishers feeding it wait until it drains to a quarter, so the
-    # publishers' in-flight windows slow them down instead of the queue overflowing. (mosquitto
-    # drops instead: set False for its behaviour. Offline sessions never hold acks back.)
-    hold_acks_when_congested: bool = True
+    # Per client, behind the window and while offline (mosquitto max_queued_messages and
+    # max_queued_bytes, payload bytes; None: no limit). A message for a client whose queue is
+    # full is dropped for that client only, reported (MessageDropped "queue_full") and
+    # counted (BrokerEngine.drops); the publisher and every other subscriber go on.
+    max_queued_messages: int | None = 1000
+    max_queued_bytes: int | None = None
+    # A lab experiment, off by default: while a *connected* subscriber's queue is past half
+    # of its limits, the PUBACK/PUBREC to the publishers feeding it wait until it drains to a
+    # quarter, so their in-flight windows slow them down instead of the queue overflowing.
+    # Bounded, because one subscriber that never reads would otherwise stall every publisher
+    # for ever (issue 13): an ack waits at most hold_acks_max_time seconds, and a publisher
+    # connection has at most hold_acks_max_count acks waiting; past either it goes anyway.
+    # Flow control that cannot be abused is MQTT 5's Receive Maximum, honoured both ways.
+    hold_acks_when_congested: bool = False
+    hold_acks_max_time: float = 2.0
+    hold_acks_max_count: int = 100
     queue_qos0: bool = False  # queue QoS 0 for offline persistent sessions
     retain_available: bool = True
     max_packet_size: int | None = None  # largest packet accepted from clients

@@ -533,7 +533,7 @@ class ClientEngine(TracesPackets):
                 self._resend(packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = queue.popleft()
+            msg = flow.pop_queued()
             if msg.qos:
                 flow.admit(msg, now)
             self._send_message(msg, now)
