@@ -31,7 +31,7 @@ from .flows import OutgoingFlow
 from .packets import (MQTT_3_1, MQTT_3_1_1, MQTT_5, Auth, Connack, Connect, Disconnect,
                       Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe, Unsubscribe)
 from .properties import NO_PROPERTIES, Properties
-from .reason_codes import CONNACK_V3_TO_V5, reason_name
+from .reason_codes import CONNACK_V3_TO_V5, DISCONNECT_V5, reason_name
 from .subscriptions import SubscriptionTree, TopicTrie
 
 
@@ -81,8 +81,9 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         """A client opened a transport connection; it has ``connect_timeout`` to send CONNECT."""
         if conn in self.connections:
             raise ValueError(f"connection id {conn!r} is already in use")
-        self.connections[conn] = Connection(conn, Decoder(None, self.config.max_packet_size),
-                                            now, now)
+        cfg = self.config
+        self.connections[conn] = Connection(
+            conn, Decoder(None, cfg.max_packet_size, cfg.max_user_properties), now, now)
         self._schedule(now + self.config.connect_timeout, "connect", conn)
 
     def receive(self, conn: Hashable, data: bytes, now: float) -> list:
@@ -184,7 +185,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         for c in list(self.connections.values()):
             if not c.ended:
                 if c.version == MQTT_5 and c.session is not None:
-                    self._send(c, Disconnect(0x8B), now)
+                    self._disconnect(c, 0x8B, now)  # Server shutting down
                 self._close(c, now, "shutdown", "server shutting down", publish_will=True)
         return self.take_events()
 
@@ -218,7 +219,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if isinstance(exc, (NameError, AttributeError, TypeError, AssertionError)):
             raise exc
         if c.version == MQTT_5 and c.session is not None and not c.ended:
-            self._send(c, Disconnect(0x80), now)
+            self._disconnect(c, 0x80, now)  # Unspecified error
         self._close(c, now, "transient_error", f"{type(exc).__name__}: {exc}",
                     "MQTT-4.8.0-2" if c.version != MQTT_5 else None, publish_will=True)
 
@@ -232,7 +233,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self._close(c, now, "refused", str(exc), exc.rule)
             return
         if c.version == MQTT_5 and c.session is not None:
-            self._send(c, Disconnect(exc.reason_code), now)  # only after CONNACK [MQTT-3.14.0-1]
+            self._disconnect(c, exc.reason_code, now)  # only after CONNACK [MQTT-3.14.0-1]
         self._close(c, now, "protocol_error", exc.message, exc.rule, publish_will=True)
 
     # -- CONNECT ---------------------------------------------------------------------------
@@ -289,7 +290,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             old = self.connections.get(session.conn)
             if old is not None and not old.ended:
                 if old.version == MQTT_5:
-                    self._send(old, Disconnect(0x8E), now)  # [MQTT-3.1.4-3]
+                    self._disconnect(old, 0x8E, now)  # Session taken over [MQTT-3.1.4-3]
                 cancel_will = (not p.clean_session and old.will_delay > 0)
                 self._close(old, now, "takeover", f"client id {client_id!r} connected again",
                             "MQTT-3.1.4-2" if version != MQTT_5 else "MQTT-3.1.4-3",
@@ -496,7 +497,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             return
         rule = "MQTT-3.1.2-22" if c.version == MQTT_5 else "MQTT-3.1.2-24"
         if c.version == MQTT_5:
-            self._send(c, Disconnect(0x8D), now)
+            self._disconnect(c, 0x8D, now)  # Keep Alive timeout
         self._close(c, now, "keepalive",
                     f"nothing received for 1.5 x {c.keepalive} s keepalive", rule,
                     publish_will=True)
@@ -565,6 +566,16 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
         return len(data)
+
+    def _disconnect(self, c: Connection, code: int, now: float) -> None:
+        """The broker's MQTT 5 DISCONNECT, the only place that builds one. A reason code that
+        DISCONNECT does not allow (e.g. 0x84 Unsupported Protocol Version, a CONNACK code,
+        from a second CONNECT) becomes 0x82 Protocol Error: whatever the packet said, the
+        client broke the protocol after CONNACK [MQTT-3.1.0-2] (spec table 3-10 lists the
+        codes DISCONNECT may carry)."""
+        if code not in DISCONNECT_V5:
+            code = 0x82
+        self._send(c, Disconnect(code), now)
 
     def _session_changed(self, session: Session) -> None:
         if self.store is not None and session.expiry:

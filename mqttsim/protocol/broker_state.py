@@ -41,6 +41,10 @@ class BrokerConfig:
     queue_qos0: bool = False  # queue QoS 0 for offline persistent sessions
     retain_available: bool = True
     max_packet_size: int | None = None  # largest packet accepted from clients
+    # MQTT 5 User Properties one packet from a client may carry. Each costs the engine about
+    # as much as a whole small message, so without a bound one packet of 200,000 of them
+    # held up every other client for a second (issue 13). Past it: DISCONNECT 0x83.
+    max_user_properties: int | None = 1000
     max_keepalive: int = 65535
     allow_zero_length_clientid: bool = True
     connect_timeout: float = 10.0  # seconds a new connection may take to send CONNECT
