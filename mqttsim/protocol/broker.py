@@ -286,17 +286,22 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                 c.will_delay = p.will.properties.will_delay_interval or 0
         # A second connection with the same client id takes over [MQTT-3.1.4-2].
         session = self.sessions.get(client_id)
+        # The old session ends here with a clean start, or when another user takes the id.
+        ends = session is not None and (p.clean_session or session.username != p.username)
         if session is not None and session.conn is not None:
             old = self.connections.get(session.conn)
             if old is not None and not old.ended:
                 if old.version == MQTT_5:
                     self._disconnect(old, 0x8E, now)  # Session taken over [MQTT-3.1.4-3]
-                cancel_will = (not p.clean_session and old.will_delay > 0)
+                cancel_will = (not ends and old.will_delay > 0)
                 self._close(old, now, "takeover", f"client id {client_id!r} connected again",
                             "MQTT-3.1.4-2" if version != MQTT_5 else "MQTT-3.1.4-3",
                             publish_will=not cancel_will)
             session = self.sessions.get(client_id)
-        self._cancel_delayed_will(client_id)
+        if ends:  # a delayed will goes when its session ends, if not before (MQTT 5 3.1.3.2)
+            self._publish_delayed_will(client_id, now)
+        else:
+            self._cancel_delayed_will(client_id)
         expiry = self._session_expiry(version, p)
         if p.clean_session and session is not None:
             self._discard_session(session, now, "clean_session")  # [MQTT-3.1.2-6]
@@ -425,6 +430,11 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
     def _cancel_delayed_will(self, client_id: str) -> None:
         self._delayed_wills.pop(client_id, None)  # reconnected in time [MQTT-3.1.3-9]
 
+    def _publish_delayed_will(self, client_id: str, now: float) -> None:
+        pending = self._delayed_wills.pop(client_id, None)
+        if pending is not None:
+            self._publish_will(client_id, pending[0], pending[1], now, pending[3])
+
     def _publish_will(self, client_id: str, will, conn, now: float,
                       username: str | None) -> bool:
         """Publish a will as its client would have: only if that client's user may write
@@ -505,8 +515,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
     def _timer_will(self, client_id: str, now: float) -> None:
         pending = self._delayed_wills.get(client_id)
         if pending is not None and now >= pending[2]:  # not a timer of an earlier connection
-            del self._delayed_wills[client_id]
-            self._publish_will(client_id, pending[0], pending[1], now, pending[3])
+            self._publish_delayed_will(client_id, now)
 
     def _timer_expire(self, client_id: str, now: float) -> None:
         session = self.sessions.get(client_id)

@@ -230,7 +230,8 @@ class PacketHandlersMixin:
                 self._send(c, packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = flow.pop_queued()
+            msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
+            flow.queued_bytes -= len(msg.payload)
             if msg.expires_at is not None and now >= msg.expires_at:
                 self._drop(session, msg, "expired", now)
                 continue

@@ -241,3 +241,27 @@ def test_engine_with_pattern_rules_refuses_a_wildcard_client_id_everything():
     assert codes == [0x80]
     sneaky.send(Publish("devices/dev1/cmd", b"x", 1, packet_id=1))
     assert publishes(watcher.read()) == []
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_delayed_will_goes_out_as_its_user_when_another_user_ends_the_session(live):
+    """bob taking alice's client id ends alice's session, so her delayed will is due now
+    (MQTT 5 3.1.3.2: delayed until the interval passes or the session ends), published with
+    alice's rights, never cancelled as if alice had come back, and never bob's."""
+    b = broker()
+    watcher = login(b, "watcher", "admin")
+    subscribe(watcher, "alice/#")
+    alice = login(b, "alice-persist", "alice", 5,
+                  properties=Properties(session_expiry_interval=600),
+                  will=Will("alice/status", b"gone", 0, False,
+                            Properties(will_delay_interval=30)))
+    if not live:
+        alice.lose(now=1.0)
+        assert publishes(watcher.read()) == []  # delayed
+    bob = login(b, "alice-persist", "bob", 5, clean_session=False,
+                properties=Properties(session_expiry_interval=600))
+    assert bob.connack.session_present is False
+    assert [(p.topic, p.payload) for p in publishes(watcher.read())] == [
+        ("alice/status", b"gone")]
+    b.on_timer(100.0)
+    assert publishes(watcher.read()) == []  # once
