@@ -22,8 +22,8 @@ from . import events as ev
 from .auth import NOT_AUTHORIZED, AllowAll
 from ._tracing import TracesPackets
 from .broker_packets import PacketHandlersMixin
-from .broker_state import (NEVER_EXPIRES, BrokerConfig, BrokerStore, Connection,
-                           RetainedMessage, Session)
+from .broker_state import (NEVER_EXPIRES, BrokerConfig, BrokerStore, Connection, ConnState,
+                           RetainedMessage, Session, Timer)
 from .decoder import Decoder
 from .encoder import encode
 from .errors import MQTTError, ProtocolError, UnsupportedProtocolVersion
@@ -33,6 +33,9 @@ from .packets import (MQTT_3_1, MQTT_3_1_1, MQTT_5, Auth, Connack, Connect, Disc
 from .properties import NO_PROPERTIES, Properties
 from .reason_codes import CONNACK_V3_TO_V5, DISCONNECT_V5, reason_name
 from .subscriptions import SubscriptionTree, TopicTrie
+
+_AWAITING, _CONNECTED, _CLOSING = (ConnState.AWAITING_CONNECT, ConnState.CONNECTED,
+                                   ConnState.CLOSING)
 
 
 class BrokerEngine(PacketHandlersMixin, TracesPackets):
@@ -84,12 +87,12 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         cfg = self.config
         self.connections[conn] = Connection(
             conn, Decoder(None, cfg.max_packet_size, cfg.max_user_properties), now, now)
-        self._schedule(now + self.config.connect_timeout, "connect", conn)
+        self._schedule(now + self.config.connect_timeout, Timer.CONNECT, conn)
 
     def receive(self, conn: Hashable, data: bytes, now: float) -> list:
         """Bytes from a client. Returns the events that happened."""
         c = self.connections.get(conn)
-        if c is None or c.close or c.ended:
+        if c is None or c.state is _CLOSING:
             return self.take_events()  # after a refusal or a close, data is ignored [MQTT-3.1.4-5]
         c.last_received = now
         try:
@@ -100,7 +103,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                     return self.take_events()
             self._violation(c, exc, now)
             return self.take_events()
-        if self.trace_received or c.session is None:
+        if self.trace_received or c.state is _AWAITING:
             for packet, size in zip(packets, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
                     break
@@ -115,7 +118,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                 handler(self, c, packet, now)
             except Exception as exc:  # noqa: BLE001 - sorted out by _failed
                 self._failed(c, exc, now)
-            if c.close or c.ended:
+            if c.state is _CLOSING:
                 break
         events, self._events = self._events, []  # take_events(), without the call
         return events
@@ -132,15 +135,18 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             return b"", True
         data = bytes(c.out)
         c.out.clear()
-        return data, c.close
+        return data, c.state is _CLOSING
 
     def connection_lost(self, conn: Hashable, now: float, reason: str = "transport",
                         detail: str = "") -> list:
         """The transport is gone (closed by the peer, reset, or closed by the driver)."""
         c = self.connections.pop(conn, None)
         self._pending.discard(conn)
-        if c is not None and not c.ended:
-            self._end(c, now, reason, detail, publish_will=True)
+        if c is not None:
+            ended = c.state is _CLOSING  # the engine closed it and accounted for its end
+            c.move("lost")
+            if not ended:
+                self._end(c, now, reason, detail, publish_will=True)
         return self.take_events()
 
     def take_events(self) -> list:
@@ -177,14 +183,14 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         timers = self._timers
         while timers and timers[0][0] <= now:
             _, _, kind, key = heapq.heappop(timers)
-            getattr(self, f"_timer_{kind}")(key, now)
+            _TIMERS[kind](self, key, now)
         return self.take_events()
 
     def shutdown(self, now: float) -> list:
         """Close every connection (the server is stopping); persistent sessions stay."""
         for c in list(self.connections.values()):
-            if not c.ended:
-                if c.version == MQTT_5 and c.session is not None:
+            if c.state is not _CLOSING:
+                if c.version == MQTT_5 and c.state is _CONNECTED:
                     self._disconnect(c, 0x8B, now)  # Server shutting down
                 self._close(c, now, "shutdown", "server shutting down", publish_will=True)
         return self.take_events()
@@ -195,7 +201,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         if self.trace_received:
             self._events.append(ev.PacketReceived(now, packet, size, c.conn, c.client_id))
         try:
-            if c.session is None:
+            if c.state is _AWAITING:
                 if packet.__class__ is not Connect:
                     raise ProtocolError(f"{packet.type.name} before CONNECT", "MQTT-3.1.0-1")
                 self._on_connect(c, packet, now)
@@ -207,7 +213,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
                 handler(self, c, packet, now)
         except Exception as exc:  # noqa: BLE001 - sorted out by _failed
             self._failed(c, exc, now)
-        return not (c.close or c.ended)
+        return c.state is not _CLOSING
 
     def _failed(self, c: Connection, exc: Exception, now: float) -> None:
         """A packet could not be handled: a protocol violation, a transient failure of an
@@ -218,21 +224,21 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             return
         if isinstance(exc, (NameError, AttributeError, TypeError, AssertionError)):
             raise exc
-        if c.version == MQTT_5 and c.session is not None and not c.ended:
+        if c.version == MQTT_5 and c.state is _CONNECTED:
             self._disconnect(c, 0x80, now)  # Unspecified error
         self._close(c, now, "transient_error", f"{type(exc).__name__}: {exc}",
                     "MQTT-4.8.0-2" if c.version != MQTT_5 else None, publish_will=True)
 
     def _violation(self, c: Connection, exc: MQTTError, now: float) -> None:
         """Any protocol violation closes this connection and only this one [MQTT-4.8.0-1]."""
-        if isinstance(exc, UnsupportedProtocolVersion) and c.session is None:
+        if isinstance(exc, UnsupportedProtocolVersion) and c.state is _AWAITING:
             # [MQTT-3.1.2-2]: answer in a CONNACK the client can read, then close.
             version = MQTT_5 if exc.protocol_level == MQTT_5 else MQTT_3_1_1
             c.version = version
             self._send(c, Connack(False, 0x84 if version == MQTT_5 else 0x01), now)
             self._close(c, now, "refused", str(exc), exc.rule)
             return
-        if c.version == MQTT_5 and c.session is not None:
+        if c.version == MQTT_5 and c.state is _CONNECTED:
             self._disconnect(c, exc.reason_code, now)  # only after CONNACK [MQTT-3.14.0-1]
         self._close(c, now, "protocol_error", exc.message, exc.rule, publish_will=True)
 
@@ -290,7 +296,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         ends = session is not None and (p.clean_session or session.username != p.username)
         if session is not None and session.conn is not None:
             old = self.connections.get(session.conn)
-            if old is not None and not old.ended:
+            if old is not None and old.state is not _CLOSING:
                 if old.version == MQTT_5:
                     self._disconnect(old, 0x8E, now)  # Session taken over [MQTT-3.1.4-3]
                 cancel_will = (not ends and old.will_delay > 0)
@@ -330,13 +336,14 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         policy = cfg.retry_policy or ("timer" if version == MQTT_3_1 else "on_reconnect")
         session.retry_timer = policy == "timer"
         c.session = session
+        c.move("accept")
         # MQTT 3.1's CONNACK has no Session Present flag: the session resumes all the same.
         self._send(c, Connack(session_present and version != MQTT_3_1, 0,
                               self._connack_properties(c, assigned, server_keepalive)), now)
         self._events.append(ev.Connected(now, client_id, session_present, version, c.conn,
                                          keepalive))
         if keepalive:
-            self._schedule(now + 1.5 * keepalive, "keepalive", c.conn)
+            self._schedule(now + 1.5 * keepalive, Timer.KEEPALIVE, c.conn)
         if session_present:
             if self.authz is not None:
                 self._recheck_read(session, now)
@@ -390,14 +397,15 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
     def _close(self, c: Connection, now: float, reason: str, detail: str = "",
                rule: str | None = None, publish_will: bool = False) -> None:
         """The engine ends a connection: flush its output, then the driver closes it."""
-        c.close = True
         self._pending.add(c.conn)
-        if not c.ended:
+        if c.state is not _CLOSING:
+            c.move("close")
             self._end(c, now, reason, detail, rule, publish_will)
 
     def _end(self, c: Connection, now: float, reason: str, detail: str = "",
              rule: str | None = None, publish_will: bool = False) -> None:
-        c.ended = True
+        """Account once for the end of a connection (will, session), as it leaves
+        AWAITING_CONNECT or CONNECTED for CLOSING or CLOSED."""
         self._held_acks.pop(c.conn, None)  # the publisher resends on reconnect, as MQTT says
         session = c.session
         will_published = False
@@ -408,7 +416,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             if c.will is not None and publish_will:
                 if c.will_delay and session.expiry:
                     due = now + min(c.will_delay, session.expiry)
-                    self._schedule(due, "will", session.client_id)
+                    self._schedule(due, Timer.WILL, session.client_id)
                     self._delayed_wills[session.client_id] = (c.will, c.conn, due,
                                                               session.username)
                 else:
@@ -422,7 +430,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             else:
                 if session.expiry != NEVER_EXPIRES:
                     session.expires_at = now + session.expiry
-                    self._schedule(session.expires_at, "expire", session.client_id)
+                    self._schedule(session.expires_at, Timer.EXPIRE, session.client_id)
                 self._session_changed(session)
         self._events.append(ev.ConnectionClosed(now, c.client_id, reason, detail, rule, c.conn,
                                                 will_published))
@@ -487,23 +495,23 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self.store.session_removed(session.client_id)
 
     # -- timers ----------------------------------------------------------------------------
-    def _schedule(self, when: float, kind: str, key) -> None:
+    def _schedule(self, when: float, kind: Timer, key) -> None:
         self._timer_seq += 1
         heapq.heappush(self._timers, (when, self._timer_seq, kind, key))
 
     def _timer_connect(self, conn, now: float) -> None:
         c = self.connections.get(conn)
-        if c is not None and c.session is None and not c.ended:
+        if c is not None and c.state is _AWAITING:
             self._close(c, now, "connect_timeout",
                         f"no CONNECT within {self.config.connect_timeout:g} s")
 
     def _timer_keepalive(self, conn, now: float) -> None:
         c = self.connections.get(conn)
-        if c is None or c.ended or not c.keepalive:
+        if c is None or c.state is not _CONNECTED or not c.keepalive:
             return
         deadline = c.last_received + 1.5 * c.keepalive
         if now < deadline:
-            self._schedule(deadline, "keepalive", conn)  # traffic arrived: look again later
+            self._schedule(deadline, Timer.KEEPALIVE, conn)  # traffic arrived: look again later
             return
         rule = "MQTT-3.1.2-22" if c.version == MQTT_5 else "MQTT-3.1.2-24"
         if c.version == MQTT_5:
@@ -538,7 +546,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             self._send_ack(c, cls, packet_id, now, code)
         if held:
             self._hold_timers.add(conn)
-            self._schedule(held[0][4] + limit, "ackhold", conn)
+            self._schedule(held[0][4] + limit, Timer.ACKHOLD, conn)
         else:
             del self._held_acks[conn]
 
@@ -565,7 +573,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
         when = session.flow.next_retry(self.config.retry_interval)
         if when is not None:
             session.retry_armed = True
-            self._schedule(when, "retry", session.client_id)
+            self._schedule(when, Timer.RETRY, session.client_id)
 
     # -- small helpers ---------------------------------------------------------------------
     def _send(self, c: Connection, packet, now: float) -> int:
@@ -606,7 +614,7 @@ class BrokerEngine(PacketHandlersMixin, TracesPackets):
             flow.recount()
             self.sessions[session.client_id] = session
             if session.expires_at is not None:  # it keeps expiring while offline
-                self._schedule(session.expires_at, "expire", session.client_id)
+                self._schedule(session.expires_at, Timer.EXPIRE, session.client_id)
             for topic_filter, entry in session.subscriptions.items():
                 self.subscriptions.add(topic_filter, session.client_id, entry,
                                        version=session.version)
@@ -625,3 +633,14 @@ _HANDLERS = {
     Disconnect: BrokerEngine._on_disconnect,
     Auth: BrokerEngine._on_auth,
 }
+
+# What each kind of timer wakes up (an explicit table rather than names built at run time).
+_TIMERS = {
+    Timer.CONNECT: BrokerEngine._timer_connect,
+    Timer.KEEPALIVE: BrokerEngine._timer_keepalive,
+    Timer.WILL: BrokerEngine._timer_will,
+    Timer.EXPIRE: BrokerEngine._timer_expire,
+    Timer.RETRY: BrokerEngine._timer_retry,
+    Timer.ACKHOLD: BrokerEngine._timer_ackhold,
+}
+assert set(_TIMERS) == set(Timer), "every kind of timer has its handler"

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import replace
 
 from . import events as ev
-from .broker_state import Connection, RetainedMessage, Session, SubscriptionEntry
+from .broker_state import Connection, RetainedMessage, Session, SubscriptionEntry, Timer
 from .errors import ProtocolError
 from .flows import OutMessage
 from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Puback, Pubcomp,
@@ -255,7 +255,7 @@ class PacketHandlersMixin:
             self._send_ack(c, cls, packet_id, now, code)
         if c.conn not in self._hold_timers:
             self._hold_timers.add(c.conn)
-            self._schedule(held[0][4] + self.config.hold_acks_max_time, "ackhold", c.conn)
+            self._schedule(held[0][4] + self.config.hold_acks_max_time, Timer.ACKHOLD, c.conn)
 
     def _uncongest(self, client_id: str, now: float) -> None:
         """A session drained (or went away): send the acks that were waiting only for it."""

@@ -11,7 +11,6 @@ it and drops it when it would be published; mqttsim gives another user a fresh s
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from contextlib import contextmanager

@@ -191,7 +191,7 @@ def test_held_acks_are_bounded_in_count():
 def test_held_acks_are_bounded_in_time():
     b = broker(max_inflight=2, max_queued_messages=8, hold_acks_when_congested=True,
                hold_acks_max_time=2.0)
-    sub = slow_subscriber(b)
+    slow_subscriber(b)  # never acknowledges: congested as soon as its queue reaches 4
     pub = online(b, "pub")
     assert publish_many(pub, 8) == [1, 2, 3, 4, 5]  # congested at 4 queued: 6..8 wait
     assert b.next_deadline() == 2.0
