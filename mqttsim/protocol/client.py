@@ -533,7 +533,8 @@ class ClientEngine(TracesPackets):
                 self._resend(packet, now)
         queue = flow.queue
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = flow.pop_queued()
+            msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
+            flow.queued_bytes -= len(msg.payload)
             if msg.qos:
                 flow.admit(msg, now)
             self._send_message(msg, now)

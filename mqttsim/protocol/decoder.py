@@ -74,6 +74,7 @@ class Decoder:
         size = len(buf)
         version = self.version
         known_topics = self._known_topics
+        user_limit = self.max_user_properties
         if version is None:  # _quick_length(), written out: one call less per chunk
             quick = -1
         else:
@@ -89,7 +90,7 @@ class Decoder:
                 if length <= quick and end <= size:
                     if first & 0xF0 == 0x30:
                         out.append(read_publish(first, buf, pos + 2, end, version,
-                                                known_topics, self.max_user_properties))
+                                                known_topics, user_limit))
                         sizes.append(length + 2)
                         pos = end
                         continue

@@ -198,8 +198,3 @@ class WillPublished:
 Event = (PacketSent | PacketReceived | Connected | ConnectionRefused | ConnectionClosed
          | Subscribed | Unsubscribed | MessageReceived | MessageAcknowledged | MessageDropped
          | WillPublished)
-
-# ``_new``: the old name of the constructor (see packets.py); broker_packets.py still calls
-# it. Remove with its last caller.
-for _cls in (PacketSent, MessageReceived, MessageAcknowledged):
-    _cls._new = _cls

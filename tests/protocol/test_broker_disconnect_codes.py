@@ -15,7 +15,7 @@ import inspect
 import pytest
 
 from mqttsim.protocol import broker as broker_module
-from mqttsim.protocol import broker_packets
+from mqttsim.protocol import broker_packets, broker_routing, broker_sessions
 from mqttsim.protocol import encode
 from mqttsim.protocol.auth import AllowAll
 from mqttsim.protocol.broker import BrokerEngine
@@ -125,7 +125,7 @@ def _calls(module, name: str) -> list[str]:
 
 
 def test_the_cases_above_cover_every_place_the_broker_sends_disconnect():
-    sources = (broker_module, broker_packets)
+    sources = (broker_module, broker_sessions, broker_routing, broker_packets)
     assert [f for m in sources for f in _calls(m, "Disconnect")] == ["_disconnect"]
     callers = sorted(f for m in sources for f in _calls(m, "_disconnect"))
     assert callers == ["_failed", "_on_connect", "_timer_keepalive", "_violation", "shutdown"]
