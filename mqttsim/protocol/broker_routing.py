@@ -191,9 +191,11 @@ class RoutingMixin:
             for packet in flow.resend_waiting(now):
                 self._send(c, packet, now)
         queue = flow.queue
+        counting = flow.max_queued_bytes is not None
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
             msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
-            flow.queued_bytes -= len(msg.payload)
+            if counting:
+                flow.queued_bytes -= len(msg.payload)
             if msg.expires_at is not None and now >= msg.expires_at:
                 self._drop(session, msg, "expired", now)
                 continue
