@@ -5,6 +5,20 @@ subscriptions, its queue and in-flight messages, its will. This part accepts or 
 CONNECT (authentication, the will's write check, takeover [MQTT-3.1.4-2], clean start,
 a session belonging to the user who made it), resumes a session [MQTT-4.4.0-1], ends
 connections (publishing wills when they are due) and expires sessions.
+
+Two choices where the spec leaves room (issue 13), compared with mosquitto 2.0.11:
+
+- A will its user may not write is refused at CONNECT: CONNACK 0x87 Not authorized (MQTT 5)
+  or return code 5 (3.1/3.1.1, which have no closer code), so the client learns why at once;
+  mosquitto 2.0.11 accepts the CONNECT and drops the will silently when it falls due. The
+  will is checked again when published, in case the authorizer's answer changed.
+- Another user connecting with a persistent session's client id gets a fresh session
+  (session present 0) and nothing of the first user's: queue, in-flight messages,
+  subscriptions (the drops are reported as session_owner_changed). Refusing instead would
+  let a session that never expires (3.1.1) lock its client id away for good. mosquitto
+  2.0.11 resumes the session for the new user, keeps its subscriptions and filters its queue
+  through the new user's ACL. Queued and in-flight messages of a session resumed by its own
+  user are read-checked again too (the ACL may have changed, e.g. after a restart).
 """
 
 from __future__ import annotations
