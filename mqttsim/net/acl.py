@@ -14,7 +14,17 @@ left out) and a topic filter, which may contain spaces. With an ACL file, anythi
 granted is refused, and a matching ``deny`` beats any grant (mosquitto checks denials first).
 A ``pattern`` with ``%u`` does not apply to a client without a user name, and, as in
 mosquitto, when the file has patterns a client whose user name or client id contains ``+``
-or ``#`` is refused everything (it could otherwise widen a pattern into a wildcard).
+or ``#`` is refused everything (it could otherwise widen a pattern into a wildcard; mosquitto
+2.0 refuses it on its pattern rules only, src/security_default.c "dangerous client id"). A
+``/`` is allowed, as in mosquitto: client id ``a/b`` under ``devices/%c/#`` gets
+``devices/a/b/#``, a part of client ``a``'s space, which any client could claim anyway by
+choosing the client id ``a`` (client ids are not identities; user names are, and only the
+password file's owner can create a user ``alice/x``).
+
+Every path asks: live deliveries, retained messages sent on SUBSCRIBE, wills (at CONNECT and
+when published) and queued or in-flight messages of a resumed session ("read" again for the
+user they finally go to). A shared subscription ``$share/{group}/{filter}`` is checked on its
+filter part (the engine passes only that; this class also strips it if given the whole).
 
 SUBSCRIBE: mosquitto 2.0's ACL file grants every subscription and only filters messages on
 delivery, which gives a subscriber no signal at all. As issue #4 asks, this Authorizer also

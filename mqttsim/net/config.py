@@ -18,7 +18,9 @@ Defaults, as mosquitto 2.0 documents them (mosquitto.conf(5)):
   address binds every interface too (``host`` None). Difference: port 0 means "any free
   port" here (mosquitto uses it for Unix sockets, which are not supported).
 - ``max_inflight_messages`` 20 (0: no limit, i.e. 65535 packet ids); ``max_queued_messages``
-  1000 (0: no limit); ``retain_available`` true; ``max_packet_size`` 0 = no limit (else at
+  1000 and ``max_queued_bytes`` 0 (0: no limit; bytes of payload), per client: a message for
+  a client whose queue is full is dropped for that client only, counted and logged ("Outgoing
+  messages are being dropped for client X."); ``retain_available`` true; ``max_packet_size`` 0 = no limit (else at
   least 20, as mosquitto requires); ``max_keepalive`` 65535 (10..65535);
   ``queue_qos0_messages`` false; ``allow_zero_length_clientid`` true; ``auto_id_prefix``
   ``auto-``.
@@ -277,6 +279,9 @@ class _Parser:
     def opt_max_queued_messages(self, value: str) -> None:
         self._set(self.integer(value, 0, 2**31 - 1) or None)  # 0: no limit
 
+    def opt_max_queued_bytes(self, value: str) -> None:
+        self._set(self.integer(value, 0, 2**63 - 1) or None)  # 0: no limit
+
     def opt_retain_available(self, value: str) -> None:
         self._set(self.boolean(value))
 
@@ -342,6 +347,7 @@ class _Parser:
             base,
             max_inflight=self.get("max_inflight_messages", base.max_inflight),
             max_queued_messages=self.get("max_queued_messages", base.max_queued_messages),
+            max_queued_bytes=self.get("max_queued_bytes", base.max_queued_bytes),
             retain_available=self.get("retain_available", base.retain_available),
             max_packet_size=self.get("max_packet_size", base.max_packet_size),
             max_keepalive=self.get("max_keepalive", base.max_keepalive),

@@ -66,6 +66,7 @@ class BrokerLog:
         self.peer = peer
         self.clock = clock
         self._connects: dict[object, Connect] = {}  # conn -> its CONNECT, until Connected
+        self._queue_drops: dict[str, int] = {}  # client id -> queue_full drops this episode
 
     def __call__(self, events: list) -> None:
         lines = []
@@ -93,7 +94,12 @@ class BrokerLog:
         if kind is ev.Connected:
             return self._connected(event)
         if kind is ev.ConnectionClosed:
-            return [self._closed(event)]
+            lines = [self._closed(event)]
+            dropped = self._queue_drops.pop(event.client_id, 0)
+            if dropped:
+                lines.append(f"{dropped} outgoing messages were dropped for client "
+                             f"{event.client_id} (queue full).")
+            return lines
         if kind is ev.ConnectionRefused:
             return [f"Refused connection from {self.peer(event.conn)}: {event.reason} "
                     f"(0x{event.reason_code:02X})."]
@@ -102,6 +108,8 @@ class BrokerLog:
                     for topic_filter, granted in zip(event.topic_filters, event.granted)]
         if kind is ev.MessageDropped:
             who = event.client_id or "<unknown>"
+            if event.reason == "queue_full":
+                return self._queue_full(who)
             return [f"Dropped message for {who} on '{event.topic}' (q{event.qos}): "
                     f"{event.reason}."]
         if kind is ev.WillPublished:
@@ -157,7 +165,17 @@ class BrokerLog:
             return [f"Sending {name} to {who} (m{packet.packet_id}, rc{code})"]
         return [f"Sending {name} to {who}"]
 
+    def _queue_full(self, who: str) -> list[str]:
+        """mosquitto's line, once per client until it connects again (a stuck subscriber
+        would otherwise write a line per message); the count comes when it goes."""
+        count = self._queue_drops.get(who, 0)
+        self._queue_drops[who] = count + 1
+        if count:
+            return []
+        return [f"Outgoing messages are being dropped for client {who}."]
+
     def _connected(self, event: ev.Connected) -> list[str]:
+        self._queue_drops.pop(event.client_id, None)
         connect = self._connects.pop(event.conn, None)
         clean = connect.clean_session if connect is not None else True
         username = connect.username if connect is not None else None

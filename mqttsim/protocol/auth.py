@@ -58,7 +58,19 @@ class StaticUsers:
 class TopicRules:
     """A small ACL: per user, (topic filter, access) pairs where access is read, write,
     readwrite or deny; anything not granted is refused. ``"%c"`` and ``"%u"`` in a filter stand
-    for the client id and user name, as in mosquitto's ``pattern`` lines."""
+    for the client id and user name, as in mosquitto's ``pattern`` lines.
+
+    A client id or user name containing ``+`` or ``#`` would turn such a rule into a
+    wildcard (client id ``#`` and ``%c/#`` would grant everything), so rules with ``%c`` /
+    ``%u`` grant it nothing and its denials still apply (mosquitto 2.0 refuses such clients
+    on its pattern rules: src/security_default.c, "dangerous client id"). A ``/`` is allowed,
+    as in mosquitto: ``a/b`` under ``devices/%c/#`` gets ``devices/a/b/#``, inside the space
+    of client id ``a``, which any client could have chosen anyway (a client id is not an
+    identity); a user name is, and only the password file's owner can create ``alice/x``.
+
+    ``subscribe`` is asked with the filter part of a shared subscription (the engine strips
+    ``$share/{group}/``), so the group name never widens or narrows what may be read.
+    """
 
     def __init__(self, rules: dict[str | None, list[tuple[str, str]]]):
         self.rules = rules
@@ -68,8 +80,13 @@ class TopicRules:
 
         wanted = "read" if access == "subscribe" else access
         granted = False
+        unsafe = _widens(client_id) or _widens(username or "")
         for pattern, kind in self.rules.get(username, []) + self.rules.get("*", []):
-            topic_filter = pattern.replace("%c", client_id).replace("%u", username or "")
+            if "%c" in pattern or "%u" in pattern:
+                if unsafe and kind != "deny":
+                    continue
+                pattern = pattern.replace("%c", client_id).replace("%u", username or "")
+            topic_filter = pattern
             if access == "subscribe":
                 matched = topic_filter == topic or topic_matches(topic_filter, topic)
             else:
@@ -81,3 +98,8 @@ class TopicRules:
             if kind == "readwrite" or kind == wanted:
                 granted = True
         return granted
+
+
+def _widens(name: str) -> bool:
+    """Would ``name`` put a wildcard into a ``%c`` / ``%u`` rule?"""
+    return "+" in name or "#" in name

@@ -532,8 +532,11 @@ class ClientEngine(TracesPackets):
             for packet in flow.resend_waiting(now):
                 self._resend(packet, now)
         queue = flow.queue
+        counting = flow.max_queued_bytes is not None
         while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = queue.popleft()
+            msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
+            if counting:
+                flow.queued_bytes -= len(msg.payload)
             if msg.qos:
                 flow.admit(msg, now)
             self._send_message(msg, now)

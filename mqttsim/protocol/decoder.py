@@ -21,15 +21,19 @@ from .readers import PLAIN_ACKS, READERS, check_flags, read_connect, read_publis
 class Decoder:
     """Turns a byte stream into packets for one connection."""
 
-    __slots__ = ("version", "max_packet_size", "sizes", "_parts", "_have", "_need", "_error",
-                 "_known_topics")
+    __slots__ = ("version", "max_packet_size", "max_user_properties", "sizes", "_parts",
+                 "_have", "_need", "_error", "_known_topics")
 
-    def __init__(self, version: int | None = None, max_packet_size: int | None = None):
+    def __init__(self, version: int | None = None, max_packet_size: int | None = None,
+                 max_user_properties: int | None = None):
         if version is not None and version not in VERSIONS:
             raise UnsupportedProtocolVersion(f"protocol level {version!r} is not 3, 4 or 5",
                                              protocol_level=version)
         self.version = version
         self.max_packet_size = max_packet_size
+        # User Properties one packet may carry (None: no limit). Decoding stops at the first
+        # one past the limit, so the work a packet costs is bounded by it, not by its size.
+        self.max_user_properties = max_user_properties
         # Bytes not yet decoded, kept as received: joined only once they can complete a packet,
         # so a big packet trickling in byte by byte costs linear, not quadratic, time.
         self._parts: list[bytes] = []
@@ -70,6 +74,7 @@ class Decoder:
         size = len(buf)
         version = self.version
         known_topics = self._known_topics
+        user_limit = self.max_user_properties
         if version is None:  # _quick_length(), written out: one call less per chunk
             quick = -1
         else:
@@ -85,7 +90,7 @@ class Decoder:
                 if length <= quick and end <= size:
                     if first & 0xF0 == 0x30:
                         out.append(read_publish(first, buf, pos + 2, end, version,
-                                                known_topics))
+                                                known_topics, user_limit))
                         sizes.append(length + 2)
                         pos = end
                         continue
@@ -148,7 +153,8 @@ class Decoder:
             return None, 0
         end = pos + total
         if 0x30 <= first < 0x40 and version is not None:
-            return read_publish(first, buf, pos + head, end, version, self._known_topics), end
+            return read_publish(first, buf, pos + head, end, version, self._known_topics,
+                                self.max_user_properties), end
         if total == 4 and first in PLAIN_ACKS and version is not None \
                 and (buf[pos + 2] or buf[pos + 3]):
             return PLAIN_ACKS[first]((buf[pos + 2] << 8) | buf[pos + 3]), end
@@ -162,8 +168,8 @@ class Decoder:
                                 f"{PACKET_NAMES[ptype]}", rule("first_packet_connect", None))
         check_flags(first, version)
         if ptype == 1:
-            packet, level = read_connect(buf, start, end, version)
+            packet, level = read_connect(buf, start, end, version, self.max_user_properties)
             if self.version is None:
                 self.version = level
             return packet
-        return READERS[ptype](buf, start, end, version)
+        return READERS[ptype](buf, start, end, version, self.max_user_properties)

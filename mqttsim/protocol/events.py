@@ -167,7 +167,10 @@ class MessageDropped:
     """A message will never be delivered by this engine, and why: queue_full,
     clean_session (a new clean session discarded the old one), session_ended (a clean
     session ended with its connection), session_lost (MQTT 5: the server had no session to
-    resume), session_expired, not_authorized, expired (Message Expiry), packet_too_large,
+    resume), session_owner_changed (another user took the client id: nothing of the first
+    user's session goes to it), session_expired, not_authorized (also a will its user may no
+    longer publish, or a queued message its user may no longer read), expired (Message
+    Expiry), packet_too_large,
     qos_not_supported, retain_not_supported, qos0_offline (QoS 0 with no connection)."""
 
     t: float
@@ -195,8 +198,3 @@ class WillPublished:
 Event = (PacketSent | PacketReceived | Connected | ConnectionRefused | ConnectionClosed
          | Subscribed | Unsubscribed | MessageReceived | MessageAcknowledged | MessageDropped
          | WillPublished)
-
-# ``_new``: the old name of the constructor (see packets.py); broker_packets.py still calls
-# it. Remove with its last caller.
-for _cls in (PacketSent, MessageReceived, MessageAcknowledged):
-    _cls._new = _cls

@@ -233,12 +233,6 @@ PACKET_CLASSES: dict[PacketType, type] = {
                 Unsubscribe, Unsuback, Pingreq, Pingresp, Disconnect, Auth)
 }
 
-# ``Publish._new`` and the acks' ``_new``: the old name of the constructor, from a fast-build
-# trick these plain slotted dataclasses no longer need (issue 14); broker_packets.py still
-# calls it. Remove with its last caller.
-for _cls in (Publish, Puback, Pubrec, Pubrel, Pubcomp):
-    _cls._new = _cls
-
 __all__ = [
     "MQTT_3_1", "MQTT_3_1_1", "MQTT_5", "VERSIONS", "VERSION_NAMES", "PROTOCOL_NAMES",
     "PacketType", "Packet", "PACKET_CLASSES", "Will", "Connect", "Connack", "Publish", "Puback",

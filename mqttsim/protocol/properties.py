@@ -199,8 +199,15 @@ def encode_properties(props: Properties, packet_type: int) -> bytes:
     return _wire.encode_varint(len(body)) + body
 
 
-def decode_properties(buf, pos: int, end: int, packet_type: int) -> tuple[Properties, int]:
-    """Decode a property block at ``pos``; return (Properties, position after the block)."""
+def decode_properties(buf, pos: int, end: int, packet_type: int,
+                      max_user_properties: int | None = None) -> tuple[Properties, int]:
+    """Decode a property block at ``pos``; return (Properties, position after the block).
+
+    ``max_user_properties`` bounds the User Properties (and, in PUBLISH, the Subscription
+    Identifiers: the other repeatable property) accepted (None: any number): past it
+    decoding stops with an error (MQTT 5 reason 0x83, implementation specific), so the
+    work one packet costs is bounded by the limit rather than by the packet's size.
+    """
     length, pos = _wire.decode_varint(buf, pos, end, 5)
     stop = pos + length
     if stop > end:
@@ -218,10 +225,14 @@ def decode_properties(buf, pos: int, end: int, packet_type: int) -> tuple[Proper
         if packet_type not in spec.allowed:
             raise MalformedPacket(f"property {spec.label} is not allowed in {where}")
         value, pos = _decode_value(spec, buf, pos, stop)
-        if spec.name == "user_properties":
-            values.setdefault(spec.name, []).append(value)
-        elif spec.name == "subscription_identifiers" and packet_type == _PUBLISH:
-            values.setdefault(spec.name, []).append(value)
+        if spec.name == "user_properties" or (spec.name == "subscription_identifiers"
+                                              and packet_type == _PUBLISH):
+            items = values.setdefault(spec.name, [])
+            items.append(value)
+            if max_user_properties is not None and len(items) > max_user_properties:
+                raise ProtocolError(f"{where} carries more than {max_user_properties} "
+                                    f"{spec.label} properties (this receiver's limit)",
+                                    reason_code=0x83)
         elif spec.name in values:
             raise ProtocolError(f"property {spec.label} appears more than once in {where}")
         else:

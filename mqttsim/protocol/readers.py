@@ -65,7 +65,7 @@ def _expect_end(pos: int, end: int, what: str) -> None:
 
 
 def read_publish(first: int, buf, pos: int, end: int, version: int,
-                 known_topics: dict[bytes, str]) -> Publish:
+                 known_topics: dict[bytes, str], limit: int | None = None) -> Publish:
     """A PUBLISH whose remaining bytes are ``buf[pos:end]``. ``known_topics`` (the caller's,
     one per decoder) maps topic names already checked, by their bytes with the length prefix,
     to the name: a stream repeats a few topics."""
@@ -98,7 +98,7 @@ def read_publish(first: int, buf, pos: int, end: int, version: int,
             raise InvalidTopic("PUBLISH topic name is empty", rule("empty_topic", version))
         return Publish(topic, buf[stop:end], qos, (first & 0x01) != 0,
                        (first & 0x08) != 0, packet_id, NO_PROPERTIES)
-    props, stop = decode_properties(buf, stop, end, 3)
+    props, stop = decode_properties(buf, stop, end, 3, limit)
     if props is not NO_PROPERTIES:
         _check_publish_properties(props)
     if not topic and props.topic_alias is None:
@@ -134,7 +134,8 @@ def _check_publish_properties(props) -> None:
         raise InvalidTopic(f"Response Topic {topic!r} contains a wildcard", "MQTT-3.3.2-14")
 
 
-def read_connect(buf, pos: int, end: int, expected: int | None) -> tuple[Connect, int]:
+def read_connect(buf, pos: int, end: int, expected: int | None,
+                 limit: int | None = None) -> tuple[Connect, int]:
     name, pos = decode_string(buf, pos, end, expected or MQTT_3_1_1, "protocol name")
     if pos + 4 > end:
         raise MalformedPacket("CONNECT variable header runs past the end of the packet")
@@ -174,7 +175,7 @@ def read_connect(buf, pos: int, end: int, expected: int | None) -> tuple[Connect
                               rule("password_without_username", version))
     props = NO_PROPERTIES
     if version == MQTT_5:
-        props, pos = decode_properties(buf, pos, end, 1)
+        props, pos = decode_properties(buf, pos, end, 1, limit)
     _field_present(pos, end, "client identifier", "client_id_present", version)
     client_id, pos = decode_string(buf, pos, end, version, "client identifier")
     will = None
@@ -182,7 +183,7 @@ def read_connect(buf, pos: int, end: int, expected: int | None) -> tuple[Connect
         _field_present(pos, end, "will topic and message", "will_fields_present", version)
         will_props = NO_PROPERTIES
         if version == MQTT_5:
-            will_props, pos = decode_properties(buf, pos, end, WILL)
+            will_props, pos = decode_properties(buf, pos, end, WILL, limit)
         will_topic, pos = decode_string(buf, pos, end, version, "will topic")
         if not will_topic or "+" in will_topic or "#" in will_topic:
             raise InvalidTopic(f"will topic {will_topic!r} is not a valid topic name",
@@ -213,7 +214,8 @@ def _field_present(pos: int, end: int, what: str, rule_name: str, version: int) 
         raise MalformedPacket(f"CONNECT ends where its {what} should be", rule(rule_name, version))
 
 
-def _read_connack(buf, pos: int, end: int, version: int) -> Connack:
+def _read_connack(buf, pos: int, end: int, version: int,
+                  limit: int | None = None) -> Connack:
     if pos + 2 > end:
         raise MalformedPacket("CONNACK is shorter than its 2-byte variable header")
     ack_flags, code = buf[pos], buf[pos + 1]
@@ -230,7 +232,7 @@ def _read_connack(buf, pos: int, end: int, version: int) -> Connack:
         if code not in rc.CONNACK_V5:
             raise ProtocolError(f"0x{code:02X} is not a CONNACK reason code",
                                 rule("connack_code", version))
-        props, pos = decode_properties(buf, pos, end, 2)
+        props, pos = decode_properties(buf, pos, end, 2, limit)
     elif code not in rc.CONNACK_V3:
         raise ProtocolError(f"CONNACK return code {code} is reserved (0-5 are defined)",
                             rule("connack_code", version))
@@ -244,7 +246,8 @@ def _read_connack(buf, pos: int, end: int, version: int) -> Connack:
 def _ack_decoder(cls, packet_type: int, allowed: frozenset[int]):
     name = PACKET_NAMES[packet_type]
 
-    def decode_ack(buf, pos: int, end: int, version: int):
+    def decode_ack(buf, pos: int, end: int, version: int,
+                   limit: int | None = None):
         packet_id = _packet_id(buf, pos, end, version, "pub_ack_packet_id", name)
         pos += 2
         if version != MQTT_5 or pos == end:
@@ -256,7 +259,7 @@ def _ack_decoder(cls, packet_type: int, allowed: frozenset[int]):
                                 ACK_CODE_RULES[packet_type])
         props = NO_PROPERTIES
         if pos + 1 < end:
-            props, pos = decode_properties(buf, pos + 1, end, packet_type)
+            props, pos = decode_properties(buf, pos + 1, end, packet_type, limit)
         else:
             pos += 1
         _expect_end(pos, end, name)
@@ -265,12 +268,13 @@ def _ack_decoder(cls, packet_type: int, allowed: frozenset[int]):
     return decode_ack
 
 
-def _read_subscribe(buf, pos: int, end: int, version: int) -> Subscribe:
+def _read_subscribe(buf, pos: int, end: int, version: int,
+                    limit: int | None = None) -> Subscribe:
     packet_id = _packet_id(buf, pos, end, version, "nonzero_packet_id", "SUBSCRIBE")
     pos += 2
     props = NO_PROPERTIES
     if version == MQTT_5:
-        props, pos = decode_properties(buf, pos, end, 8)
+        props, pos = decode_properties(buf, pos, end, 8, limit)
         if len(props.subscription_identifiers) > 1:
             raise ProtocolError("SUBSCRIBE carries more than one Subscription Identifier")
     subscriptions = []
@@ -309,12 +313,13 @@ def _subscription(topic_filter: str, options: int, version: int) -> Subscription
     return Subscription(topic_filter, qos, no_local, bool(options & 0x08), retain_handling)
 
 
-def _read_suback(buf, pos: int, end: int, version: int) -> Suback:
+def _read_suback(buf, pos: int, end: int, version: int,
+                 limit: int | None = None) -> Suback:
     packet_id = _packet_id(buf, pos, end, version, "sub_ack_packet_id", "SUBACK")
     pos += 2
     props = NO_PROPERTIES
     if version == MQTT_5:
-        props, pos = decode_properties(buf, pos, end, 9)
+        props, pos = decode_properties(buf, pos, end, 9, limit)
         allowed = rc.SUBACK_V5
     else:
         allowed = (0, 1, 2) if version == MQTT_3_1 else (0, 1, 2, rc.SUBACK_FAILURE_V3)
@@ -328,12 +333,13 @@ def _read_suback(buf, pos: int, end: int, version: int) -> Suback:
     return Suback(packet_id, codes, props)
 
 
-def _read_unsubscribe(buf, pos: int, end: int, version: int) -> Unsubscribe:
+def _read_unsubscribe(buf, pos: int, end: int, version: int,
+                      limit: int | None = None) -> Unsubscribe:
     packet_id = _packet_id(buf, pos, end, version, "nonzero_packet_id", "UNSUBSCRIBE")
     pos += 2
     props = NO_PROPERTIES
     if version == MQTT_5:
-        props, pos = decode_properties(buf, pos, end, 10)
+        props, pos = decode_properties(buf, pos, end, 10, limit)
     filters = []
     while pos < end:
         topic_filter, pos = decode_string(buf, pos, end, version, "topic filter")
@@ -345,13 +351,14 @@ def _read_unsubscribe(buf, pos: int, end: int, version: int) -> Unsubscribe:
     return Unsubscribe(packet_id, tuple(filters), props)
 
 
-def _read_unsuback(buf, pos: int, end: int, version: int) -> Unsuback:
+def _read_unsuback(buf, pos: int, end: int, version: int,
+                   limit: int | None = None) -> Unsuback:
     packet_id = _packet_id(buf, pos, end, version, "sub_ack_packet_id", "UNSUBACK")
     pos += 2
     if version != MQTT_5:
         _expect_end(pos, end, "UNSUBACK")
         return Unsuback(packet_id)
-    props, pos = decode_properties(buf, pos, end, 11)
+    props, pos = decode_properties(buf, pos, end, 11, limit)
     codes = tuple(buf[pos:end])
     if not codes:
         raise MalformedPacket("MQTT 5 UNSUBACK carries no reason codes")
@@ -363,7 +370,8 @@ def _read_unsuback(buf, pos: int, end: int, version: int) -> Unsuback:
 
 
 def _empty_decoder(cls, name: str):
-    def decode_empty(buf, pos: int, end: int, version: int):
+    def decode_empty(buf, pos: int, end: int, version: int,
+                     limit: int | None = None):
         _expect_end(pos, end, name)
         return cls()
 
@@ -374,7 +382,8 @@ def _reason_decoder(cls, packet_type: int, allowed: frozenset[int]):
     """DISCONNECT and AUTH: an empty body means reason 0 and no properties (MQTT 5)."""
     name = PACKET_NAMES[packet_type]
 
-    def decode_reason(buf, pos: int, end: int, version: int):
+    def decode_reason(buf, pos: int, end: int, version: int,
+                      limit: int | None = None):
         if version != MQTT_5 or pos == end:
             _expect_end(pos, end, name)
             return cls()
@@ -385,7 +394,7 @@ def _reason_decoder(cls, packet_type: int, allowed: frozenset[int]):
         props = NO_PROPERTIES
         pos += 1
         if pos < end:
-            props, pos = decode_properties(buf, pos, end, packet_type)
+            props, pos = decode_properties(buf, pos, end, packet_type, limit)
         _expect_end(pos, end, name)
         return cls(code, props)
 

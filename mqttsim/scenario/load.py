@@ -70,7 +70,8 @@ CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "s
                "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
                "max_inflight", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
                crashes=[CRASH], will=WILL)
-BROKER = _keys("name", "max_inflight", "max_queued", "queue_qos0", "hold_acks_when_congested",
+BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
+               "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
             "syn_retries", "header_bytes", "delayed_ack", "congestion")
@@ -188,6 +189,8 @@ def _broker(t: Table | None) -> BrokerSpec:
         name=t.get("name", name, d.name),
         max_inflight=t.get("max_inflight", integer(1, 65535), d.max_inflight),
         max_queued=t.get("max_queued", integer(lo=0, unit="messages"), d.max_queued),
+        max_queued_bytes=t.get("max_queued_bytes", integer(lo=1, unit="bytes"),
+                               d.max_queued_bytes),
         queue_qos0=t.get("queue_qos0", boolean, d.queue_qos0),
         hold_acks_when_congested=t.get("hold_acks_when_congested", boolean,
                                        d.hold_acks_when_congested),

@@ -121,8 +121,9 @@ class BrokerSpec:
     name: str = "broker"
     max_inflight: int = 20
     max_queued: int = 1000
+    max_queued_bytes: int | None = None  # payload bytes per client; None: no limit
     queue_qos0: bool = False
-    hold_acks_when_congested: bool = True
+    hold_acks_when_congested: bool = False  # opt-in and bounded: BrokerConfig says how
     persistence: bool = True  # sessions and retained messages survive a restart
     # How the broker resends unacknowledged QoS 1/2 messages to subscribers; None: by the
     # subscriber's version (MQTT 3.1: on a timer, every retry_interval; later: on reconnect).

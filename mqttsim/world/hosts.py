@@ -54,7 +54,7 @@ class MemoryStore(BrokerStore):
 def broker_config(spec: Any) -> BrokerConfig:
     """The engine configuration a scenario's broker section asks for (both backends)."""
     return BrokerConfig(max_inflight=spec.max_inflight, max_queued_messages=spec.max_queued,
-                        queue_qos0=spec.queue_qos0,
+                        max_queued_bytes=spec.max_queued_bytes, queue_qos0=spec.queue_qos0,
                         hold_acks_when_congested=spec.hold_acks_when_congested,
                         retry_policy=spec.retry_policy, retry_interval=spec.retry_interval,
                         emit_packet_events=True)

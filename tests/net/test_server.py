@@ -410,7 +410,7 @@ def test_log_lines_for_wills_drops_refusals_and_socket_errors() -> None:
          ev.PacketReceived(0, Connect(client_id="c", will=Will("bye/c", b"12", 1)), 30, 9)])
     assert out.getvalue().splitlines() == [
         "5: Publishing will of w to 'last/w' (q1, r1).",
-        "5: Dropped message for slow on 't' (q1): queue_full.",
+        "5: Outgoing messages are being dropped for client slow.",
         "5: Refused connection from 127.0.0.1:1: not authorized (0x05).",
         "5: Socket error on client x, disconnecting: ConnectionResetError: reset",
         "5: Client <unknown> from 127.0.0.1:1 disconnected: no CONNECT in time "

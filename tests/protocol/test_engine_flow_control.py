@@ -1,11 +1,16 @@
-"""Flow control: slow subscribers slow publishers down instead of losing their messages.
+"""Flow control and slow subscribers: one stuck subscriber never stalls the others.
 
-Two mechanisms, both engine-level so every driver gets them: ``set_writable`` lets a driver
-say a socket buffer is full (messages then wait in the bounded session queue, not in an
-unbounded socket buffer), and acks to publishers are held back while a connected subscriber
-they feed is congested (``BrokerConfig.hold_acks_when_congested``) — the publisher's own
-in-flight window then stops it, so no acknowledged QoS 1/2 message is dropped for a
-subscriber that is merely slower than its publisher.
+By default (as mosquitto) each subscriber has a bounded queue (``max_queued_messages``,
+``max_queued_bytes``): when it is full, the message is dropped for *that* subscriber only,
+reported (``MessageDropped`` "queue_full") and counted (``BrokerEngine.drops``), while the
+publisher keeps receiving its acks and the other subscribers their messages. ``set_writable``
+lets a driver say a socket buffer is full, so messages wait in that bounded queue rather
+than in an unbounded socket buffer.
+
+``hold_acks_when_congested`` (opt-in, for the lab's experiments) holds a publisher's acks
+while a connected subscriber it feeds is congested, so the publisher's own in-flight window
+slows it down instead of the subscriber's queue overflowing; bounded in time and count, so a
+subscriber that never reads cannot stall a publisher for ever (issue 13).
 """
 
 from __future__ import annotations
@@ -62,22 +67,23 @@ def fast_publisher_slow_subscriber(b: BrokerEngine, count: int = 40, window: int
 
 
 def test_acks_wait_while_a_connected_subscriber_is_congested_and_nothing_is_dropped():
-    b = broker(max_queued_messages=8, max_inflight=2)  # holds at 4 queued, releases at 2
+    b = broker(max_queued_messages=8, max_inflight=2,  # holds at 4 queued, releases at 2
+               hold_acks_when_congested=True)
     got, drops = fast_publisher_slow_subscriber(b)
     assert drops == []
     assert got == list(range(1, 41))  # everything, once, in order
     assert not b._held_acks and not b._congested
 
 
-def test_without_flow_control_the_same_publisher_overflows_the_queue_like_mosquitto():
-    b = broker(max_queued_messages=8, max_inflight=2, hold_acks_when_congested=False)
+def test_by_default_the_same_publisher_overflows_the_queue_like_mosquitto():
+    b = broker(max_queued_messages=8, max_inflight=2)
     got, drops = fast_publisher_slow_subscriber(b)
     assert drops and {d.reason for d in drops} == {"queue_full"}
     assert len(got) == 40 - len(drops)
 
 
 def test_an_offline_subscriber_never_holds_publishers_back():
-    b = broker(max_queued_messages=4)
+    b = broker(max_queued_messages=4, hold_acks_when_congested=True)
     sub = online(b, "sub", clean_session=False)
     sub.send(Subscribe(1, (Subscription("t", 1),)))
     sub.lose()
@@ -88,7 +94,7 @@ def test_an_offline_subscriber_never_holds_publishers_back():
 
 
 def test_a_subscriber_going_offline_releases_the_acks_it_held():
-    b = broker(max_queued_messages=8, max_inflight=2)
+    b = broker(max_queued_messages=8, max_inflight=2, hold_acks_when_congested=True)
     sub = online(b, "sub", clean_session=False)
     sub.send(Subscribe(1, (Subscription("t", 1),)))
     pub = online(b, "pub")
@@ -98,7 +104,7 @@ def test_a_subscriber_going_offline_releases_the_acks_it_held():
 
 
 def test_a_publisher_that_disconnects_with_acks_held_resends_without_duplicates_at_qos2():
-    b = broker(max_queued_messages=4, max_inflight=1)
+    b = broker(max_queued_messages=4, max_inflight=1, hold_acks_when_congested=True)
     sub = slow_subscriber(b, qos=2)
     pub = online(b, "pub", clean_session=False)
     for n in range(4):
@@ -112,7 +118,7 @@ def test_a_publisher_that_disconnects_with_acks_held_resends_without_duplicates_
 
 
 def test_a_full_socket_buffer_keeps_messages_in_the_bounded_queue():
-    b = broker(max_queued_messages=3, hold_acks_when_congested=False)
+    b = broker(max_queued_messages=3)
     sub = slow_subscriber(b, qos=0)
     b.set_writable(sub.conn, False, 0.0)
     pub = online(b, "pub")
@@ -123,3 +129,74 @@ def test_a_full_socket_buffer_keeps_messages_in_the_bounded_queue():
     assert [d.reason for d in drops] == ["queue_full"] * 2
     b.set_writable(sub.conn, True, 1.0)
     assert payloads(sub.read()) == [b"0", b"1", b"2"]
+
+
+# -- one stuck subscriber (issue 13) ---------------------------------------------------------
+
+def stuck_and_good(b: BrokerEngine, count: int, qos: int = 1):
+    """A subscriber to # that never acknowledges (its window fills, then its queue), a good
+    one on the same topic that acknowledges everything, and a publisher that never waits for
+    its acks. Returns (acks the publisher got, payloads the good one got, stuck peer)."""
+    stuck = online(b, "stuck")
+    stuck.send(Subscribe(1, (Subscription("#", qos),)))
+    good = online(b, "good")
+    good.send(Subscribe(1, (Subscription("t", qos),)))
+    pub = online(b, "pub")
+    acked, got = [], []
+    for n in range(count):
+        replies = pub.send(Publish("t", b"%d" % n, 1, packet_id=n % 65535 + 1), now=n * 0.01)
+        acked += [p.packet_id for p in replies if isinstance(p, Puback)]
+        for msg in publishes(good.read()):
+            got.append(int(msg.payload))
+            good.send(Puback(msg.packet_id), now=n * 0.01)
+    return acked, got, stuck
+
+
+def test_one_stuck_subscriber_drops_its_own_copies_and_stalls_no_one():
+    b = broker(max_inflight=20, max_queued_messages=100)
+    acked, got, stuck = stuck_and_good(b, 1000)
+    assert len(acked) == 1000  # the publisher flows: every PUBACK, at once
+    assert got == list(range(1000))  # the good subscriber: everything, in order
+    assert len(publishes(stuck.read())) == 20  # its window; then 100 queued; the rest dropped
+    assert b.drop_counts("queue_full") == {"stuck": 1000 - 20 - 100}
+    assert sum(b.drop_counts().values()) == 880
+    assert len(b.sessions["stuck"].flow.queue) == 100
+
+
+def test_max_queued_bytes_bounds_the_queue_by_payload_size():
+    b = broker(max_inflight=1, max_queued_messages=None, max_queued_bytes=1000)
+    sub = slow_subscriber(b)
+    pub = online(b, "pub")
+    for n in range(50):
+        pub.send(Publish("t", b"x" * 100, 1, packet_id=n + 1))
+    flow = b.sessions["sub"].flow
+    # one in flight, then 10 x 100 bytes queued (a message joins while fewer than 1000
+    # bytes wait, as in mosquitto), the other 39 dropped for this subscriber
+    assert len(publishes(sub.read())) == 1
+    assert (len(flow.queue), flow.queued_bytes) == (10, 1000)
+    assert b.drop_counts() == {"sub": 39}
+    sub.send(Puback(1))
+    assert flow.queued_bytes == 900  # the count follows the queue as it drains
+
+
+def test_held_acks_are_bounded_in_count():
+    b = broker(max_inflight=20, max_queued_messages=100, hold_acks_when_congested=True,
+               hold_acks_max_count=10, hold_acks_max_time=1000.0)
+    acked, got, _ = stuck_and_good(b, 1000)
+    assert 1000 - len(acked) == 10  # never more than 10 waiting, whatever the publisher does
+    assert len(b._held_acks[next(iter(b._held_acks))]) == 10
+    assert got == list(range(1000))
+
+
+def test_held_acks_are_bounded_in_time():
+    b = broker(max_inflight=2, max_queued_messages=8, hold_acks_when_congested=True,
+               hold_acks_max_time=2.0)
+    slow_subscriber(b)  # never acknowledges: congested as soon as its queue reaches 4
+    pub = online(b, "pub")
+    assert publish_many(pub, 8) == [1, 2, 3, 4, 5]  # congested at 4 queued: 6..8 wait
+    assert b.next_deadline() == 2.0
+    b.on_timer(1.9)
+    assert pub.read() == []
+    b.on_timer(2.0)
+    assert [p.packet_id for p in pub.read() if isinstance(p, Puback)] == [6, 7, 8]
+    assert not b._held_acks

@@ -13,7 +13,7 @@ import pytest
 
 from mqttsim.protocol import Decoder, encode
 from mqttsim.protocol.broker import BrokerEngine
-from mqttsim.protocol.broker_state import BrokerConfig
+from mqttsim.protocol.broker_state import BrokerConfig, ConnState
 from mqttsim.protocol.client import ClientConfig
 from mqttsim.protocol.events import (ConnectionClosed, MessageReceived, PacketSent,
                                      WillPublished)
@@ -57,7 +57,7 @@ def assert_closed_for_keepalive(b: BrokerEngine, version: int, at: float) -> Non
 def assert_open(b: BrokerEngine, at: float) -> None:
     assert closes(b.on_timer(at)) == []
     assert "c" not in b.pending()
-    assert not b.connections["c"].ended
+    assert b.connections["c"].state is ConnState.CONNECTED
 
 
 def check_broker_closes_at_one_and_a_half_keepalive(version: int) -> None:
