@@ -2,7 +2,8 @@
 
 Routing is the heart of a broker: one accepted PUBLISH becomes one copy per subscribed
 client at min(published QoS, granted QoS) [MQTT-3.8.4-6], a single copy at the highest QoS
-when a client's subscriptions overlap [MQTT-3.3.5-1], queued behind that client's window or
+when a client's subscriptions overlap (who receives what is ``mqttsim.protocol.routing``,
+the rule the outcomes table applies too), queued behind that client's window or
 while it is offline, in the order messages arrived [MQTT-4.6.0-6]. Each copy passes the
 subscriber's read check, live or retained. A subscriber's queue is bounded
 (max_queued_messages / max_queued_bytes): a copy for a full queue is dropped for that
@@ -21,27 +22,10 @@ from .encoder import encode_publish
 from .flows import OutMessage
 from .packets import MQTT_5, Publish
 from .properties import NO_PROPERTIES, Properties
+from .routing import add_member, recipients
 
 _new_sent = ev.PacketSent
 _new_publish = Publish
-
-
-def _aggregate(matches: list, publisher: str | None) -> dict[str, tuple]:
-    """One target per client: the highest granted QoS among its matching subscriptions
-    [MQTT-3.3.5-1], retain-as-published if any asks for it, and every subscription id."""
-    targets: dict[str, tuple] = {}
-    for client_id, _, entry in matches:
-        options = entry.options
-        if options.no_local and client_id == publisher:
-            continue  # [MQTT-3.8.3-3]
-        ident = (entry.identifier,) if entry.identifier else ()
-        old = targets.get(client_id)
-        if old is None:
-            targets[client_id] = (options.qos, options.retain_as_published, ident)
-        else:
-            targets[client_id] = (max(old[0], options.qos),
-                                  old[1] or options.retain_as_published, old[2] + ident)
-    return targets
 
 
 class RoutingMixin:
@@ -58,7 +42,7 @@ class RoutingMixin:
             expires_at = now + properties.message_expiry_interval
         plain, shared, targets = self._route_cache.get(topic) or self._matches(topic)
         if targets is None:  # some subscription has No Local: depends on who published
-            targets = _aggregate(plain, publisher)
+            targets = recipients(plain, {}, publisher).targets
         if shared:
             targets = self._add_shared(dict(targets), shared)
         authz = self.authz
@@ -96,21 +80,15 @@ class RoutingMixin:
             plain = self.subscriptions.match(topic)
             shared = self.subscriptions.match_shared(topic)
             no_local = any(entry.options.no_local for _, _, entry in plain)
-            hit = cache[topic] = (plain, shared, None if no_local else _aggregate(plain, None))
+            hit = cache[topic] = (plain, shared,
+                                  None if no_local else recipients(plain, {}, None).targets)
         return hit
 
     def _add_shared(self, targets: dict[str, tuple], shared: dict) -> dict[str, tuple]:
-        """One member of each matching share group joins ``targets`` (a copy we may change)."""
+        """One member of each matching share group joins ``targets`` (a copy we may change):
+        the broker's choice of member, the routing rule's way of adding it."""
         for group, members in shared.items():
-            client_id, entry = self._pick_member(group, members)
-            options = entry.options
-            ident = (entry.identifier,) if entry.identifier else ()
-            old = targets.get(client_id)
-            if old is None:
-                targets[client_id] = (options.qos, options.retain_as_published, ident)
-            else:  # the member matched on its own too: one copy for both [MQTT-3.3.4-2/3]
-                targets[client_id] = (max(old[0], options.qos),
-                                      old[1] or options.retain_as_published, old[2] + ident)
+            add_member(targets, *self._pick_member(group, members))
         return targets
 
     def _pick_member(self, group: str, members: list):
