@@ -11,6 +11,8 @@ import argparse
 import sys
 from dataclasses import replace
 
+from .cli_common import port_problem
+
 EXIT_FAILURE = 1
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1883
@@ -89,6 +91,10 @@ async def serve(args: argparse.Namespace) -> int:
     from .server import address_in_use
 
     log = BrokerLog()
+    problem = port_problem(args.port, zero_allowed=True)
+    if problem is not None:
+        print(f"mqttsim broker: -p {args.port}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         server = build_server(args, log)
     except _ConfigError as exc:

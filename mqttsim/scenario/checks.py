@@ -304,3 +304,49 @@ def node_in(nodes: list[str]) -> Checker:
         raise Bad(f"no such node; expected {wanted} (a router must be listed in routers)")
 
     return check
+
+
+# --- Input that would crash or stall the run rather than be a mistake in one key.
+
+MAX_DEPTH = 32  # the format nests 5 levels (clients[i].link.up.gilbert); deeper is not ours
+
+
+def check_depth(data: Any, where: Where) -> None:
+    """Refuse arrays or tables nested deeper than ``MAX_DEPTH``, without recursion: a
+    hand-made or generated document 10,000 levels deep would overflow Python's stack in
+    ``copy.deepcopy`` or ``repr`` (RecursionError) before any key is checked."""
+    stack = [(data, 1, where)]
+    while stack:
+        node, depth, at = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{at.source}: {at.path or 'the document'}: arrays or tables "
+                                f"nested more than {MAX_DEPTH} levels deep; a scenario nests "
+                                "5 levels at most")
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1, at.at(str(key))) for key, value in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((value, depth + 1, at.index(i)) for i, value in enumerate(node))
+
+
+MAX_STRING_BYTES = 65535  # every MQTT UTF-8 string has a two-byte length (MQTT 1.5.3/1.5.4)
+
+
+def client_identifier(version: int) -> Checker:
+    """A client id MQTT can carry in CONNECT for ``version``: no U+0000 ([MQTT-1.5.3-2];
+    MQTT 5 [MQTT-1.5.4-2]) and at most 65535 bytes of UTF-8. Checked here so the scenario is
+    refused when loaded, not when the client's CONNECT fails to encode mid-run."""
+    rule = "MQTT-1.5.4-2" if version == 5 else "MQTT-1.5.3-2"
+    wanted = "a client id (a string without U+0000, at most 65535 bytes of UTF-8)"
+
+    @wants(wanted)
+    def check(value: Any) -> str:
+        client_id = text(value)
+        if "\0" in client_id:
+            raise Bad(f"a client id must not contain the null character U+0000 [{rule}]; "
+                      "it is sent as the CONNECT client identifier")
+        size = len(client_id.encode("utf-8", "surrogatepass"))
+        if size > MAX_STRING_BYTES:
+            raise Bad(f"a client id is at most {MAX_STRING_BYTES} bytes of UTF-8, not {size}")
+        return client_id
+
+    return check

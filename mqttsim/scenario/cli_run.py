@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 EXIT_BAD_SCENARIO = 2
 EXIT_DISAGREE = 1
+EXIT_WRITE_FAILED = 1
 SHOWN_MESSAGES = 10
 
 
@@ -53,6 +56,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the broker's log, like mqttsim broker -v")
 
 
+def _nearest_existing(path: Path) -> Path:
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder
+    return Path(".")
+
+
+def _cannot_write(option: str, target: str, folder_itself: bool) -> str | None:
+    """Why ``target`` (a folder to create or fill, or a file to create) cannot be written,
+    or None. Checked before the run, which may be long, without creating anything: the
+    nearest existing folder on the way must be a folder we can create a file in."""
+    path = Path(target)
+    if not folder_itself:
+        if path.is_dir():
+            return f"{option} {target}: is a folder; give a file name"
+        if path.parent.exists() and not path.parent.is_dir():
+            return f"{option} {target}: {path.parent} is a file, not a folder"
+        if not path.parent.exists():
+            return f"{option} {target}: the folder {path.parent} does not exist"
+    existing = _nearest_existing(path if folder_itself else path.parent)
+    if not existing.is_dir():
+        return f"{option} {target}: {existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"{option} {target}: cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def _outputs_refused(args: argparse.Namespace, command: str, transport: str) -> bool:
+    """Print why --out / --pcap cannot be written (one line) and return True, or False."""
+    problems = []
+    if getattr(args, "out", None):
+        problems.append(_cannot_write("--out", args.out, folder_itself=True))
+    if getattr(args, "pcap", None):
+        if transport != "tcp":
+            problems.append(f"--pcap: the {transport} transport has no TCP segments to "
+                            "capture; use transport = \"tcp\"")
+        else:
+            problems.append(_cannot_write("--pcap", args.pcap, folder_itself=False))
+    problem = next((item for item in problems if item), None)
+    if problem is not None:
+        print(f"mqttsim {command}: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _load(args: argparse.Namespace, command: str):
     """The scenario named on the command line with its overrides, or None (error printed)."""
     from . import Scenario, ScenarioError
@@ -61,7 +111,7 @@ def _load(args: argparse.Namespace, command: str):
         scenario = Scenario.load(args.scenario)
         if args.overrides:
             scenario = scenario.with_(**parse_set(args.overrides))
-    except (ScenarioError, OSError) as exc:
+    except ScenarioError as exc:
         print(f"mqttsim {command}: {exc}", file=sys.stderr)
         return None
     return scenario
@@ -73,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from . import run as run_scenario
 
     scenario = _load(args, "run")
-    if scenario is None:
+    if scenario is None or _outputs_refused(args, "run", scenario.transport):
         return EXIT_BAD_SCENARIO
     options = {}
     if args.backend == "sockets":
@@ -126,12 +176,17 @@ def run(args: argparse.Namespace) -> int:
                            "display.float_format", "{:.4g}".format):
         summary = res.summary()
         print(summary.to_string() if len(summary) else "no messages were published")
-    if args.out:
-        written = res.to_csv(args.out)
-        print(f"\nwrote {len(written)} tables to {args.out}")
-    if args.pcap:
-        count = res.to_pcap(args.pcap)
-        print(f"wrote {count} packets to {args.pcap}")
+    try:
+        if args.out:
+            written = res.to_csv(args.out)
+            print(f"\nwrote {len(written)} tables to {args.out}")
+        if args.pcap:
+            count = res.to_pcap(args.pcap)
+            print(f"wrote {count} packets to {args.pcap}")
+    except OSError as exc:  # the checks before the run passed, then something changed
+        print(f"mqttsim run: cannot write {exc.filename or 'the output'}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     return 0
 
 
@@ -151,7 +206,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from .compare import compare
 
     scenario = _load(args, "compare")
-    if scenario is None:
+    if scenario is None or _outputs_refused(args, "compare", scenario.transport):
         return EXIT_BAD_SCENARIO
     backends = tuple(b.strip() for b in args.backends.split(","))
     words = {"sim": "simulated",
@@ -174,8 +229,12 @@ def run_compare(args: argparse.Namespace) -> int:
         return EXIT_BAD_SCENARIO
     print(result)
     if args.out:
-        from pathlib import Path
         folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        result.table.to_csv(folder / "compare.csv", index=False)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            result.table.to_csv(folder / "compare.csv", index=False)
+        except OSError as exc:
+            print(f"mqttsim compare: cannot write {exc.filename or args.out}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_SCENARIO
     return 0 if result.agree else EXIT_DISAGREE

@@ -32,10 +32,11 @@ from typing import Any, NamedTuple
 from ..netmodel.link import Bernoulli, GilbertElliott, LinkParams
 from ..protocol.topics import validate_topic_filter, validate_topic_name
 from ..world.topology import build as build_topology
-from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
-                     QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
-                     check_at, choice, integer, mqtt_version, name, node_in, node_names, number,
-                     outages, show, text, topic_rule)
+from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_DEPTH, MAX_PAYLOAD, POSITIVE_SECONDS,
+                     PROBABILITY, QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where,
+                     bandwidth, boolean, check_at, check_depth, choice, client_identifier,
+                     integer, mqtt_version, name, node_in, node_names, number, outages, show,
+                     text, topic_rule)
 from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
                     EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
                     TcpSpec, WillSpec)
@@ -273,7 +274,10 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
     client_name = t.get("name", name)
     version = t.get("version", mqtt_version, d.version)
     clean = t.get("clean", boolean, d.clean)
-    client_id = t.get("client_id", text, client_name)
+    if "client_id" in t:
+        client_id = t.get("client_id", client_identifier(version))
+    else:  # the name is the client id: it must be one MQTT can carry
+        client_id = t.get("name", client_identifier(version))
     if not client_id and not clean and version < 5:
         t.fail("client_id", "expected a non-empty client_id, because clean = false: before "
                             "MQTT 5 an empty id requires a clean session (MQTT-3.1.3-7)")
@@ -379,6 +383,7 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     where = Where("<dict>" if source is None else str(source))
     if not isinstance(data, Mapping):
         where.fail(data, "expected a table (dict) describing a scenario")
+    check_depth(data, where)  # before deepcopy, which would overflow the stack
     raw = copy.deepcopy(dict(data))
     if raw.get("name") is None:
         raw["name"] = Path(source).stem if source is not None else "scenario"
@@ -404,13 +409,29 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
 
 
 def load_file(path: str | Path) -> Scenario:
-    """Read and check a TOML scenario file; its name defaults to the file's stem."""
+    """Read and check a TOML scenario file; its name defaults to the file's stem.
+
+    A file that cannot be read, is not UTF-8 text (TOML 1.0: "A TOML file must be a valid
+    UTF-8 encoded Unicode document") or nests deeper than the parser's stack raises
+    ScenarioError naming the file, like every other mistake.
+    """
     path = Path(path)
-    with path.open("rb") as f:
-        try:
+    try:
+        with path.open("rb") as f:
             data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as error:
-            raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read the file: "
+                            f"{error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError(
+            f"{path}: not a TOML file: byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start} is not UTF-8 text (TOML files are UTF-8; is it a binary "
+            "file?)") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not a usable TOML file: arrays or tables are nested "
+                            "too deeply to parse (a scenario nests 5 levels)") from None
     return from_dict(data, str(path))
 
 
