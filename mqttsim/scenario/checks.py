@@ -16,7 +16,7 @@ import difflib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from ..netmodel.link import Outage
 from ..protocol.errors import InvalidTopic
@@ -350,3 +350,79 @@ def client_identifier(version: int) -> Checker:
         return client_id
 
     return check
+
+
+# --- Work: refuse a scenario whose run would not end in a useful time, before it starts.
+
+# The simulator handles about 55,000 MQTT packets a second of wall time and keeps a row per
+# packet and per TCP segment (measured: 200,000 QoS 1 messages to one subscriber, 800,000
+# packets, take 15 s and 600 MB; DESIGN.md "Speed, by construction"). 5 million packets is
+# about a minute and a half and a few GB: more than any lab exercise needs, and a run that
+# big is a typo (duration = 1e300, interval = 1e-9) far more often than an intention.
+MAX_PACKETS = 5_000_000
+PACKETS_PER_QOS = (1, 2, 4)  # PUBLISH; + PUBACK; + PUBREC, PUBREL, PUBCOMP
+
+
+class Work(NamedTuple):
+    """One source of packets in a scenario and about how many it makes."""
+
+    packets: float
+    where: str  # the dotted key of the client table (and publish entry)
+    why: str  # how the number comes about, in the scenario's own terms
+
+
+def _messages(publish: Any, end: float) -> tuple[float, str]:
+    """About how many messages one publish table sends before ``end``, and why."""
+    if publish.pattern == "once":
+        return 1.0, "once"
+    stop = min(publish.stop if publish.stop is not None else end, end)
+    span = max(0.0, stop - publish.start)
+    per = publish.burst if publish.pattern == "burst" else 1
+    count = (span / publish.interval + 1) * per
+    why = (f"{publish.pattern} every {publish.interval:g} s"
+           + (f" ({per} a burst)" if per > 1 else "") + f" for {span:g} s")
+    if publish.count is not None and publish.count < count:
+        return float(publish.count), f"count = {publish.count}"
+    return count, why
+
+
+def workload(clients: Iterable[tuple[Any, str]], duration: float) -> list[Work]:
+    """Each client's keepalive pings and each publish table's messages with their copies
+    to matching subscribers, as an upper estimate of MQTT packets (every subscriber is
+    assumed connected all the time; a QoS 1 delivery is 2 packets, QoS 2 is 4)."""
+    from ..protocol.topics import topic_matches
+
+    clients = list(clients)
+    subscriptions = [(sub.topic.split("/", 2)[2] if sub.topic.startswith("$share/")
+                      else sub.topic, sub.qos) for spec, _ in clients for sub in spec.subscribe]
+    work = []
+    for spec, where in clients:
+        end = min(spec.disconnect_at if spec.disconnect_at is not None else duration, duration)
+        span = max(0.0, end - spec.connect_at)
+        if spec.keepalive:
+            work.append(Work(2 * span / spec.keepalive, f"{where} (client {spec.name})",
+                             f"PINGREQ and PINGRESP every keepalive = {spec.keepalive} s for "
+                             f"{span:g} s"))
+        for i, publish in enumerate(spec.publish):
+            messages, why = _messages(publish, end)
+            copies = [min(publish.qos, qos) for topic_filter, qos in subscriptions
+                      if topic_matches(topic_filter, publish.topic)]
+            per_message = PACKETS_PER_QOS[publish.qos] + sum(PACKETS_PER_QOS[q] for q in copies)
+            work.append(Work(messages * per_message, f"{where}.publish[{i}] (client {spec.name})",
+                             f"{messages:.3g} messages ({why}), {per_message} packets each "
+                             f"at QoS {publish.qos} with {len(copies)} subscriber copies"))
+    return work
+
+
+def check_workload(clients: Iterable[tuple[Any, str]], duration: float, source: str) -> None:
+    """Refuse a scenario estimated above ``MAX_PACKETS``, naming the biggest source."""
+    work = workload(clients, duration)
+    total = sum(item.packets for item in work)
+    if total <= MAX_PACKETS:
+        return
+    top = max(work, key=lambda item: item.packets)
+    raise ScenarioError(
+        f"{source}: about {total:.3g} MQTT packets to simulate, more than the limit of "
+        f"{MAX_PACKETS:,} per run (about 90 s and a few GB of tables); most come from "
+        f"{top.where}: {top.why}. Shorten duration, make the interval longer, or set count "
+        "or stop")

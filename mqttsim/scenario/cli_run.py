@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 EXIT_BAD_SCENARIO = 2
 EXIT_DISAGREE = 1
 EXIT_WRITE_FAILED = 1
 SHOWN_MESSAGES = 10
+PROGRESS_EVERY = 1.0  # seconds of wall time between progress reports
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +58,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the simulated TCP traffic as a pcap file (Wireshark)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the broker's log, like mqttsim broker -v")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="sim: show the simulated time reached on stderr, every second, "
+                             "while a run lasts (default: only when stderr is a terminal)")
+
+
+class Progress:
+    """Simulated time reached, on one line of stderr, once every ``every`` seconds.
+
+    A thread reads the simulator's clock (``simulate(watch=...)``) and writes; the run is
+    not touched, so tables are the same with and without it. On a terminal the line is
+    rewritten in place; elsewhere (asked for with ``--progress``) each report is a line.
+    Nothing is written by a run shorter than ``every``.
+    """
+
+    def __init__(self, duration: float, stream=None, every: float | None = None):
+        self.duration = duration
+        self.every = PROGRESS_EVERY if every is None else every
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = self.stream.isatty()
+        self.reports = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def watch(self, now: Callable[[], float]) -> None:
+        """Start reporting ``now()`` (the simulator calls this when the run starts)."""
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._report, args=(now,), daemon=True,
+                                        name="mqttsim-progress")
+        self._thread.start()
+
+    def _report(self, now: Callable[[], float]) -> None:
+        start, end = ("\r", "") if self.terminal else ("", "\n")
+        while not self._stop.wait(self.every):
+            reached = now()
+            self.stream.write(f"{start}simulated {reached:.1f} of {self.duration:g} s "
+                              f"({100 * reached / self.duration:.0f}%), "
+                              f"{time.monotonic() - self._started:.0f} s elapsed{end}")
+            self.stream.flush()
+            self.reports += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.reports and self.terminal:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -125,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     scenario = _load(args, "run")
     if scenario is None or _outputs_refused(args, "run", scenario.transport):
         return EXIT_BAD_SCENARIO
-    options = {}
+    options: dict = {}
+    progress = None
     if args.backend == "sockets":
         options = {"time_scale": args.time_scale, "broker": args.broker}
     elif args.backend == "kernel" and args.time_scale != 1.0:
@@ -147,11 +200,18 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             print(f"mqttsim run: {missing}", file=sys.stderr)
             return EXIT_BAD_SCENARIO
+    if args.backend == "sim" and (args.progress
+                                  or (args.progress is None and sys.stderr.isatty())):
+        progress = Progress(scenario.duration)
+        options["watch"] = progress.watch
     try:
         res = run_scenario(scenario, seed=args.seed, backend=args.backend, **options)
     except ValueError as exc:  # what a backend refuses, before it starts
         print(f"mqttsim run: {exc}", file=sys.stderr)
         return EXIT_BAD_SCENARIO
+    finally:
+        if progress is not None:
+            progress.close()
     if args.verbose:
         for line in res.broker_log():
             print(line)

@@ -32,11 +32,11 @@ from typing import Any, NamedTuple
 from ..netmodel.link import Bernoulli, GilbertElliott, LinkParams
 from ..protocol.topics import validate_topic_filter, validate_topic_name
 from ..world.topology import build as build_topology
-from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_DEPTH, MAX_PAYLOAD, POSITIVE_SECONDS,
-                     PROBABILITY, QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where,
-                     bandwidth, boolean, check_at, check_depth, choice, client_identifier,
-                     integer, mqtt_version, name, node_in, node_names, number, outages, show,
-                     text, topic_rule)
+from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
+                     QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
+                     check_at, check_depth, check_workload, choice, client_identifier, integer,
+                     mqtt_version, name, node_in, node_names, number, outages, show, text,
+                     topic_rule)
 from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
                     EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
                     TcpSpec, WillSpec)
@@ -397,10 +397,12 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
                        broker.name)
     _check_topology(top, broker, routers, edges, clients)
+    duration = top.get("duration", POSITIVE_SECONDS, 60.0)
+    check_workload(((c.spec, c.where.path) for c in clients), duration, where.source)
     scenario = Scenario(
         name=top.get("name", name), clients=tuple(c.spec for c in clients),
         description=top.get("description", text, ""),
-        duration=top.get("duration", POSITIVE_SECONDS, 60.0),
+        duration=duration,
         transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
         tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
         links=edges, source=source if source is None else str(source))
