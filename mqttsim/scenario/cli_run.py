@@ -232,6 +232,13 @@ def run(args: argparse.Namespace) -> int:
         for (reason, side), n in ended.groupby(["reason", "side"]).size().items():
             print(f"  {n:5d}  {reason} (seen first by the {side})")
         print()
+    outcomes = res.outcomes
+    dropped = outcomes[outcomes["reason"] == "broker:queue_full"]
+    if len(dropped):  # a configured drop is counted and shown, never silent
+        print("dropped by the broker, queue full (max_queued), per subscriber:")
+        for subscriber, n in dropped.groupby("subscriber").size().items():
+            print(f"  {n:5d}  {subscriber}")
+        print()
     with pd.option_context("display.width", 120, "display.max_columns", 20,
                            "display.float_format", "{:.4g}".format):
         summary = res.summary()

@@ -69,8 +69,8 @@ WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
                "attach", "connect_at", "disconnect_at", "reconnect_delay",
                "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
-               "max_inflight", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
-               crashes=[CRASH], will=WILL)
+               "max_inflight", "stop_reading_at", subscribe=[SUBSCRIPTION],
+               publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
@@ -304,7 +304,10 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
         retry_interval=t.get("retry_interval", POSITIVE_SECONDS, 20.0),
         ping_timeout=t.get("ping_timeout", POSITIVE_SECONDS, None),
         max_inflight=t.get("max_inflight", integer(1, 65535, unit="messages"), 20),
-        will=_will(t.sub("will", WILL, "a will table"), version))
+        will=_will(t.sub("will", WILL, "a will table"), version),
+        stop_reading_at=t.get("stop_reading_at", number(
+            lo=connect_at, unit="seconds, at least connect_at; the client never reads again"),
+            None))
 
 
 def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str) -> list[_Client]:
