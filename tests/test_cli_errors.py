@@ -18,6 +18,8 @@ import pytest
 
 from mqttsim.cli import main
 
+pytestmark = pytest.mark.realtime  # subprocesses of mqttsim (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "scenarios" / "seed-sensor.toml"
 

@@ -37,6 +37,7 @@ def story(interval: float = 0.05, duration: float = 20.0, qos: int = 1, **publis
          "publish": {"topic": "t/1", "interval": interval, **publish}}]}
 
 
+@pytest.mark.realtime
 def test_duration_1e300_is_refused_at_once_naming_the_keepalive_pings() -> None:
     done = mqttsim("run", str(SEED), "--set", "duration=1e300")
     assert done.returncode == 2
@@ -45,6 +46,7 @@ def test_duration_1e300_is_refused_at_once_naming_the_keepalive_pings() -> None:
     assert "clients[0] (client sub): PINGREQ and PINGRESP every keepalive = 60 s" in done.stderr
 
 
+@pytest.mark.realtime
 def test_a_periodic_interval_of_1e_9_is_refused_naming_the_publish_table(tmp_path) -> None:
     path = tmp_path / "fast.toml"
     path.write_text('duration = 60\n[[clients]]\nname = "sub"\nsubscribe = ["t"]\n'
@@ -95,6 +97,7 @@ def test_every_shipped_scenario_is_within_the_limit() -> None:
 # --- progress
 
 
+@pytest.mark.realtime
 def test_progress_reports_simulated_time_and_changes_nothing() -> None:
     sc = Scenario.from_dict(story(interval=0.002, duration=4.0))
     stream = io.StringIO()
@@ -112,6 +115,7 @@ def test_progress_reports_simulated_time_and_changes_nothing() -> None:
     assert watched.packets.equals(plain.packets) and watched.outcomes.equals(plain.outcomes)
 
 
+@pytest.mark.realtime
 def test_run_shows_progress_when_asked_and_not_otherwise(capsys, monkeypatch,
                                                         tmp_path) -> None:
     monkeypatch.setattr(cli_run, "PROGRESS_EVERY", 0.05)

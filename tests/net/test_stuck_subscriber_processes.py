@@ -36,8 +36,9 @@ def test_a_stuck_subscriber_stalls_neither_the_publisher_nor_the_good_subscriber
     out = stuck.steady(kind, tmp_path, RATE, SECONDS, MAX_QUEUED)
     assert out.sent == RATE * SECONDS
     assert out.ack_ratio == 1.0, out  # every PUBACK arrived
-    # At 100 msg/s a PUBACK comes every ~10 ms; the old hold stalled them for good.
-    assert out.longest_ack_gap_s < 1.0, out
+    # At 100 msg/s a PUBACK comes every ~10 ms; the old hold stalled them for good (the
+    # bound leaves room for a machine busy with other tests).
+    assert out.longest_ack_gap_s < 3.0, out
     assert out.good_ratio == 1.0, out  # the good subscriber got every message
     assert out.dropping_logged, out  # "Outgoing messages are being dropped for client stuck"
     if kind == "mqttsim":

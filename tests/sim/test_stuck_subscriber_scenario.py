@@ -73,6 +73,7 @@ def test_stop_reading_at_before_connect_at_is_refused() -> None:
                                          "stop_reading_at": 1}]})
 
 
+@pytest.mark.realtime
 @pytest.mark.timeout(60)
 def test_on_real_sockets_the_broker_drops_the_same_copies(result) -> None:
     """The sockets backend runs the same engines over asyncio sockets (10x faster than
