@@ -26,7 +26,7 @@ from ..protocol.packets import (MQTT_3_1, MQTT_5, Connack, Disconnect, Puback, P
                                 Publish, Pubrec, Pubrel, Subscribe, Unsubscribe, Will)
 from ..protocol.reason_codes import reason_name
 from ..protocol.topics import topic_matches, validate_topic_filter, validate_topic_name
-from .cli_common import port_problem
+from .cli_common import pem_error, port_problem
 from .client import Client, ClientError, ConnectionLost, ConnectionRefused, Message
 
 VERSIONS = {"mqttv31": 3, "31": 3, "mqttv311": 4, "311": 4, "mqttv5": 5, "5": 5}
@@ -96,24 +96,17 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         context = ssl.create_default_context(cafile=args.cafile)
     except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
         raise UsageError(f"--cafile {args.cafile}: cannot load CA certificates: "
-                         f"{_file_error(exc)}") from None
+                         f"{pem_error(exc)}") from None
     if args.cert:
         try:
             context.load_cert_chain(args.cert, args.key)
         except (OSError, ssl.SSLError) as exc:
             files = f"--cert {args.cert}" + (f" --key {args.key}" if args.key else "")
             raise UsageError(f"{files}: cannot load the certificate and key: "
-                             f"{_file_error(exc)}") from None
+                             f"{pem_error(exc)}") from None
     if args.insecure:
         context.check_hostname = False
     return context
-
-
-def _file_error(exc: Exception) -> str:
-    """What went wrong loading a PEM file: the OS's words, or OpenSSL's reason."""
-    if isinstance(exc, ssl.SSLError):
-        return f"OpenSSL: {exc.reason or exc}"
-    return exc.strerror or str(exc)  # type: ignore[attr-defined]
 
 
 def _client_id(args: argparse.Namespace, tool: str, version: int) -> str:
