@@ -51,9 +51,10 @@ def test_a_stuck_subscriber_stalls_neither_the_publisher_nor_the_good_subscriber
 @pytest.mark.timeout(90)
 def test_broker_memory_stays_bounded_when_a_publisher_does_not_wait_for_pubacks(
         tmp_path: Path) -> None:
-    """20,000 QoS 1 messages of 1 KB (20 MB) sent without waiting (raw socket), one that never
-    reads: every PUBACK comes (the hold held ~all of them), the stuck client's queue stays
-    at its limit, so the broker grows by far less than the 20 MB it was sent."""
+    """20,000 QoS 1 messages of 1 KB (20 MB) sent without waiting (raw socket), a
+    subscriber that never reads: every PUBACK comes (the hold held ~all of them), the stuck
+    client's queue stays at its limit, so the broker grows by far less than the 20 MB it
+    was sent."""
     out = stuck.flood("mqttsim", tmp_path, 20_000, MAX_QUEUED, time_limit=40)
     assert out.sent == 20_000 and out.ack_ratio == 1.0, out
     assert out.stuck_drops >= 20_000 - MAX_QUEUED - 1000, out
