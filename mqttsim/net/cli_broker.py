@@ -11,6 +11,8 @@ import argparse
 import sys
 from dataclasses import replace
 
+from .cli_common import port_problem
+
 EXIT_FAILURE = 1
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1883
@@ -67,13 +69,14 @@ def build_server(args: argparse.Namespace, log):
         from .store import SqliteStore
 
         try:
-            store = SqliteStore(settings.persistence.path, config)
+            store = SqliteStore(settings.persistence.path, config, on_problem=log.write)
+            restored = store.load(config)  # bad rows: logged one line each and skipped
         except Exception as exc:  # noqa: BLE001 - sqlite3 and StoreError: refuse to start
             raise _ConfigError(f"{args.config_file}: persistence: cannot open "
                                f"{settings.persistence.path}: {exc}") from None
     engine = BrokerEngine(config, auth=settings.auth, authz=settings.authz, store=store)
     if store is not None:
-        engine.restore(*store.load(config))
+        engine.restore(*restored)
     for note in settings.notes:
         log.write(f"Config: {note}")
     return BrokerServer(engine=engine, listeners=listeners, on_events=on_events)
@@ -89,6 +92,10 @@ async def serve(args: argparse.Namespace) -> int:
     from .server import address_in_use
 
     log = BrokerLog()
+    problem = port_problem(args.port, zero_allowed=True)
+    if problem is not None:
+        print(f"mqttsim broker: -p {args.port}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         server = build_server(args, log)
     except _ConfigError as exc:

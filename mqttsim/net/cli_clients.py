@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -25,6 +26,7 @@ from ..protocol.packets import (MQTT_3_1, MQTT_5, Connack, Disconnect, Puback, P
                                 Publish, Pubrec, Pubrel, Subscribe, Unsubscribe, Will)
 from ..protocol.reason_codes import reason_name
 from ..protocol.topics import topic_matches, validate_topic_filter, validate_topic_name
+from .cli_common import pem_error, port_problem
 from .client import Client, ClientError, ConnectionLost, ConnectionRefused, Message
 
 VERSIONS = {"mqttv31": 3, "31": 3, "mqttv311": 4, "311": 4, "mqttv5": 5, "5": 5}
@@ -88,11 +90,20 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         if args.cert or args.key:
             raise UsageError("--cert and --key need --cafile (TLS is enabled by --cafile).")
         return None
-    context = ssl.create_default_context(cafile=args.cafile)
-    if args.cert:
-        context.load_cert_chain(args.cert, args.key)
-    elif args.key:
+    if args.key and not args.cert:
         raise UsageError("--key needs --cert.")
+    try:
+        context = ssl.create_default_context(cafile=args.cafile)
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+        raise UsageError(f"--cafile {args.cafile}: cannot load CA certificates: "
+                         f"{pem_error(exc)}") from None
+    if args.cert:
+        try:
+            context.load_cert_chain(args.cert, args.key)
+        except (OSError, ssl.SSLError) as exc:
+            files = f"--cert {args.cert}" + (f" --key {args.key}" if args.key else "")
+            raise UsageError(f"{files}: cannot load the certificate and key: "
+                             f"{pem_error(exc)}") from None
     if args.insecure:
         context.check_hostname = False
     return context
@@ -127,6 +138,9 @@ def make_client(args: argparse.Namespace, tool: str,
     version = VERSIONS[args.protocol_version]
     if args.password is not None and args.username is None and version != MQTT_5:
         raise UsageError("A password was given without a user name (MQTT 3.1/3.1.1 forbid it).")
+    problem = port_problem(args.port, zero_allowed=False)
+    if problem is not None:
+        raise UsageError(f"-p {args.port}: {problem}.")
     tls = _tls_context(args)
     port = args.port if args.port is not None else (8883 if tls else 1883)
     session_expiry = SESSION_NEVER_EXPIRES if args.disable_clean_session and version == MQTT_5 \
@@ -250,6 +264,10 @@ async def _connect(client: Client) -> int:
     except ConnectionRefused as exc:
         print(_refused_text(exc, client.version), file=sys.stderr)
         return exc.reason_code or 1
+    except socket.gaierror as exc:  # before OSError: its errno is getaddrinfo's, not errno's
+        print(f"Error: cannot resolve host {client.host}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     except ssl.SSLError as exc:  # before OSError, whose errno means nothing here
         detail = getattr(exc, "verify_message", None) or exc.reason or str(exc)
         print(f"Error: TLS: {detail}", file=sys.stderr)

@@ -16,7 +16,7 @@ import difflib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from ..netmodel.link import Outage
 from ..protocol.errors import InvalidTopic
@@ -304,3 +304,125 @@ def node_in(nodes: list[str]) -> Checker:
         raise Bad(f"no such node; expected {wanted} (a router must be listed in routers)")
 
     return check
+
+
+# --- Input that would crash or stall the run rather than be a mistake in one key.
+
+MAX_DEPTH = 32  # the format nests 5 levels (clients[i].link.up.gilbert); deeper is not ours
+
+
+def check_depth(data: Any, where: Where) -> None:
+    """Refuse arrays or tables nested deeper than ``MAX_DEPTH``, without recursion: a
+    hand-made or generated document 10,000 levels deep would overflow Python's stack in
+    ``copy.deepcopy`` or ``repr`` (RecursionError) before any key is checked."""
+    stack = [(data, 1, where)]
+    while stack:
+        node, depth, at = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{at.source}: {at.path or 'the document'}: arrays or tables "
+                                f"nested more than {MAX_DEPTH} levels deep; a scenario nests "
+                                "5 levels at most")
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1, at.at(str(key))) for key, value in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((value, depth + 1, at.index(i)) for i, value in enumerate(node))
+
+
+MAX_STRING_BYTES = 65535  # every MQTT UTF-8 string has a two-byte length (MQTT 1.5.3/1.5.4)
+
+
+def client_identifier(version: int) -> Checker:
+    """A client id MQTT can carry in CONNECT for ``version``: no U+0000 ([MQTT-1.5.3-2];
+    MQTT 5 [MQTT-1.5.4-2]) and at most 65535 bytes of UTF-8. Checked here so the scenario is
+    refused when loaded, not when the client's CONNECT fails to encode mid-run."""
+    rule = "MQTT-1.5.4-2" if version == 5 else "MQTT-1.5.3-2"
+    wanted = "a client id (a string without U+0000, at most 65535 bytes of UTF-8)"
+
+    @wants(wanted)
+    def check(value: Any) -> str:
+        client_id = text(value)
+        if "\0" in client_id:
+            raise Bad(f"a client id must not contain the null character U+0000 [{rule}]; "
+                      "it is sent as the CONNECT client identifier")
+        size = len(client_id.encode("utf-8", "surrogatepass"))
+        if size > MAX_STRING_BYTES:
+            raise Bad(f"a client id is at most {MAX_STRING_BYTES} bytes of UTF-8, not {size}")
+        return client_id
+
+    return check
+
+
+# --- Work: refuse a scenario whose run would not end in a useful time, before it starts.
+
+# The simulator handles about 55,000 MQTT packets a second of wall time and keeps a row per
+# packet and per TCP segment (measured: 200,000 QoS 1 messages to one subscriber, 800,000
+# packets, take 15 s and 600 MB; DESIGN.md "Speed, by construction"). 5 million packets is
+# about a minute and a half and a few GB: more than any lab exercise needs, and a run that
+# big is a typo (duration = 1e300, interval = 1e-9) far more often than an intention.
+MAX_PACKETS = 5_000_000
+PACKETS_PER_QOS = (1, 2, 4)  # PUBLISH; + PUBACK; + PUBREC, PUBREL, PUBCOMP
+
+
+class Work(NamedTuple):
+    """One source of packets in a scenario and about how many it makes."""
+
+    packets: float
+    where: str  # the dotted key of the client table (and publish entry)
+    why: str  # how the number comes about, in the scenario's own terms
+
+
+def _messages(publish: Any, end: float) -> tuple[float, str]:
+    """About how many messages one publish table sends before ``end``, and why."""
+    if publish.pattern == "once":
+        return 1.0, "once"
+    stop = min(publish.stop if publish.stop is not None else end, end)
+    span = max(0.0, stop - publish.start)
+    per = publish.burst if publish.pattern == "burst" else 1
+    count = (span / publish.interval + 1) * per
+    why = (f"{publish.pattern} every {publish.interval:g} s"
+           + (f" ({per} a burst)" if per > 1 else "") + f" for {span:g} s")
+    if publish.count is not None and publish.count < count:
+        return float(publish.count), f"count = {publish.count}"
+    return count, why
+
+
+def workload(clients: Iterable[tuple[Any, str]], duration: float) -> list[Work]:
+    """Each client's keepalive pings and each publish table's messages with their copies
+    to matching subscribers, as an upper estimate of MQTT packets (every subscriber is
+    assumed connected all the time; a QoS 1 delivery is 2 packets, QoS 2 is 4)."""
+    from ..protocol.topics import topic_matches
+
+    clients = list(clients)
+    subscriptions = [(sub.topic.split("/", 2)[2] if sub.topic.startswith("$share/")
+                      else sub.topic, sub.qos) for spec, _ in clients for sub in spec.subscribe]
+    work = []
+    for spec, where in clients:
+        end = min(spec.disconnect_at if spec.disconnect_at is not None else duration, duration)
+        span = max(0.0, end - spec.connect_at)
+        if spec.keepalive:
+            work.append(Work(2 * span / spec.keepalive, f"{where} (client {spec.name})",
+                             f"PINGREQ and PINGRESP every keepalive = {spec.keepalive} s for "
+                             f"{span:g} s"))
+        for i, publish in enumerate(spec.publish):
+            messages, why = _messages(publish, end)
+            copies = [min(publish.qos, qos) for topic_filter, qos in subscriptions
+                      if topic_matches(topic_filter, publish.topic)]
+            per_message = PACKETS_PER_QOS[publish.qos] + sum(PACKETS_PER_QOS[q] for q in copies)
+            work.append(Work(messages * per_message, f"{where}.publish[{i}] (client {spec.name})",
+                             f"{messages:.3g} messages ({why}), {per_message} packets each "
+                             f"at QoS {publish.qos} with {len(copies)} subscriber copies"))
+    return work
+
+
+def check_workload(clients: Iterable[tuple[Any, str]], duration: float, source: str) -> None:
+    """Refuse a scenario estimated above ``MAX_PACKETS``, naming the biggest source."""
+    work = workload(clients, duration)
+    total = sum(item.packets for item in work)
+    if total <= MAX_PACKETS:
+        return
+    top = max(work, key=lambda item: item.packets)
+    raise ScenarioError(
+        f"{source}: about {total:.3g} MQTT packets to simulate, more than the limit of "
+        f"{MAX_PACKETS:,} per run (about 90 s and a few GB of tables); most come from "
+        f"{top.where}: {top.why}. Shorten duration, make the interval longer, or set count "
+        "or stop")

@@ -34,8 +34,9 @@ from ..protocol.topics import validate_topic_filter, validate_topic_name
 from ..world.topology import build as build_topology
 from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
                      QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
-                     check_at, choice, integer, mqtt_version, name, node_in, node_names, number,
-                     outages, show, text, topic_rule)
+                     check_at, check_depth, check_workload, choice, client_identifier, integer,
+                     mqtt_version, name, node_in, node_names, number, outages, show, text,
+                     topic_rule)
 from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
                     EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
                     TcpSpec, WillSpec)
@@ -68,8 +69,8 @@ WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
                "attach", "connect_at", "disconnect_at", "reconnect_delay",
                "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
-               "max_inflight", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
-               crashes=[CRASH], will=WILL)
+               "max_inflight", "stop_reading_at", subscribe=[SUBSCRIPTION],
+               publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
@@ -273,7 +274,10 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
     client_name = t.get("name", name)
     version = t.get("version", mqtt_version, d.version)
     clean = t.get("clean", boolean, d.clean)
-    client_id = t.get("client_id", text, client_name)
+    if "client_id" in t:
+        client_id = t.get("client_id", client_identifier(version))
+    else:  # the name is the client id: it must be one MQTT can carry
+        client_id = t.get("name", client_identifier(version))
     if not client_id and not clean and version < 5:
         t.fail("client_id", "expected a non-empty client_id, because clean = false: before "
                             "MQTT 5 an empty id requires a clean session (MQTT-3.1.3-7)")
@@ -300,7 +304,10 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
         retry_interval=t.get("retry_interval", POSITIVE_SECONDS, 20.0),
         ping_timeout=t.get("ping_timeout", POSITIVE_SECONDS, None),
         max_inflight=t.get("max_inflight", integer(1, 65535, unit="messages"), 20),
-        will=_will(t.sub("will", WILL, "a will table"), version))
+        will=_will(t.sub("will", WILL, "a will table"), version),
+        stop_reading_at=t.get("stop_reading_at", number(
+            lo=connect_at, unit="seconds, at least connect_at; the client never reads again"),
+            None))
 
 
 def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str) -> list[_Client]:
@@ -379,6 +386,7 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     where = Where("<dict>" if source is None else str(source))
     if not isinstance(data, Mapping):
         where.fail(data, "expected a table (dict) describing a scenario")
+    check_depth(data, where)  # before deepcopy, which would overflow the stack
     raw = copy.deepcopy(dict(data))
     if raw.get("name") is None:
         raw["name"] = Path(source).stem if source is not None else "scenario"
@@ -392,10 +400,12 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
                        broker.name)
     _check_topology(top, broker, routers, edges, clients)
+    duration = top.get("duration", POSITIVE_SECONDS, 60.0)
+    check_workload(((c.spec, c.where.path) for c in clients), duration, where.source)
     scenario = Scenario(
         name=top.get("name", name), clients=tuple(c.spec for c in clients),
         description=top.get("description", text, ""),
-        duration=top.get("duration", POSITIVE_SECONDS, 60.0),
+        duration=duration,
         transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
         tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
         links=edges, source=source if source is None else str(source))
@@ -404,13 +414,29 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
 
 
 def load_file(path: str | Path) -> Scenario:
-    """Read and check a TOML scenario file; its name defaults to the file's stem."""
+    """Read and check a TOML scenario file; its name defaults to the file's stem.
+
+    A file that cannot be read, is not UTF-8 text (TOML 1.0: "A TOML file must be a valid
+    UTF-8 encoded Unicode document") or nests deeper than the parser's stack raises
+    ScenarioError naming the file, like every other mistake.
+    """
     path = Path(path)
-    with path.open("rb") as f:
-        try:
+    try:
+        with path.open("rb") as f:
             data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as error:
-            raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read the file: "
+                            f"{error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError(
+            f"{path}: not a TOML file: byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start} is not UTF-8 text (TOML files are UTF-8; is it a binary "
+            "file?)") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not a usable TOML file: arrays or tables are nested "
+                            "too deeply to parse (a scenario nests 5 levels)") from None
     return from_dict(data, str(path))
 
 

@@ -114,6 +114,12 @@ class ClientSpec:
     ping_timeout: float | None = None  # None: one keepalive
     max_inflight: int = 20
     will: WillSpec | None = None
+    # From then on the application never reads its connection again: a stuck subscriber.
+    # The bytes keep arriving (the TCP model has no receive window), but its MQTT side never
+    # sees them, so it acknowledges nothing: QoS 1/2 copies fill the broker's in-flight
+    # window, then the session's queue, then are dropped for it (queue_full). QoS 0 copies
+    # are never queued for a connected client, so they are sent and ignored, not dropped.
+    stop_reading_at: float | None = None
 
 
 @dataclass(frozen=True)

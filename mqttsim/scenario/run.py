@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from .model import Scenario
 from .results import Results, from_recording
@@ -15,7 +15,8 @@ LAG_WARNING = 0.1
 
 
 def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool = True, *,
-        time_scale: float = 1.0, broker: Any = None, broker_cmd: str | None = None) -> Results:
+        time_scale: float = 1.0, broker: Any = None, broker_cmd: str | None = None,
+        watch: Callable[[Callable[[], float]], None] | None = None) -> Results:
     """Run ``scenario`` with random ``seed`` on ``backend``: ``"sim"`` (the SimPy simulator,
     in simulated time) or ``"sockets"`` (real asyncio sockets through a relay that applies
     the scenario's network, in real time).
@@ -28,6 +29,8 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     ``kernel``: Linux's own TCP in network namespaces, across the scenario's links emulated
     by the same link model (real time only; root and /dev/net/tun); ``broker_cmd`` runs any
     broker there instead (``"mosquitto -c {conf}"``).
+    ``sim`` only: ``watch`` is called once with a function giving the simulated time
+    reached, for a progress display (``mqttsim run --progress``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -57,4 +60,4 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
         raise ValueError("time_scale and broker are for backend='sockets'; the simulator "
                          "keeps its own clock and broker")
     from ..backends.sim import simulate
-    return from_recording(simulate(scenario, seed, capture))
+    return from_recording(simulate(scenario, seed, capture, watch))

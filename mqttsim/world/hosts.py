@@ -232,6 +232,9 @@ class ClientProcess:
 
     def on_data(self, end: Any, data: bytes) -> None:
         if end is self.end:
+            stuck = self.spec.stop_reading_at
+            if stuck is not None and self.clock.now >= stuck:
+                return  # the application stopped reading: its MQTT side never sees this
             self._handle(self.engine.receive(data, self.clock.now))
 
     def on_closed(self, end: Any, reason: str) -> None:
