@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import BinaryIO, Callable
 
 from ..protocol import events as ev
-from ..protocol.packets import (MQTT_3_1, MQTT_5, Connack, Disconnect, Puback, Pubcomp,
-                                Publish, Pubrec, Pubrel, Subscribe, Unsubscribe, Will)
+from ..protocol.packets import (MQTT_3_1, MQTT_5, Publish, Subscribe, Unsubscribe, Will)
 from ..protocol.reason_codes import reason_name
 from ..protocol.topics import topic_matches, validate_topic_filter, validate_topic_name
 from .cli_common import pem_error, port_problem
 from .client import Client, ClientError, ConnectionLost, ConnectionRefused, Message
+from .log import client_debug_lines
 
 VERSIONS = {"mqttv31": 3, "31": 3, "mqttv311": 4, "311": 4, "mqttv5": 5, "5": 5}
 EXIT_TIMEOUT = 27  # mosquitto's MOSQ_ERR_TIMEOUT, the status mosquitto_sub -W exits with
@@ -161,61 +161,6 @@ def _check(validate: Callable, topic: str, version: int) -> None:
         raise UsageError(f"Invalid topic '{topic}': {exc}") from None
 
 
-# ---------------------------------------------------------------------------------------------
-# -d: the packet log, in mosquitto's words
-
-
-def _flags(packet: Publish, mid: int | None = None) -> str:
-    mid = packet.packet_id or 0 if mid is None else mid
-    return (f"d{int(packet.dup)}, q{packet.qos}, r{int(packet.retain)}, "
-            f"m{mid}, '{packet.topic}', ... ({len(packet.payload)} bytes)")
-
-
-def debug_lines(event, version: int, qos0_mid: int = 0) -> list[str]:
-    """What mosquitto's -d prints for a packet event (empty for other events).
-
-    libmosquitto numbers every outgoing message, QoS 0 included, from the same counter as
-    packet ids; ``qos0_mid`` is the number to show for an outgoing QoS 0 PUBLISH.
-    """
-    kind = event.__class__
-    if kind is not ev.PacketSent and kind is not ev.PacketReceived:
-        return []
-    packet = event.packet
-    who = f"Client {event.client_id or '(null)'}"
-    name = packet.type.name
-    if kind is ev.PacketSent:
-        head = f"{who} sending {name}"
-        if isinstance(packet, Publish):
-            return [f"{head} ({_flags(packet, None if packet.qos else qos0_mid)})"]
-        if isinstance(packet, (Puback, Pubrec)):
-            return [f"{head} (m{packet.packet_id}, rc{packet.reason_code})"]
-        if isinstance(packet, (Pubrel, Pubcomp)):
-            return [f"{head} (m{packet.packet_id})"]
-        if isinstance(packet, Subscribe):
-            return [f"{head} (Mid: {packet.packet_id}, Topic: {s.topic_filter}, QoS: {s.qos}, "
-                    f"Options: 0x{_options(s):02x})" for s in packet.subscriptions]
-        if isinstance(packet, Unsubscribe):
-            return [f"{head} (Mid: {packet.packet_id}, Topic: {t})" for t in packet.topic_filters]
-        return [head]
-    head = f"{who} received {name}"
-    if isinstance(packet, Connack):
-        return [f"{head} ({packet.reason_code})"]
-    if isinstance(packet, Publish):
-        return [f"{head} ({_flags(packet)})"]
-    if isinstance(packet, (Puback, Pubcomp)):
-        return [f"{head} (Mid: {packet.packet_id}, RC:{packet.reason_code})"]
-    if isinstance(packet, (Pubrec, Pubrel)):
-        return [f"{head} (Mid: {packet.packet_id})"]
-    if isinstance(packet, Disconnect) and version == MQTT_5:
-        return [f"{head} ({packet.reason_code})"]
-    return [head]
-
-
-def _options(sub) -> int:
-    """The MQTT 5 subscription options byte without its QoS bits, as mosquitto shows it."""
-    return (sub.no_local << 2) | (sub.retain_as_published << 3) | (sub.retain_handling << 4)
-
-
 class _Output:
     """stdout as bytes, flushed per write: a pipe reader sees each message as it arrives."""
 
@@ -242,7 +187,7 @@ def _debug_printer(out: _Output, enabled: bool, version: int) -> Callable | None
             packet = event.packet
             if isinstance(packet, (Publish, Subscribe, Unsubscribe)):
                 last_mid = packet.packet_id or last_mid + 1
-        for line in debug_lines(event, version, last_mid):
+        for line in client_debug_lines(event, version, last_mid):
             out.line(line)
         if event.__class__ is ev.Subscribed:  # mosquitto_sub's own line after SUBACK
             codes = ", ".join(str(code) for code in event.granted)

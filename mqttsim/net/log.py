@@ -1,4 +1,4 @@
-"""The broker's ``-v`` log: what happened, one mosquitto-like line at a time.
+"""The broker's ``-v`` log and the clients' ``-d`` log, in mosquitto's words.
 
 It is built only from the engine's events (mqttsim.protocol.events), so the log shows what
 the engine decided, not what a driver guessed; the same events feed the simulator's tables.
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..protocol import events as ev
-from ..protocol.packets import (MQTT_3_1, MQTT_3_1_1, MQTT_5, Connect, Publish, Subscribe,
+from ..protocol.packets import (MQTT_3_1, MQTT_3_1_1, MQTT_5, Connack, Connect, Disconnect,
+                                Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
                                 Unsubscribe)
 
 # mosquitto's numbering of protocol versions in "(p2, c1, k60)".
@@ -40,10 +41,12 @@ CLOSE_REASONS = {
 }
 
 
-def publish_summary(packet: Publish) -> str:
-    """``(d0, q1, r0, m7, 'sensor', ... (2 bytes))``, as mosquitto shows a PUBLISH."""
+def publish_summary(packet: Publish, mid: int | None = None) -> str:
+    """``(d0, q1, r0, m7, 'sensor', ... (2 bytes))``, as mosquitto and its tools show a
+    PUBLISH; ``mid`` replaces the packet id (the tools number QoS 0 messages too)."""
+    mid = packet.packet_id or 0 if mid is None else mid
     return (f"(d{int(packet.dup)}, q{packet.qos}, r{int(packet.retain)}, "
-            f"m{packet.packet_id or 0}, '{packet.topic}', ... ({len(packet.payload)} bytes))")
+            f"m{mid}, '{packet.topic}', ... ({len(packet.payload)} bytes))")
 
 
 def connect_flags(version: int | None, clean: bool, keepalive: int,
@@ -197,3 +200,50 @@ class BrokerLog:
         words = CLOSE_REASONS.get(event.reason, event.reason)
         detail = f" ({event.detail})" if event.detail and event.reason != "keepalive" else ""
         return f"Client {who} disconnected: {words}{detail}{rule}"
+
+
+# -- the clients' -d log (mosquitto_pub / mosquitto_sub) -----------------------------------
+
+def client_debug_lines(event, version: int, qos0_mid: int = 0) -> list[str]:
+    """What mosquitto_pub/sub's -d prints for a packet event (empty for other events).
+
+    libmosquitto numbers every outgoing message, QoS 0 included, from the same counter as
+    packet ids; ``qos0_mid`` is the number to show for an outgoing QoS 0 PUBLISH.
+    """
+    kind = event.__class__
+    if kind is not ev.PacketSent and kind is not ev.PacketReceived:
+        return []
+    packet = event.packet
+    who = f"Client {event.client_id or '(null)'}"
+    name = packet.type.name
+    if kind is ev.PacketSent:
+        head = f"{who} sending {name}"
+        if isinstance(packet, Publish):
+            return [f"{head} {publish_summary(packet, None if packet.qos else qos0_mid)}"]
+        if isinstance(packet, (Puback, Pubrec)):
+            return [f"{head} (m{packet.packet_id}, rc{packet.reason_code})"]
+        if isinstance(packet, (Pubrel, Pubcomp)):
+            return [f"{head} (m{packet.packet_id})"]
+        if isinstance(packet, Subscribe):
+            return [f"{head} (Mid: {packet.packet_id}, Topic: {s.topic_filter}, QoS: {s.qos}, "
+                    f"Options: 0x{_options(s):02x})" for s in packet.subscriptions]
+        if isinstance(packet, Unsubscribe):
+            return [f"{head} (Mid: {packet.packet_id}, Topic: {t})" for t in packet.topic_filters]
+        return [head]
+    head = f"{who} received {name}"
+    if isinstance(packet, Connack):
+        return [f"{head} ({packet.reason_code})"]
+    if isinstance(packet, Publish):
+        return [f"{head} {publish_summary(packet)}"]
+    if isinstance(packet, (Puback, Pubcomp)):
+        return [f"{head} (Mid: {packet.packet_id}, RC:{packet.reason_code})"]
+    if isinstance(packet, (Pubrec, Pubrel)):
+        return [f"{head} (Mid: {packet.packet_id})"]
+    if isinstance(packet, Disconnect) and version == MQTT_5:
+        return [f"{head} ({packet.reason_code})"]
+    return [head]
+
+
+def _options(sub) -> int:
+    """The MQTT 5 subscription options byte without its QoS bits, as mosquitto shows it."""
+    return (sub.no_local << 2) | (sub.retain_as_published << 3) | (sub.retain_handling << 4)

@@ -39,7 +39,7 @@ from ..common import collector_paused, path_outages
 from ..sockets.realtime import RealTimeClock
 from ..sockets.relay import TaskSet, reset
 from ..sockets.runner import InProcessBroker, SocketRecorder, SocketRecording
-from .netns import CLONE_NEWNET, NETNS_DIR, _setns, run_in_namespace, socket_in
+from .netns import CLONE_NEWNET, NETNS_DIR, _setns, socket_in
 from .network import BROKER_PORT, KernelNetwork
 from .packets import TCP_INFO_COLUMNS, record_segments, tcp_info
 
