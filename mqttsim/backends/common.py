@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ..world.network import Network
 
@@ -24,6 +26,35 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+T = TypeVar("T")
+
+
+def run_in_fresh_loop(main: Callable[[], Coroutine[Any, Any, T]], name: str) -> T:
+    """Run the coroutine ``main()`` makes in a fresh event loop, the cycle collector paused
+    (see ``collector_paused``); in a thread of its own when this thread already runs a loop,
+    as a Jupyter kernel's does. Its exception, if any, is raised here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with collector_paused():
+            return asyncio.run(main())
+    result: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        try:
+            with collector_paused():
+                result["value"] = asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=in_thread, name=name)
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def path_outages(scenario: Any, network: Network) -> dict[str, list]:

@@ -24,7 +24,6 @@ import random
 import shlex
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from ...net.server import BrokerServer
 from ...protocol.broker import BrokerEngine
 from ...world.hosts import ClientProcess, broker_config
 from ...world.network import Network
-from ..common import collector_paused, path_outages
+from ..common import path_outages, run_in_fresh_loop
 from ..sockets.realtime import RealTimeClock
 from ..sockets.relay import TaskSet, reset
 from ..sockets.runner import InProcessBroker, SocketRecorder, SocketRecording
@@ -341,27 +340,8 @@ def record_on_kernel(scenario: Any, seed: int = 0, capture: bool = True,
     when this thread already runs one, as a Jupyter kernel does)."""
     check_kernel_run(scenario)
     with KernelNetwork(scenario, seed, capture) as net:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            with collector_paused():
-                return asyncio.run(_run(scenario, seed, capture, broker_cmd, net))
-        result: dict[str, Any] = {}
-
-        def in_thread() -> None:
-            try:
-                with collector_paused():
-                    result["value"] = asyncio.run(_run(scenario, seed, capture, broker_cmd,
-                                                       net))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                result["error"] = exc
-
-        worker = threading.Thread(target=in_thread, name="mqttsim-kernel")
-        worker.start()
-        worker.join()
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
+        return run_in_fresh_loop(lambda: _run(scenario, seed, capture, broker_cmd, net),
+                                 "mqttsim-kernel")
 
 
 async def _run(scenario: Any, seed: int, capture: bool, broker_cmd: str | None,

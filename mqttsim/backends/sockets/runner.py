@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import random
 import tempfile
-import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from ...world.hosts import TRANSPORT_REASONS, ClientProcess, broker_config
 from ...world.network import Network
 from ...world.recorder import Recorder, Recording
 from ...world.transport import Transport
-from ..common import collector_paused, path_outages
+from ..common import path_outages, run_in_fresh_loop
 from .realtime import RealTimeClock
 from .relay import LOOPBACK, Relay, bound_socket, reset
 
@@ -309,27 +308,8 @@ def record_on_sockets(scenario: Any, seed: int = 0, capture: bool = True,
     # A full collection of a large heap (a notebook's, a test session's) can stop the event
     # loop for a quarter of a second: a stall that real timers would feel. As in the
     # simulator, the cycle collector waits until the run is over.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        with collector_paused():
-            return asyncio.run(_run(scenario, seed, capture, time_scale, external))
-    result: dict[str, Any] = {}
-
-    def in_thread() -> None:
-        try:
-            with collector_paused():
-                result["value"] = asyncio.run(_run(scenario, seed, capture, time_scale,
-                                                   external))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            result["error"] = exc
-
-    worker = threading.Thread(target=in_thread, name="mqttsim-sockets")
-    worker.start()
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return run_in_fresh_loop(lambda: _run(scenario, seed, capture, time_scale, external),
+                             "mqttsim-sockets")
 
 
 async def _run(scenario: Any, seed: int, capture: bool, time_scale: float,
