@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mqttsim import Scenario
 from mqttsim.scenario.compare import compare
+from mqttsim.scenario.run import run
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
 # A loaded machine makes real timers a few ms late (0.1-0.2 s of scenario time at 10-20x), and
@@ -37,12 +39,52 @@ def test_the_seed_walk_through_agrees_and_sub_prints_sensor_12_on_both():
         assert list(res.connections["client_reason"].dropna()) == ["clean"]  # pub's DISCONNECT
 
 
+SHIFTS = (50.0, 80.0)  # seconds cut before the first outage, and before the second
+
+
+def intermittent_sooner() -> Scenario:
+    """intermittent.toml with its quiet stretches cut: the first outage starts 50 s sooner,
+    the second and everything after it 80 s sooner (240 s become 160 s, 16 s of real time at
+    10x). Both shifts are whole seconds (the publish interval) and the quiet stretches are
+    steady, so the run is the shipped one moved in time: every connection opens, closes and reconnects
+    at the shipped times minus the shift, for the same reasons, and the same QoS 0 messages
+    are lost (test_the_shortened_intermittent_run_is_the_shipped_one_moved_in_time)."""
+    first, second = SHIFTS
+    shipped = Scenario.load(SCENARIOS / "intermittent.toml")
+    return shipped.with_(**{
+        "duration": 240.0 - second,
+        "link.outages": [[60.0 - first, 90.0 - first], [150.0 - second, 185.0 - second]],
+        **{f"clients.meter-q{qos}.publish.0.stop": 220.0 - second for qos in (0, 1, 2)}})
+
+
+def test_the_shortened_intermittent_run_is_the_shipped_one_moved_in_time():
+    """In the simulator (deterministic, 0.2 s): what the agreement test below runs is what
+    the shipped scenario does, so the cut weakens none of its checks."""
+    shipped = run(Scenario.load(SCENARIOS / "intermittent.toml"), seed=1)
+    sooner = run(intermittent_sooner(), seed=1)
+
+    def moved(t: float) -> float:  # the shipped outages start at 60 s and 150 s
+        return t if pd.isna(t) or t < 60.0 else t - (SHIFTS[0] if t < 150.0 else SHIFTS[1])
+
+    times = ["t_open", "t_up", "t_down"]
+    expected = shipped.connections.copy()
+    expected[times] = expected[times].apply(lambda column: column.map(moved)).round(6)
+    got = sooner.connections.copy()
+    got[times] = got[times].round(6)
+    pd.testing.assert_frame_equal(got, expected)
+    second_outage = 150.0 - SHIFTS[1]
+    assert (got.loc[got["t_down"] > second_outage, "reason"] == "keepalive").sum() >= 3
+    counts = [res.outcomes.groupby(["qos", "outcome"]).size() for res in (shipped, sooner)]
+    assert counts[0][(0, "lost")] == counts[1][(0, "lost")] > 0
+
+
 @LAG_IS_SHOWN
 def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect():
     # 10x, not more: the closest race in this scenario (meter-q1 gives up waiting for PINGRESP
-    # at 99.00 s, 0.44 s before the broker's retransmitted FIN would arrive) must stay wider
-    # than what a busy machine adds to real-time timers (44 ms of real time here).
-    result = compare(Scenario.load(SCENARIOS / "intermittent.toml"), seed=1, time_scale=10)
+    # at 49.00 s, 99.00 s in the shipped file, 0.44 s before the broker's retransmitted FIN
+    # would arrive) must stay wider than what a busy machine adds to real-time timers (44 ms
+    # of real time here).
+    result = compare(intermittent_sooner(), seed=1, time_scale=10)
     assert result.agree, str(result)
     # Not a vacuous agreement: outages longer than 1.5 x keepalive made the broker close
     # connections [MQTT-3.1.2-24] and lost QoS 0 messages on both backends alike.
@@ -56,7 +98,12 @@ def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect
 
 @LAG_IS_SHOWN
 def test_the_lossy_uplink_agrees_and_tcp_turns_loss_into_delay_on_both():
-    result = compare(Scenario.load(SCENARIOS / "lossy-2g.toml"), seed=1, time_scale=20)
+    # The shipped 300 s cut to 100 s (5 s of real time at 20x): 200 messages still cross
+    # the 5 %-loss uplink, TCP retransmits about 45 segments on each backend, and the
+    # median latencies stay far inside the tolerance (0.35 s vs 0.39 s, limit 0.47 s).
+    lossy = Scenario.load(SCENARIOS / "lossy-2g.toml").with_(
+        duration=100.0, **{"clients.field.publish.0.stop": 80.0})
+    result = compare(lossy, seed=1, time_scale=20)
     assert result.agree, str(result)
     for res in (result.sim, result.sockets):
         segments = res.segments

@@ -15,6 +15,9 @@ from support.mosquitto import mosquitto_broker, require_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "scenarios" / "seed-sensor.toml"
+# The seed's story is over at 2 s (pub's DISCONNECT); its file says 5 s. Runs in real time
+# (an external broker) stop at this instead.
+SEED_OVER = 2.5
 
 
 def story(clients: list[dict], duration: float, **top) -> Scenario:
@@ -78,7 +81,8 @@ def test_a_broker_restart_on_sockets_keeps_the_persistent_session_in_sqlite():
     keeper = {"name": "keeper", "clean": False, "subscribe": [{"topic": "t", "qos": 1}]}
     pub = {"name": "pub", "clean": False,
            "publish": {"topic": "t", "qos": 1, "interval": 0.25, "count": 12, "start": 0.5}}
-    sc = story([keeper, pub], duration=8.0, link={"latency": 0.01},
+    # Over by 3.3 s (the simulator: back at 3.05 s, last delivery 3.27 s); 5 s leaves room.
+    sc = story([keeper, pub], duration=5.0, link={"latency": 0.01},
                broker={"restarts": [{"at": 2.0, "down": 1.0}]})
     real = run(sc, seed=1, backend="sockets", time_scale=2)
     c = real.connections
@@ -93,7 +97,9 @@ def test_a_tcp_give_up_is_reported_as_tcp_timeout_on_both_backends():
     pub = {"name": "pub", "keepalive": 0, "clean": False,
            "publish": {"topic": "t", "qos": 1, "interval": 0.5, "start": 0.5, "count": 4},
            "link": {"outages": [[1.0, 60.0]]}}
-    sc = story([pub], duration=12.0, link={"latency": 0.01},
+    # TCP gives up at 4.0 s (0.2 + 0.4 + 0.8 + 1.6 s of RTOs after the outage starts); the
+    # reconnect's SYN goes out at 5.0 s, 2 s before the end.
+    sc = story([pub], duration=7.0, link={"latency": 0.01},
                tcp={"max_retransmits": 3, "initial_rto": 0.2, "min_rto": 0.2})
     sim = run(sc, seed=1)
     real = run(sc, seed=1, backend="sockets", time_scale=4)
@@ -105,8 +111,8 @@ def test_a_tcp_give_up_is_reported_as_tcp_timeout_on_both_backends():
 
 def test_an_external_mosquitto_serves_the_seed_scenario(tmp_path):
     require_mosquitto()
-    with mosquitto_broker(tmp_path) as broker:
-        res = run(Scenario.load(SEED), seed=1, backend="sockets",
+    with mosquitto_broker(tmp_path) as broker:  # real time: the seed's story ends at 2 s
+        res = run(Scenario.load(SEED).with_(duration=SEED_OVER), seed=1, backend="sockets",
                   broker=f"{broker.host}:{broker.port}")
     assert [(r.topic, r.payload) for r in res.received.itertuples()] == [("sensor", b"12")]
     assert list(res.outcomes["outcome"]) == ["delivered"]
@@ -151,7 +157,8 @@ def test_cli_compare_exits_1_when_a_real_broker_disagrees_with_the_scenario(tmp_
     require_mosquitto()
     with mosquitto_broker(tmp_path, extra_config="allow_anonymous false\n"
                           "password_file /dev/null\n") as broker:
-        done = _mqttsim("compare", str(SEED), "--time-scale", "1",
+        done = _mqttsim("compare", str(SEED), "--time-scale", "1",  # real time: cut short
+                        "--set", f"duration={SEED_OVER}",
                         "--broker", f"{broker.host}:{broker.port}")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the backends DISAGREE" in done.stdout

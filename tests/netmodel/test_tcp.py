@@ -13,6 +13,9 @@ import pytest
 
 from mqttsim.netmodel import (HEADER_BYTES, LinkDirection, LinkParams, Outage, Segment,
                               TcpReceiver, TcpSender, syn_schedule)
+from mqttsim.protocol import Decoder
+
+from support.peer import V5, broker, online, publishes
 
 
 class Wire:
@@ -207,3 +210,40 @@ def test_send_makes_the_same_segments_as_write_then_poll():
         assert [(s.seq, s.data) for s in got] == [(s.seq, s.data) for s in slow.poll(0.0)]
     assert fast.in_flight == slow.in_flight == 25  # the window stopped both alike
     assert fast.next_deadline() == slow.next_deadline() == 1.0
+
+
+# --------------------------------------------------------------------------------------
+# MQTT-4.2.0-1: the transport the engines are given is an ordered, lossless byte stream
+# --------------------------------------------------------------------------------------
+
+def test_v5_MQTT_4_2_0_1_the_tcp_model_gives_the_engines_an_ordered_lossless_stream():
+    """The simulator's transport (mqttsim.netmodel.tcp) over a channel that loses a third of
+    the segments and reorders the rest: the subscriber's decoder still reads exactly the
+    packets the broker wrote, in order."""
+    b = broker()
+    s = online(b, "s", ("t", 0), version=V5)
+    pub = online(b, "p", version=V5)
+    for n in range(200):
+        pub.publish("t", b"m%03d" % n * (1 + n % 7))  # QoS 0: no window holds any back
+    data, _ = b.take_output(s.conn)
+    sent = Decoder(V5).feed(data)
+    sender, receiver, rng = TcpSender(mss=100, window=1000), TcpReceiver(), random.Random(7)
+    sender.write(data)
+    got, now, in_flight = bytearray(), 0.0, sender.poll(0.0)
+    while len(got) < len(data) and now < 10_000:
+        rng.shuffle(in_flight)
+        acks = []
+        for segment in in_flight:
+            if rng.random() < 1 / 3:
+                continue  # lost
+            delivered, ack = receiver.on_segment(segment)
+            got += delivered
+            acks.append(ack)
+        in_flight = []
+        for ack in acks:
+            in_flight += sender.on_ack(ack, now)
+        now = sender.next_deadline() or now + 1
+        in_flight += sender.on_timer(now) + sender.poll(now)
+    assert sender.retransmissions > 0  # segments really were lost
+    assert bytes(got) == data
+    assert Decoder(V5).feed(bytes(got)) == sent and len(publishes(sent)) == 200

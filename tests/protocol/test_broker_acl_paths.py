@@ -115,7 +115,7 @@ def test_will_is_checked_again_when_it_is_published(delay):
     watcher = login(b, "watcher", "admin")
     subscribe(watcher, "alice/#")
     alice = login(b, "alice", "alice", 5,
-                  properties=Properties(session_expiry_interval=60),
+                  session_expiry_interval=60,
                   will=Will("alice/status", b"gone", 1, True,
                             Properties(will_delay_interval=delay or None)))
     authz.revoked.add(("alice", "alice/status"))
@@ -133,8 +133,8 @@ def test_will_is_checked_again_when_it_is_published(delay):
 @pytest.mark.parametrize("version", [4, 5])
 def test_another_user_resuming_a_session_gets_a_fresh_one_with_nothing_queued(version):
     b = broker()
-    fields = ({"clean_session": False} if version == 4 else
-              {"clean_session": False, "properties": Properties(session_expiry_interval=600)})
+    fields = ({"clean_start": False} if version == 4 else
+              {"clean_start": False, "session_expiry_interval": 600})
     alice = login(b, "alice-persist", "alice", version, **fields)
     subscribe(alice, "alice/#")
     alice.send(Disconnect())
@@ -153,17 +153,17 @@ def test_another_user_resuming_a_session_gets_a_fresh_one_with_nothing_queued(ve
 
 def test_in_flight_messages_do_not_follow_the_session_to_another_user():
     b = broker()
-    alice = login(b, "alice-persist", "alice", clean_session=False)
+    alice = login(b, "alice-persist", "alice", clean_start=False)
     subscribe(alice, "alice/#")
     admin = login(b, "admin", "admin")
     admin.send(Publish("alice/private", b"ALICE-ONLY", 1, packet_id=1))
     (sent,) = publishes(alice.read())  # in flight, never acknowledged
     alice.lose()
-    bob = login(b, "alice-persist", "bob", clean_session=False)
+    bob = login(b, "alice-persist", "bob", clean_start=False)
     assert bob.connack.session_present is False and publishes(bob.after_connack) == []
     bob.send(Puback(sent.packet_id))  # an ack for alice's id does not reach anything
     # alice's own resumption, same user, still gets her resends
-    alice = login(b, "alice-persist", "alice", clean_session=False)
+    alice = login(b, "alice-persist", "alice", clean_start=False)
     assert alice.connack.session_present is False  # bob's session was the last one
 
 
@@ -177,7 +177,7 @@ def test_queued_and_in_flight_messages_are_checked_again_on_resume():
     authz.authorize = lambda c, u, t, a: (False if (u, t) in reads_revoked and a == "read"
                                           else plain(c, u, t, a))
     b = broker(authz)
-    alice = login(b, "alice-persist", "alice", clean_session=False)
+    alice = login(b, "alice-persist", "alice", clean_start=False)
     subscribe(alice, "alice/#")
     admin = login(b, "admin", "admin")
     admin.send(Publish("alice/a", b"1", 1, packet_id=1))  # in flight, unacknowledged
@@ -185,7 +185,7 @@ def test_queued_and_in_flight_messages_are_checked_again_on_resume():
     admin.send(Publish("alice/b", b"2", 1, packet_id=2),  # queued while offline
                Publish("alice/c", b"3", 1, packet_id=3))
     reads_revoked.update({("alice", "alice/a"), ("alice", "alice/b")})
-    again = login(b, "alice-persist", "alice", clean_session=False)
+    again = login(b, "alice-persist", "alice", clean_start=False)
     assert again.connack.session_present is True
     assert [p.topic for p in publishes(again.after_connack)] == ["alice/c"]
     dropped = [(e.topic, e.reason) for e in again.events if isinstance(e, ev.MessageDropped)]
@@ -252,14 +252,14 @@ def test_a_delayed_will_goes_out_as_its_user_when_another_user_ends_the_session(
     watcher = login(b, "watcher", "admin")
     subscribe(watcher, "alice/#")
     alice = login(b, "alice-persist", "alice", 5,
-                  properties=Properties(session_expiry_interval=600),
+                  session_expiry_interval=600,
                   will=Will("alice/status", b"gone", 0, False,
                             Properties(will_delay_interval=30)))
     if not live:
         alice.lose(now=1.0)
         assert publishes(watcher.read()) == []  # delayed
-    bob = login(b, "alice-persist", "bob", 5, clean_session=False,
-                properties=Properties(session_expiry_interval=600))
+    bob = login(b, "alice-persist", "bob", 5, clean_start=False,
+                session_expiry_interval=600)
     assert bob.connack.session_present is False
     assert [(p.topic, p.payload) for p in publishes(watcher.read())] == [
         ("alice/status", b"gone")]

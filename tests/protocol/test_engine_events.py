@@ -186,7 +186,8 @@ def test_a_qos1_exchange_produces_exactly_the_expected_events_per_party(version)
 
 # ----------------------------------------------------------------- drops and windows
 
-def persistent(name: str, version: int, **extra) -> ClientConfig:
+def persistent_config(name: str, version: int, **extra) -> ClientConfig:
+    """A client config that keeps its session (the Pipe drives real engines, not Peers)."""
     return ClientConfig(name, version=version, clean_session=False,
                         session_expiry=3600 if version == 5 else 0, **extra)
 
@@ -194,7 +195,7 @@ def persistent(name: str, version: int, **extra) -> ClientConfig:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_broker_queue_overflow_drops_the_newest_with_reason_queue_full(version):
     p = Pipe(BrokerEngine(BrokerConfig(max_queued_messages=3)))
-    sub = p.add_client("sub", persistent("sub", version), now=0)
+    sub = p.add_client("sub", persistent_config("sub", version), now=0)
     pub = p.add_client("pub", ClientConfig("pub", version=version), now=0)
     p.run(0)
     sub.subscribe("t", qos=1, now=0)

@@ -84,7 +84,7 @@ def test_by_default_the_same_publisher_overflows_the_queue_like_mosquitto():
 
 def test_an_offline_subscriber_never_holds_publishers_back():
     b = broker(max_queued_messages=4, hold_acks_when_congested=True)
-    sub = online(b, "sub", clean_session=False)
+    sub = online(b, "sub", clean_start=False)
     sub.send(Subscribe(1, (Subscription("t", 1),)))
     sub.lose()
     pub = online(b, "pub")
@@ -95,7 +95,7 @@ def test_an_offline_subscriber_never_holds_publishers_back():
 
 def test_a_subscriber_going_offline_releases_the_acks_it_held():
     b = broker(max_queued_messages=8, max_inflight=2, hold_acks_when_congested=True)
-    sub = online(b, "sub", clean_session=False)
+    sub = online(b, "sub", clean_start=False)
     sub.send(Subscribe(1, (Subscription("t", 1),)))
     pub = online(b, "pub")
     assert publish_many(pub, 8) == [1, 2, 3, 4, 5]
@@ -106,11 +106,11 @@ def test_a_subscriber_going_offline_releases_the_acks_it_held():
 def test_a_publisher_that_disconnects_with_acks_held_resends_without_duplicates_at_qos2():
     b = broker(max_queued_messages=4, max_inflight=1, hold_acks_when_congested=True)
     sub = slow_subscriber(b, qos=2)
-    pub = online(b, "pub", clean_session=False)
+    pub = online(b, "pub", clean_start=False)
     for n in range(4):
         pub.send(Publish("t", b"%d" % n, 2, packet_id=n + 1))
     pub.lose()
-    again = online(b, "pub", clean_session=False)
+    again = online(b, "pub", clean_start=False)
     replies = again.send(Publish("t", b"3", 2, dup=True, packet_id=4))
     assert [type(p).__name__ for p in replies] in ([], ["Pubrec"])
     routed = [e for e in b.take_events() + again.events if isinstance(e, ev.MessageReceived)]

@@ -17,9 +17,8 @@ from mqttsim.protocol.client import ClientConfig
 from mqttsim.protocol.errors import ProtocolError
 from mqttsim.protocol.packets import Connect, Publish, Subscribe, Subscription
 from mqttsim.protocol.properties import Properties
-from support.peer import Peer, online, payloads
+from support.peer import Peer, Server, of, online, payloads
 from support.pipe import Pipe
-from engine_rules_v5_support import Server, of
 
 
 class FlakyAuth:
@@ -141,7 +140,7 @@ def test_v311_MQTT_3_1_3_6_assigned_ids_never_collide_with_a_restored_session():
     """A broker restarted from disk numbers assigned ids from 1 again: it must skip ids
     that stored sessions hold, or a new anonymous client would take one over."""
     broker = BrokerEngine()
-    first = online(broker, "", clean_session=True)
+    first = online(broker, "", clean_start=True)
     [connected] = [e for e in first.events if isinstance(e, ev.Connected)]
     assert connected.client_id == "auto-1"
     restarted = BrokerEngine()

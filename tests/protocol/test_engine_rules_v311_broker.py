@@ -21,14 +21,14 @@ from mqttsim.protocol.packets import (Connack, Connect, Disconnect, Pingreq, Pin
                                       Pubcomp, Publish, Pubrec, Pubrel, Suback, Subscribe,
                                       Subscription, Unsuback, Unsubscribe, Will)
 
-from support.peer import V, Peer, online, payloads, publishes, subscribed
+from support.peer import V, Peer, online, payloads, publishes
 
 
 # -- 2.3.1 packet identifiers -----------------------------------------------------------
 
 def test_v311_MQTT_2_3_1_4_server_uses_unused_ids_and_keeps_them_on_resend():
     b = BrokerEngine()
-    sub = subscribed(b, "s", ("t", 1), clean_session=False)
+    sub = online(b, "s", ("t", 1), clean_start=False)
     pub = online(b, "p")
     for i in range(3):
         pub.send(Publish("t", b"%d" % i, 1, packet_id=10 + i))
@@ -39,14 +39,14 @@ def test_v311_MQTT_2_3_1_4_server_uses_unused_ids_and_keeps_them_on_resend():
     (fourth,) = publishes(sub.read())
     assert fourth.packet_id not in (ids[0], ids[2])  # those two are still unacknowledged
     sub.lose()
-    again = online(b, "s", clean_session=False)
+    again = online(b, "s", clean_start=False)
     assert [(p.packet_id, p.dup) for p in again.after_connack] == [
         (ids[0], True), (ids[2], True), (fourth.packet_id, True)]
 
 
 def test_v311_MQTT_2_3_1_6_acks_echo_the_publish_packet_id():
     b = BrokerEngine()
-    sub = subscribed(b, "s", ("t", 2))
+    sub = online(b, "s", ("t", 2))
     pub = online(b, "p")
     assert pub.send(Publish("t", b"1", 1, packet_id=0x1234)) == [Puback(0x1234)]
     assert pub.send(Publish("t", b"2", 2, packet_id=0xFFFF)) == [Pubrec(0xFFFF)]
@@ -69,7 +69,7 @@ def test_v311_MQTT_2_3_1_7_suback_and_unsuback_echo_the_request_id():
                          ids=lambda p: type(p).__name__)
 def test_v311_MQTT_3_1_0_1_first_packet_must_be_connect(first):
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("#", 0))
+    watcher = online(b, "w", ("#", 0))
     c = Peer(b, "c")
     assert c.send(first) == [] and c.closed
     assert [e.rule for e in c.closes()] == ["MQTT-3.1.0-1"]
@@ -94,10 +94,10 @@ def test_v311_MQTT_3_1_2_2_unsupported_level_gets_connack_0x01_then_close():
 
 def test_v311_MQTT_3_1_2_4_persistent_session_is_resumed_and_kept():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 1), clean_session=False)
+    s = online(b, "s", ("t", 1), clean_start=False)
     assert not s.connack.session_present
     s.send(Disconnect())
-    s = online(b, "s", clean_session=False)
+    s = online(b, "s", clean_start=False)
     assert s.connack.session_present
     online(b, "p").send(Publish("t", b"m", 1, packet_id=1))
     assert payloads(s.read()) == [b"m"]  # the subscription came back with the session
@@ -105,25 +105,25 @@ def test_v311_MQTT_3_1_2_4_persistent_session_is_resumed_and_kept():
 
 def test_v311_MQTT_3_1_2_5_qos1_and_qos2_messages_stored_while_away():
     b = BrokerEngine()
-    subscribed(b, "s", ("t", 2), clean_session=False).lose()
+    online(b, "s", ("t", 2), clean_start=False).lose()
     pub = online(b, "p")
     pub.send(Publish("t", b"one", 1, packet_id=1), Publish("t", b"two", 2, packet_id=2))
-    s = online(b, "s", clean_session=False)
+    s = online(b, "s", clean_start=False)
     assert [(p.payload, p.qos) for p in s.after_connack] == [(b"one", 1), (b"two", 2)]
 
 
 def test_v311_MQTT_3_1_2_6_clean_session_discards_the_old_one():
     b = BrokerEngine()
-    subscribed(b, "s", ("t", 1), clean_session=False).lose()
+    online(b, "s", ("t", 1), clean_start=False).lose()
     pub = online(b, "p")
     pub.send(Publish("t", b"queued", 1, packet_id=1))
-    s = online(b, "s", clean_session=True)
+    s = online(b, "s", clean_start=True)
     assert not s.connack.session_present and s.after_connack == []
     pub.send(Publish("t", b"later", 1, packet_id=2))
     assert s.read() == []  # the old subscription is gone
     s.send(Disconnect())
     # The clean session lived only as long as its connection.
-    assert not online(b, "s", clean_session=False).connack.session_present
+    assert not online(b, "s", clean_start=False).connack.session_present
 
 
 def test_v311_MQTT_3_1_2_7_retained_messages_outlive_the_session():
@@ -155,7 +155,7 @@ def _end_without_disconnect(b: BrokerEngine, p: Peer, how: str) -> None:
 @pytest.mark.parametrize("how", ["transport", "keepalive", "protocol_error", "takeover"])
 def test_v311_MQTT_3_1_2_8_will_published_when_connection_ends_without_disconnect(how):
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("dead/#", 2), keepalive=0)
+    watcher = online(b, "w", ("dead/#", 2), keepalive=0)
     p = online(b, "p", will=WILL, keepalive=10)
     assert watcher.read() == []
     _end_without_disconnect(b, p, how)
@@ -165,7 +165,7 @@ def test_v311_MQTT_3_1_2_8_will_published_when_connection_ends_without_disconnec
 
 def test_v311_MQTT_3_1_2_9_will_fields_from_connect_are_used():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("#", 2))
+    watcher = online(b, "w", ("#", 2))
     online(b, "p", will=Will("x/y", b"\x00\xffbye", qos=1)).lose()
     (will,) = publishes(watcher.read())
     assert (will.topic, will.payload, will.qos) == ("x/y", b"\x00\xffbye", 1)
@@ -173,7 +173,7 @@ def test_v311_MQTT_3_1_2_9_will_fields_from_connect_are_used():
 
 def test_v311_MQTT_3_1_2_10_will_removed_once_published_or_after_disconnect():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("dead/#", 1), keepalive=0)
+    watcher = online(b, "w", ("dead/#", 1), keepalive=0)
     p = online(b, "p", will=WILL, keepalive=10)
     b.on_timer(16.0)  # keepalive expiry: the will goes out once...
     p.lose(16.5)  # ...and the driver closing the socket afterwards sends nothing more
@@ -186,7 +186,7 @@ def test_v311_MQTT_3_1_2_10_will_removed_once_published_or_after_disconnect():
 
 def test_v311_MQTT_3_1_2_12_no_will_flag_no_will_message():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("#", 2))
+    watcher = online(b, "w", ("#", 2))
     p = online(b, "p")
     p.lose()
     assert watcher.read() == []
@@ -195,7 +195,7 @@ def test_v311_MQTT_3_1_2_12_no_will_flag_no_will_message():
 
 def test_v311_MQTT_3_1_2_16_will_retain_0_is_not_retained():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("dead/#", 1))
+    watcher = online(b, "w", ("dead/#", 1))
     online(b, "p", will=Will("dead/p", b"gone", 1, retain=False)).lose()
     assert [p.retain for p in publishes(watcher.read())] == [False]
     late = online(b, "late")
@@ -281,11 +281,11 @@ def test_v311_MQTT_3_1_2_24_keepalive_0_disables_the_check():
 
 def test_v311_MQTT_3_1_3_2_client_id_selects_the_session():
     b = BrokerEngine()
-    subscribed(b, "dev1", ("t", 1), clean_session=False).lose()
+    online(b, "dev1", ("t", 1), clean_start=False).lose()
     online(b, "p").send(Publish("t", b"m", 1, packet_id=1))
-    other = online(b, "dev2", clean_session=False)
+    other = online(b, "dev2", clean_start=False)
     assert not other.connack.session_present and other.after_connack == []
-    same = online(b, "dev1", clean_session=False)
+    same = online(b, "dev1", clean_start=False)
     assert same.connack.session_present and payloads(same.after_connack) == [b"m"]
 
 
@@ -365,10 +365,10 @@ def test_v311_MQTT_3_1_4_2_same_client_id_disconnects_the_old_connection():
 
 def test_v311_MQTT_3_1_4_3_clean_session_applied_after_a_valid_connect():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 1), clean_session=False)
+    s = online(b, "s", ("t", 1), clean_start=False)
     s.lose()
     online(b, "p").send(Publish("t", b"queued", 1, packet_id=1))
-    new = online(b, "s", clean_session=True)
+    new = online(b, "s", clean_start=True)
     assert new.after_connack == []
     dropped = [e for e in new.events if isinstance(e, ev.MessageDropped)]
     assert [(e.payload, e.reason) for e in dropped] == [(b"queued", "clean_session")]
@@ -383,7 +383,7 @@ def test_v311_MQTT_3_1_4_4_valid_connect_gets_return_code_0():
 
 def test_v311_MQTT_3_1_4_5_data_after_a_refused_connect_is_ignored():
     b = BrokerEngine(auth=StaticUsers({"alice": "pw"}))
-    watcher = subscribed(b, "w", ("#", 1), username="alice", password=b"pw")
+    watcher = online(b, "w", ("#", 1), username="alice", password=b"pw")
     c = Peer(b, "c")
     reply = c.send(Connect("c", username="alice", password=b"bad"),
                    Publish("t", b"x", 1, packet_id=1), Pingreq())
@@ -397,7 +397,7 @@ def test_v311_MQTT_3_1_4_5_data_after_a_refused_connect_is_ignored():
 
 def test_v311_MQTT_3_2_0_1_connack_comes_first_even_with_messages_waiting():
     b = BrokerEngine()
-    subscribed(b, "s", ("t", 1), clean_session=False).lose()
+    online(b, "s", ("t", 1), clean_start=False).lose()
     online(b, "p").send(Publish("t", b"m", 1, packet_id=1))
     b.connection_made("s2", 0.0)
     b.receive("s2", encode(Connect("s", clean_session=False), V), 0.0)
@@ -408,25 +408,25 @@ def test_v311_MQTT_3_2_0_1_connack_comes_first_even_with_messages_waiting():
 
 def test_v311_MQTT_3_2_2_1_clean_session_1_gets_session_present_0():
     b = BrokerEngine()
-    online(b, "s", clean_session=False).lose()
-    assert online(b, "s", clean_session=True).connack == Connack(False, 0)
+    online(b, "s", clean_start=False).lose()
+    assert online(b, "s", clean_start=True).connack == Connack(False, 0)
 
 
 def test_v311_MQTT_3_2_2_2_stored_session_gets_session_present_1():
     b = BrokerEngine()
-    online(b, "s", clean_session=False).send(Disconnect())
-    assert online(b, "s", clean_session=False).connack == Connack(True, 0)
+    online(b, "s", clean_start=False).send(Disconnect())
+    assert online(b, "s", clean_start=False).connack == Connack(True, 0)
 
 
 def test_v311_MQTT_3_2_2_3_no_stored_session_gets_session_present_0():
     b = BrokerEngine()
-    online(b, "other", clean_session=False).lose()
-    assert online(b, "s", clean_session=False).connack == Connack(False, 0)
+    online(b, "other", clean_start=False).lose()
+    assert online(b, "s", clean_start=False).connack == Connack(False, 0)
 
 
 def test_v311_MQTT_3_2_2_4_refusal_has_session_present_0():
     b = BrokerEngine(auth=StaticUsers({"alice": "pw"}))
-    online(b, "s", clean_session=False, username="alice", password=b"pw").lose()
+    online(b, "s", clean_start=False, username="alice", password=b"pw").lose()
     b.connection_made("again", 0.0)
     b.receive("again", encode(Connect("s", False, username="alice", password=b"x"), V), 0.0)
     assert b.take_output("again") == (bytes.fromhex("20 02 00 04"), True)

@@ -22,25 +22,25 @@ from mqttsim.protocol.packets import (Connack, Connect, Disconnect, Pingreq, Pin
                                       Subscription, Unsuback, Unsubscribe, Will)
 from mqttsim.protocol.topics import topic_matches
 
-from support.peer import V, Peer, drain, online, payloads, publishes, subscribed
+from support.peer import V, Peer, drain, online, payloads, publishes
 
 
 # -- 3.3 PUBLISH flags and routing ------------------------------------------------------
 
 def test_v311_MQTT_3_3_1_1_redelivery_sets_dup():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 2), clean_session=False)
+    s = online(b, "s", ("t", 2), clean_start=False)
     online(b, "p").send(Publish("t", b"1", 1, packet_id=1), Publish("t", b"2", 2, packet_id=2))
     first = publishes(s.read())
     assert [p.dup for p in first] == [False, False]
     s.lose()
-    again = online(b, "s", clean_session=False).after_connack
+    again = online(b, "s", clean_start=False).after_connack
     assert [(p.packet_id, p.dup) for p in again] == [(p.packet_id, True) for p in first]
 
 
 def test_v311_MQTT_3_3_1_3_outgoing_dup_is_independent_of_incoming_dup():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 2))
+    s = online(b, "s", ("t", 2))
     online(b, "p").send(Publish("t", b"x", 1, dup=True, packet_id=5),
                         Publish("t", b"y", 2, dup=True, packet_id=6))
     assert [p.dup for p in publishes(s.read())] == [False, False]
@@ -49,8 +49,8 @@ def test_v311_MQTT_3_3_1_3_outgoing_dup_is_independent_of_incoming_dup():
 def test_v311_MQTT_3_3_1_5_retained_message_kept_with_its_qos():
     b = BrokerEngine()
     online(b, "p").send(Publish("r", b"v", 1, retain=True, packet_id=1))
-    assert [p.qos for p in subscribed(b, "hi", ("r", 2)).after_suback] == [1]
-    assert [p.qos for p in subscribed(b, "lo", ("r", 0)).after_suback] == [0]
+    assert [p.qos for p in online(b, "hi", ("r", 2)).after_suback] == [1]
+    assert [p.qos for p in online(b, "lo", ("r", 0)).after_suback] == [0]
 
 
 def test_v311_MQTT_3_3_1_6_new_subscription_gets_last_retained_per_topic():
@@ -58,7 +58,7 @@ def test_v311_MQTT_3_3_1_6_new_subscription_gets_last_retained_per_topic():
     p = online(b, "p")
     for topic, value in [("a/1", b"old"), ("a/1", b"new"), ("a/2", b"two"), ("b/1", b"no")]:
         p.send(Publish(topic, value, 0, retain=True))
-    got = subscribed(b, "s", ("a/+", 0)).after_suback
+    got = online(b, "s", ("a/+", 0)).after_suback
     assert sorted((m.topic, m.payload) for m in got) == [("a/1", b"new"), ("a/2", b"two")]
 
 
@@ -67,19 +67,19 @@ def test_v311_MQTT_3_3_1_7_retained_qos0_replaces_the_previous_one():
     p = online(b, "p")
     p.send(Publish("r", b"old", 1, retain=True, packet_id=1))
     p.send(Publish("r", b"new", 0, retain=True))
-    got = subscribed(b, "s", ("r", 1)).after_suback
+    got = online(b, "s", ("r", 1)).after_suback
     assert [(m.payload, m.qos) for m in got] == [(b"new", 0)]
 
 
 def test_v311_MQTT_3_3_1_8_retained_sent_for_a_new_subscription_has_retain_1():
     b = BrokerEngine()
     online(b, "p").send(Publish("r", b"v", 0, retain=True))
-    assert [m.retain for m in subscribed(b, "s", ("#", 0)).after_suback] == [True]
+    assert [m.retain for m in online(b, "s", ("#", 0)).after_suback] == [True]
 
 
 def test_v311_MQTT_3_3_1_9_established_subscription_gets_retain_0():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("r", 1))
+    s = online(b, "s", ("r", 1))
     online(b, "p").send(Publish("r", b"v", 1, retain=True, packet_id=1))
     assert [(m.payload, m.retain) for m in publishes(s.read())] == [(b"v", False)]
 
@@ -88,16 +88,16 @@ def test_v311_MQTT_3_3_1_10_empty_retained_publish_clears_the_topic():
     b = BrokerEngine()
     p = online(b, "p")
     p.send(Publish("r", b"v", 0, retain=True))
-    s = subscribed(b, "s", ("r", 0))
+    s = online(b, "s", ("r", 0))
     p.send(Publish("r", b"", 0, retain=True))
     assert [(m.payload, m.retain) for m in publishes(s.read())] == [(b"", False)]  # as normal
-    assert subscribed(b, "late", ("r", 0)).after_suback == []
+    assert online(b, "late", ("r", 0)).after_suback == []
 
 
 def test_v311_MQTT_3_3_1_11_empty_retained_message_never_stored():
     b = BrokerEngine()
     online(b, "p").send(Publish("r", b"", 1, retain=True, packet_id=1))
-    assert subscribed(b, "late", ("#", 1)).after_suback == []
+    assert online(b, "late", ("#", 1)).after_suback == []
 
 
 def test_v311_MQTT_3_3_1_12_retain_0_leaves_the_retained_message_alone():
@@ -105,12 +105,12 @@ def test_v311_MQTT_3_3_1_12_retain_0_leaves_the_retained_message_alone():
     p = online(b, "p")
     p.send(Publish("r", b"keep", 0, retain=True))
     p.send(Publish("r", b"live", 0, retain=False))
-    assert payloads(subscribed(b, "late", ("r", 0)).after_suback) == [b"keep"]
+    assert payloads(online(b, "late", ("r", 0)).after_suback) == [b"keep"]
 
 
 def test_v311_MQTT_3_3_2_1_server_publish_starts_with_the_utf8_topic_name():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("#", 1))
+    s = online(b, "s", ("#", 1))
     topic = "température/é"
     online(b, "p").send(Publish(topic, b"21", 1, packet_id=9))
     data, _ = b.take_output(s.conn)
@@ -122,7 +122,7 @@ def test_v311_MQTT_3_3_2_1_server_publish_starts_with_the_utf8_topic_name():
 def test_v311_MQTT_3_3_2_3_server_publish_topic_matches_the_filter():
     b = BrokerEngine()
     filters = ("a/+/c", "x/#")
-    s = subscribed(b, "s", *((f, 0) for f in filters))
+    s = online(b, "s", *((f, 0) for f in filters))
     p = online(b, "p")
     for topic in ("a/b/c", "a/b/d", "x", "x/y/z", "ax/y", "b/x"):
         p.send(Publish(topic, b""))
@@ -140,7 +140,7 @@ def test_v311_MQTT_3_3_4_1_server_answers_publish_as_its_qos_requires():
 
 def test_v311_MQTT_3_3_5_1_overlapping_subscriptions_use_the_highest_qos():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("a/#", 0), ("a/+", 2), ("+/b", 1))
+    s = online(b, "s", ("a/#", 0), ("a/+", 2), ("+/b", 1))
     p = online(b, "p")
     p.send(Publish("a/b", b"2", 2, packet_id=1))
     p.send(Publish("a/b", b"1", 1, packet_id=2))
@@ -151,7 +151,7 @@ def test_v311_MQTT_3_3_5_1_overlapping_subscriptions_use_the_highest_qos():
 def test_v311_MQTT_3_3_5_2_unauthorized_publish_is_acked_and_dropped():
     b = BrokerEngine(auth=StaticUsers({"alice": "pw", "eve": "pw"}),
                      authz=TopicRules({"alice": [("#", "readwrite")], "eve": [("eve/#", "write")]}))
-    watcher = subscribed(b, "w", ("#", 2), username="alice", password=b"pw")
+    watcher = online(b, "w", ("#", 2), username="alice", password=b"pw")
     eve = online(b, "e", username="eve", password=b"pw")
     assert eve.send(Publish("a/x", b"0", 0)) == []
     assert eve.send(Publish("a/x", b"1", 1, packet_id=1)) == [Puback(1)]
@@ -189,7 +189,7 @@ def test_v311_MQTT_3_8_4_3_identical_filter_replaces_the_subscription():
     b = BrokerEngine()
     p = online(b, "p")
     p.send(Publish("t", b"r", 1, retain=True, packet_id=1))
-    s = subscribed(b, "s", ("t", 1))
+    s = online(b, "s", ("t", 1))
     p.send(Publish("t", b"inflight", 1, packet_id=2))
     (inflight,) = publishes(s.read())
     reply = s.send(Subscribe(2, (Subscription("t", 2),)))
@@ -225,7 +225,7 @@ def test_v311_MQTT_3_8_4_5_suback_has_one_code_per_filter():
 @pytest.mark.parametrize("granted", [0, 1, 2])
 def test_v311_MQTT_3_8_4_6_delivered_qos_is_min_of_published_and_granted(published, granted):
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", granted))
+    s = online(b, "s", ("t", granted))
     online(b, "p").send(Publish("t", b"x", published, packet_id=published and 1 or None))
     assert [m.qos for m in publishes(s.read())] == [min(published, granted)]
 
@@ -241,7 +241,7 @@ def test_v311_MQTT_3_9_3_1_return_codes_follow_the_filter_order():
 
 def test_v311_MQTT_3_10_4_1_unsubscribe_compares_filters_character_by_character():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("a/+", 0), ("x/#", 0))
+    s = online(b, "s", ("a/+", 0), ("x/#", 0))
     p = online(b, "p")
     assert s.send(Unsubscribe(2, ("a/b", "A/+", "x/+", "x"))) == [Unsuback(2)]
     p.send(Publish("a/b", b"1"), Publish("x/y", b"2"))
@@ -253,19 +253,19 @@ def test_v311_MQTT_3_10_4_1_unsubscribe_compares_filters_character_by_character(
 
 def test_v311_MQTT_3_10_4_2_no_new_messages_after_unsubscribe():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 1), clean_session=False)
+    s = online(b, "s", ("t", 1), clean_start=False)
     s.send(Unsubscribe(2, ("t",)))
     p = online(b, "p")
     p.send(Publish("t", b"now", 1, packet_id=1))
     assert s.read() == []
     s.lose()
     p.send(Publish("t", b"offline", 1, packet_id=2))
-    assert online(b, "s", clean_session=False).after_connack == []
+    assert online(b, "s", clean_start=False).after_connack == []
 
 
 def test_v311_MQTT_3_10_4_3_started_deliveries_complete_after_unsubscribe():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("q1", 1), ("q2", 2))
+    s = online(b, "s", ("q1", 1), ("q2", 2))
     online(b, "p").send(Publish("q1", b"1", 1, packet_id=1), Publish("q2", b"2", 2, packet_id=2))
     one, two = publishes(s.read())
     assert s.send(Unsubscribe(3, ("q1", "q2"))) == [Unsuback(3)]
@@ -278,7 +278,7 @@ def test_v311_MQTT_3_10_4_3_started_deliveries_complete_after_unsubscribe():
 
 @pytest.mark.parametrize("packet_id", [1, 0x0A0B, 0xFFFF])
 def test_v311_MQTT_3_10_4_4_unsuback_has_the_unsubscribe_packet_id(packet_id):
-    s = subscribed(BrokerEngine(), "s", ("t", 0))
+    s = online(BrokerEngine(), "s", ("t", 0))
     assert s.send(Unsubscribe(packet_id, ("t",))) == [Unsuback(packet_id)]
 
 
@@ -289,7 +289,7 @@ def test_v311_MQTT_3_10_4_5_unsuback_even_when_nothing_was_removed():
 
 def test_v311_MQTT_3_10_4_6_multi_filter_unsubscribe_is_a_sequence_with_one_unsuback():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("a", 0), ("b", 0), ("c", 0))
+    s = online(b, "s", ("a", 0), ("b", 0), ("c", 0))
     assert s.send(Unsubscribe(9, ("a", "c", "zzz"))) == [Unsuback(9)]
     online(b, "p").send(Publish("a", b"a"), Publish("b", b"b"), Publish("c", b"c"))
     assert payloads(s.read()) == [b"b"]
@@ -305,7 +305,7 @@ def test_v311_MQTT_3_12_4_1_every_pingreq_gets_a_pingresp():
 
 def test_v311_MQTT_3_14_4_3_disconnect_discards_the_will():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("#", 2))
+    watcher = online(b, "w", ("#", 2))
     p = online(b, "p", will=Will("dead/p", b"gone", qos=1))
     assert p.send(Disconnect()) == [] and p.closed
     p.lose()
@@ -317,11 +317,11 @@ def test_v311_MQTT_3_14_4_3_disconnect_discards_the_will():
 
 def test_v311_MQTT_4_1_0_1_server_keeps_qos2_state_across_connections():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("t", 2))
-    p = online(b, "p", clean_session=False)
+    watcher = online(b, "w", ("t", 2))
+    p = online(b, "p", clean_start=False)
     assert p.send(Publish("t", b"x", 2, packet_id=7)) == [Pubrec(7)]
     p.lose()
-    p = online(b, "p", clean_session=False)
+    p = online(b, "p", clean_start=False)
     assert p.send(Publish("t", b"x", 2, dup=True, packet_id=7)) == [Pubrec(7)]
     assert p.send(Pubrel(7)) == [Pubcomp(7)]
     assert payloads(watcher.read()) == [b"x"]  # delivered once, not twice
@@ -329,7 +329,7 @@ def test_v311_MQTT_4_1_0_1_server_keeps_qos2_state_across_connections():
 
 def test_v311_MQTT_4_1_0_2_session_lasts_as_long_as_the_connection():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 1), keepalive=60)
+    s = online(b, "s", ("t", 1), keepalive=60)
     online(b, "p", keepalive=0).send(Publish("t", b"x", 1, packet_id=1))
     (msg,) = publishes(s.read())
     for t in range(50, 1001, 50):  # an hour-long quiet connection kept alive by pings
@@ -343,7 +343,7 @@ def test_v311_MQTT_4_1_0_2_session_lasts_as_long_as_the_connection():
 
 def test_v311_MQTT_4_3_2_2_server_puback_then_same_id_is_a_new_message():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("t", 1))
+    watcher = online(b, "w", ("t", 1))
     p = online(b, "p")
     assert p.send(Publish("t", b"a", 1, packet_id=3)) == [Puback(3)]
     assert p.send(Publish("t", b"b", 1, dup=True, packet_id=3)) == [Puback(3)]
@@ -352,7 +352,7 @@ def test_v311_MQTT_4_3_2_2_server_puback_then_same_id_is_a_new_message():
 
 def test_v311_MQTT_4_3_3_2_server_delivers_qos2_once_until_pubrel():
     b = BrokerEngine()
-    watcher = subscribed(b, "w", ("t", 2))
+    watcher = online(b, "w", ("t", 2))
     p = online(b, "p")
     assert p.send(Publish("t", b"x", 2, packet_id=4)) == [Pubrec(4)]
     assert p.send(Publish("t", b"x", 2, dup=True, packet_id=4)) == [Pubrec(4)]
@@ -363,13 +363,13 @@ def test_v311_MQTT_4_3_3_2_server_delivers_qos2_once_until_pubrel():
 
 def test_v311_MQTT_4_4_0_1_server_resends_publish_and_pubrel_on_resume():
     b = BrokerEngine()
-    s = subscribed(b, "s", ("t", 2), clean_session=False)
+    s = online(b, "s", ("t", 2), clean_start=False)
     online(b, "p").send(Publish("t", b"one", 1, packet_id=1), Publish("t", b"two", 2, packet_id=2),
                         Publish("t", b"three", 2, packet_id=3))
     one, two, three = publishes(s.read())
     assert s.send(Pubrec(two.packet_id)) == [Pubrel(two.packet_id)]
     s.lose()
-    s = online(b, "s", clean_session=False)
+    s = online(b, "s", clean_start=False)
     assert s.after_connack == [Publish("t", b"one", 1, dup=True, packet_id=one.packet_id),
                                Pubrel(two.packet_id),
                                Publish("t", b"three", 2, dup=True, packet_id=three.packet_id)]
@@ -377,18 +377,18 @@ def test_v311_MQTT_4_4_0_1_server_resends_publish_and_pubrel_on_resume():
 
 def test_v311_MQTT_4_5_0_1_message_added_to_every_matching_session():
     b = BrokerEngine()
-    online_sub = subscribed(b, "a", ("t/#", 1))
-    subscribed(b, "b", ("t/+", 1), clean_session=False).lose()
-    other = subscribed(b, "c", ("u", 1))
+    online_sub = online(b, "a", ("t/#", 1))
+    online(b, "b", ("t/+", 1), clean_start=False).lose()
+    other = online(b, "c", ("u", 1))
     online(b, "p").send(Publish("t/x", b"m", 1, packet_id=1))
     assert payloads(online_sub.read()) == [b"m"]
     assert other.read() == []
-    assert payloads(online(b, "b", clean_session=False).after_connack) == [b"m"]
+    assert payloads(online(b, "b", clean_start=False).after_connack) == [b"m"]
 
 
 def test_v311_MQTT_4_6_0_5_every_topic_is_ordered_by_default():
     b = BrokerEngine(BrokerConfig(max_inflight=2))  # most messages wait in the queue
-    s = subscribed(b, "s", ("#", 1))
+    s = online(b, "s", ("#", 1))
     p = online(b, "p")
     sent = [(f"t/{i % 3}", b"%d" % i) for i in range(30)]
     for i, (topic, data) in enumerate(sent):
@@ -398,14 +398,14 @@ def test_v311_MQTT_4_6_0_5_every_topic_is_ordered_by_default():
 
 def test_v311_MQTT_4_6_0_6_each_clients_messages_forwarded_in_arrival_order():
     b = BrokerEngine(BrokerConfig(max_inflight=1))
-    s = subscribed(b, "s", ("t", 2), clean_session=False)
+    s = online(b, "s", ("t", 2), clean_start=False)
     pubs = [online(b, "p1"), online(b, "p2")]
     rng = random.Random(7)
     for i in range(40):
         who = rng.randrange(2)
         pubs[who].send(Publish("t", b"%d:%d" % (who, i), rng.choice((1, 2)), packet_id=i + 1))
     s.lose()  # a break in the middle: resends must not reorder anything
-    s = online(b, "s", clean_session=False)
+    s = online(b, "s", clean_start=False)
     got = drain(s, s.after_connack)
     for who in (0, 1):
         mine = [int(m.payload.split(b":")[1]) for m in got if m.payload.startswith(b"%d:" % who)]
@@ -421,7 +421,7 @@ def test_v311_MQTT_4_6_0_6_each_clients_messages_forwarded_in_arrival_order():
 ], ids=["connack", "suback", "publish_wildcard", "pubrel_flags"])
 def test_v311_MQTT_4_8_0_1_protocol_violation_closes_that_connection_only(data):
     b = BrokerEngine()
-    bystander = subscribed(b, "w", ("#", 0))
+    bystander = online(b, "w", ("#", 0))
     bad = online(b, "bad")
     assert bad.send_bytes(data + encode(Pingreq(), V)) == [] and bad.closed
     assert [e.reason for e in bad.closes()] == ["protocol_error"]
@@ -466,7 +466,7 @@ def test_v31_client_id_longer_than_23_characters_refused_with_0x02():
 
 def test_v31_broker_resends_to_a_31_subscriber_on_a_timer():
     b = BrokerEngine(BrokerConfig(retry_interval=5.0))
-    s = subscribed(b, "s", ("t", 2), version=3, keepalive=0)
+    s = online(b, "s", ("t", 2), version=3, keepalive=0)
     online(b, "p", keepalive=0).send(Publish("t", b"1", 1, packet_id=1),
                                      Publish("t", b"2", 2, packet_id=2))
     one, two = publishes(s.read())
@@ -487,7 +487,7 @@ def test_v31_broker_resends_to_a_31_subscriber_on_a_timer():
 def test_v311_broker_does_not_resend_on_a_timer():
     """3.1.1 resends only when a session resumes [MQTT-4.4.0-1], never on a live link."""
     b = BrokerEngine(BrokerConfig(retry_interval=5.0))
-    s = subscribed(b, "s", ("t", 1), keepalive=0)
+    s = online(b, "s", ("t", 1), keepalive=0)
     online(b, "p", keepalive=0).send(Publish("t", b"1", 1, packet_id=1))
     assert len(publishes(s.read())) == 1
     b.on_timer(100.0)

@@ -4,10 +4,14 @@ Most tests put a scripted server (``Server``) in front of ``ClientEngine``: the 
 every server byte and reads every client packet, so the client's side of each statement is
 checked on the wire. The last few wire the client to the real broker engine (``Pipe``) for
 the statements that are about both ends agreeing (Receive Maximum, Server Keep Alive,
-session takeover).
+session takeover). Topic aliases are in ``test_engine_rules_v5_topic_aliases.py``, the
+CONNECT payload and PUBLISH header fields in ``test_engine_rules_v5_connect_payload.py`` and
+``test_engine_rules_v5_publish_fields.py`` (both engines each).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -15,33 +19,13 @@ from mqttsim.protocol import events as ev
 from mqttsim.protocol.broker import BrokerEngine
 from mqttsim.protocol.broker_state import BrokerConfig
 from mqttsim.protocol.errors import MQTTError
-from mqttsim.protocol.packets import (Auth, Connack, Connect, Disconnect, Pingreq, Pingresp,
+from mqttsim.protocol.packets import (Auth, Connack, Disconnect, Pingreq, Pingresp,
                                       Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback,
                                       Unsuback)
 from mqttsim.protocol.properties import Properties
 
-from engine_rules_v5_support import ClientConfig, Server, of, publishes
+from support.peer import V5, ClientConfig, Server, connected, of, publishes
 from support.pipe import Pipe
-
-
-def connected(**config) -> Server:
-    """A client engine that has sent CONNECT and got CONNACK 0 (server properties: none)."""
-    srv = Server(**config)
-    srv.start()
-    srv.accept()
-    return srv
-
-
-def persistent(**config) -> Server:
-    return connected(clean_session=False, session_expiry=100, **config)
-
-
-def resumed(srv: Server, now: float = 1.0, **props) -> list:
-    """Break the connection, reconnect, and answer Session Present 1."""
-    srv.lose(now)
-    [connect] = srv.start(now)
-    assert isinstance(connect, Connect) and connect.clean_session is False
-    return srv.accept(session_present=True, **props)
 
 
 def names(packets: list) -> list[str]:
@@ -82,7 +66,7 @@ def test_v5_MQTT_3_1_2_20_client_sends_pingreq_when_idle_for_keepalive():
     srv = connected(keepalive=10)
     assert srv.tick(9.9) == []
     assert srv.tick(10) == [Pingreq()]
-    srv.send(Pingresp(), now=10.5)
+    srv.write(Pingresp(), now=10.5)
     srv.client.publish("t", b"x", 0, now=15)  # traffic postpones the next ping ...
     srv.read()
     assert srv.tick(24.9) == []
@@ -103,7 +87,7 @@ def test_v5_MQTT_3_1_2_21_and_3_2_2_21_client_adopts_the_server_keep_alive(serve
 def test_v5_MQTT_3_2_0_1_client_treats_a_packet_before_connack_as_an_error():
     srv = Server()
     srv.start()
-    srv.send(Publish("t", b"early"))
+    srv.write(Publish("t", b"early"))
     assert of(srv.events, ev.MessageReceived) == []
     assert srv.client.should_close
     [closed] = of(srv.events, ev.ConnectionClosed)
@@ -112,7 +96,7 @@ def test_v5_MQTT_3_2_0_1_client_treats_a_packet_before_connack_as_an_error():
 
 def test_v5_MQTT_3_2_0_2_second_connack_is_a_protocol_error():
     srv = connected()
-    srv.send(Connack(False, 0))
+    srv.write(Connack(False, 0))
     assert srv.read() == [Disconnect(0x82)]
     assert srv.client.should_close
 
@@ -120,13 +104,13 @@ def test_v5_MQTT_3_2_0_2_second_connack_is_a_protocol_error():
 def test_v5_MQTT_3_2_2_4_session_present_without_a_session_closes_the_connection():
     srv = Server(clean_session=True)
     srv.start()
-    srv.send(Connack(True, 0))  # the client asked for a clean start: it has no session
+    srv.write(Connack(True, 0))  # the client asked for a clean start: it has no session
     assert srv.client.should_close
     assert of(srv.events, ev.Connected) == []
 
 
 def test_v5_MQTT_3_2_2_5_session_present_0_discards_the_clients_session():
-    srv = persistent()
+    srv = connected(clean_session=False, session_expiry=100)
     srv.client.publish("t", b"x", 1)
     srv.client.publish("t", b"y", 2)
     srv.read()
@@ -186,69 +170,9 @@ def test_v5_MQTT_3_1_2_24_client_enforces_its_own_maximum_packet_size():
     [connect] = srv.start()
     assert connect.properties.maximum_packet_size == 50
     srv.accept()
-    srv.send(Publish("t", b"x" * 100))
+    srv.write(Publish("t", b"x" * 100))
     assert srv.read() == [Disconnect(0x95)]
     assert srv.client.should_close and of(srv.events, ev.MessageReceived) == []
-
-
-# --------------------------------------------------------------------------------------
-# Topic aliases, the client's side
-# --------------------------------------------------------------------------------------
-
-def test_v5_MQTT_3_3_2_10_client_accepts_aliases_up_to_its_maximum():
-    srv = connected(properties=Properties(topic_alias_maximum=3))
-    srv.send(Publish("a/b", b"1", properties=Properties(topic_alias=3)),
-             Publish("", b"2", properties=Properties(topic_alias=3)))
-    assert [(m.topic, m.payload) for m in of(srv.events, ev.MessageReceived)] == [
-        ("a/b", b"1"), ("a/b", b"2")]
-    assert not srv.client.should_close
-
-
-@pytest.mark.parametrize("maximum, alias", [(3, 4), (None, 1)])
-def test_v5_MQTT_3_3_2_10_alias_beyond_the_clients_maximum_is_disconnect_0x94(maximum, alias):
-    props = Properties(topic_alias_maximum=maximum) if maximum else Properties()
-    srv = connected(properties=props)
-    srv.send(Publish("a/b", b"1", properties=Properties(topic_alias=alias)))
-    assert srv.read() == [Disconnect(0x94)]
-    assert srv.client.should_close and of(srv.events, ev.MessageReceived) == []
-
-
-def test_v5_MQTT_3_3_2_7_client_forgets_aliases_with_the_connection():
-    srv = connected(properties=Properties(topic_alias_maximum=3))
-    srv.send(Publish("a/b", b"1", properties=Properties(topic_alias=1)))
-    srv.lose(1)
-    srv.start(2)
-    srv.accept()
-    srv.send(Publish("", b"2", properties=Properties(topic_alias=1)))
-    [disconnect] = srv.read()
-    assert disconnect.reason_code >= 0x80 and srv.client.should_close
-    assert [m.payload for m in of(srv.events, ev.MessageReceived)] == [b"1"]
-
-
-@pytest.mark.parametrize("server_maximum", [None, 2])
-def test_v5_MQTT_3_2_2_17_18_and_3_3_2_9_client_aliases_stay_within_the_servers_maximum(
-        server_maximum):
-    srv = Server()
-    srv.start()
-    srv.accept(**({} if server_maximum is None else {"topic_alias_maximum": server_maximum}))
-    for alias in (1, 2, 3):
-        try:
-            srv.client.publish("t", b"x", 0, properties=Properties(topic_alias=alias))
-        except MQTTError:
-            pass
-    for packet in publishes(srv.read()):
-        alias = packet.properties.topic_alias
-        assert alias is None or alias <= (server_maximum or 0)
-
-
-def test_v5_MQTT_3_3_4_6_client_refuses_to_send_a_subscription_identifier():
-    srv = connected()
-    try:
-        srv.client.publish("t", b"x", 1,
-                           properties=Properties(subscription_identifiers=(4,)))
-    except MQTTError as exc:
-        assert exc.rule == "MQTT-3.3.4-6"
-    assert all(not p.properties.subscription_identifiers for p in publishes(srv.read()))
 
 
 # --------------------------------------------------------------------------------------
@@ -264,11 +188,11 @@ def test_v5_MQTT_3_3_4_7_and_4_9_0_1_2_client_stays_within_the_servers_receive_m
         c.publish("t", b"%d" % n, 1 + n % 2)
     first = publishes(srv.read())
     assert [p.payload for p in first] == [b"0", b"1"]
-    srv.send(Puback(first[0].packet_id))
+    srv.write(Puback(first[0].packet_id))
     assert [p.payload for p in publishes(srv.read())] == [b"2"]
-    srv.send(Pubrec(first[1].packet_id))  # PUBREC does not free the slot ...
+    srv.write(Pubrec(first[1].packet_id))  # PUBREC does not free the slot ...
     assert srv.read() == [Pubrel(first[1].packet_id)]
-    srv.send(Pubcomp(first[1].packet_id))  # ... PUBCOMP does
+    srv.write(Pubcomp(first[1].packet_id))  # ... PUBCOMP does
     assert [p.payload for p in publishes(srv.read())] == [b"3"]
 
 
@@ -282,7 +206,7 @@ def test_v5_MQTT_3_3_4_8_and_4_9_0_3_other_packets_are_not_delayed_by_receive_ma
     assert [p.payload for p in publishes(srv.read())] == [b"a"]  # quota zero now
     c.subscribe("s", qos=1)
     c.unsubscribe("s")
-    srv.send(Publish("in", b"m", 1, packet_id=9))
+    srv.write(Publish("in", b"m", 1, packet_id=9))
     assert names(srv.read()) == ["Subscribe", "Unsubscribe", "Puback"]
     assert srv.tick(20) == [Pingreq()]
 
@@ -299,56 +223,56 @@ def test_v5_MQTT_4_3_1_1_qos0_publish_has_qos0_and_dup0():
 
 
 def test_v5_MQTT_4_3_2_1_2_3_qos1_sender_unacked_until_puback():
-    srv = persistent()
+    srv = connected(clean_session=False, session_expiry=100)
     c = srv.client
     for n in range(3):
         c.publish("t", b"%d" % n, 1)
     sent = publishes(srv.read())
     assert [(p.qos, p.dup) for p in sent] == [(1, False)] * 3
     assert len({p.packet_id for p in sent}) == 3
-    srv.send(Puback(sent[1].packet_id))
+    srv.write(Puback(sent[1].packet_id))
     assert [a.message for a in of(srv.events, ev.MessageAcknowledged)] == [2]
-    resent = publishes(resumed(srv))
+    resent = publishes(srv.resume())
     assert [(p.payload, p.packet_id, p.dup) for p in resent] == [
         (b"0", sent[0].packet_id, True), (b"2", sent[2].packet_id, True)]
 
 
 def test_v5_MQTT_4_3_3_1_2_3_4_5_6_qos2_sender_flow_and_resume():
-    srv = persistent()
+    srv = connected(clean_session=False, session_expiry=100)
     srv.client.publish("t", b"x", 2)
     [p] = srv.read()
     assert (p.qos, p.dup) == (2, False) and p.packet_id
-    assert publishes(resumed(srv)) == [Publish("t", b"x", 2, False, True, p.packet_id)]
-    srv.send(Pubrec(p.packet_id))
+    assert publishes(srv.resume()) == [Publish("t", b"x", 2, False, True, p.packet_id)]
+    srv.write(Pubrec(p.packet_id))
     assert srv.read() == [Pubrel(p.packet_id)]
-    assert resumed(srv, now=2) == [Pubrel(p.packet_id)]  # PUBREL, never the PUBLISH again
-    srv.send(Pubcomp(p.packet_id))
+    assert srv.resume(now=2) == [Pubrel(p.packet_id)]  # PUBREL, never the PUBLISH again
+    srv.write(Pubcomp(p.packet_id))
     [acked] = of(srv.events, ev.MessageAcknowledged)
     assert (acked.qos, acked.reason_code) == (2, 0)
-    assert resumed(srv, now=3) == []
+    assert srv.resume(now=3) == []
 
 
 @pytest.mark.parametrize("qos, ack", [(1, Puback), (2, Pubrec)])
 def test_v5_MQTT_4_4_0_2_refused_publish_is_never_retransmitted(qos, ack):
-    srv = persistent()
+    srv = connected(clean_session=False, session_expiry=100)
     srv.client.publish("t", b"x", qos)
     [p] = srv.read()
-    srv.send(ack(p.packet_id, 0x87))
+    srv.write(ack(p.packet_id, 0x87))
     assert srv.read() == []  # no PUBREL after a failed PUBREC
     [acked] = of(srv.events, ev.MessageAcknowledged)
     assert acked.reason_code == 0x87
-    assert resumed(srv) == []
+    assert srv.resume() == []
 
 
 def test_v5_MQTT_4_4_0_1_and_4_6_0_1_resume_resends_in_order_with_the_same_ids():
-    srv = persistent()
+    srv = connected(clean_session=False, session_expiry=100)
     c = srv.client
     for n, qos in enumerate((1, 2, 1, 2)):
         c.publish("t", b"%d" % n, qos)
     sent = publishes(srv.read())
-    srv.send(Pubrec(sent[3].packet_id))  # the last one is released
+    srv.write(Pubrec(sent[3].packet_id))  # the last one is released
     srv.read()
-    again = resumed(srv)
+    again = srv.resume()
     assert [(names([x])[0], x.packet_id) for x in again] == [
         ("Publish", sent[0].packet_id), ("Publish", sent[1].packet_id),
         ("Publish", sent[2].packet_id), ("Pubrel", sent[3].packet_id)]
@@ -359,8 +283,43 @@ def test_v5_MQTT_4_6_0_4_pubrels_go_out_in_the_order_pubrecs_arrived():
     for n in range(3):
         srv.client.publish("t", b"%d" % n, 2)
     ids = [p.packet_id for p in publishes(srv.read())]
-    srv.send(*(Pubrec(i) for i in reversed(ids)))
+    srv.write(*(Pubrec(i) for i in reversed(ids)))
     assert srv.read() == [Pubrel(i) for i in reversed(ids)]
+
+
+def test_v5_MQTT_4_3_2_2_3_client_qos1_publish_holds_its_slot_until_puback():
+    srv = Server(client_id="c", version=V5, keepalive=0)
+    srv.start()
+    srv.accept(receive_maximum=1)
+    for n in (1, 2):
+        srv.client.publish("t", b"%d" % n, 1)
+    [first] = srv.read()
+    assert (first.qos, first.dup, first.payload) == (1, False, b"1") and first.packet_id
+    srv.write(Pubrec(first.packet_id), Puback(first.packet_id + 1))  # not its PUBACK
+    assert publishes(srv.read()) == [] and srv.tick(100) == []
+    srv.write(Puback(first.packet_id, 0x80))  # a failure code acknowledges it all the same
+    [second] = srv.read()
+    assert (second.qos, second.dup, second.payload) == (1, False, b"2")
+
+
+def test_v5_MQTT_4_3_3_2_3_5_6_client_qos2_sender_under_the_retry_timer():
+    srv = Server(client_id="c", version=V5, keepalive=0, retry_policy="timer", retry_interval=5)
+    srv.start()
+    srv.accept(receive_maximum=1)
+    for n in (1, 2):
+        srv.client.publish("t", b"%d" % n, 2)
+    [first] = srv.read()
+    assert (first.qos, first.dup, first.payload) == (2, False, b"1")
+    assert srv.tick(6) == [dataclasses.replace(first, dup=True)]  # unacknowledged: resent
+    srv.write(Pubrec(first.packet_id))
+    assert srv.read() == [Pubrel(first.packet_id)]
+    # The PUBREL stays unacknowledged (and keeps the slot) until PUBCOMP; the PUBLISH is
+    # never sent again.
+    assert srv.tick(12) == [Pubrel(first.packet_id)]
+    assert srv.tick(18) == [Pubrel(first.packet_id)]
+    srv.write(Pubcomp(first.packet_id))
+    [second] = srv.read()
+    assert (second.qos, second.dup, second.payload) == (2, False, b"2")
 
 
 # --------------------------------------------------------------------------------------
@@ -369,36 +328,36 @@ def test_v5_MQTT_4_6_0_4_pubrels_go_out_in_the_order_pubrecs_arrived():
 
 def test_v5_MQTT_4_3_2_4_and_5_qos1_receiver_acks_and_reused_id_is_a_new_message():
     srv = connected()
-    srv.send(Publish("t", b"a", 1, packet_id=4))
+    srv.write(Publish("t", b"a", 1, packet_id=4))
     assert srv.read() == [Puback(4)]
-    srv.send(Publish("t", b"b", 1, packet_id=4))
+    srv.write(Publish("t", b"b", 1, packet_id=4))
     assert srv.read() == [Puback(4)]
     assert [m.payload for m in of(srv.events, ev.MessageReceived)] == [b"a", b"b"]
 
 
 def test_v5_MQTT_4_3_3_8_10_11_12_qos2_receiver_delivers_once_per_flow():
     srv = connected()
-    srv.send(Publish("t", b"a", 2, packet_id=4))
-    srv.send(Publish("t", b"a", 2, dup=True, packet_id=4))
+    srv.write(Publish("t", b"a", 2, packet_id=4))
+    srv.write(Publish("t", b"a", 2, dup=True, packet_id=4))
     assert srv.read() == [Pubrec(4), Pubrec(4)]
-    srv.send(Pubrel(4))
+    srv.write(Pubrel(4))
     assert srv.read() == [Pubcomp(4)]
-    srv.send(Publish("t", b"b", 2, packet_id=4))  # after PUBCOMP: a new message
+    srv.write(Publish("t", b"b", 2, packet_id=4))  # after PUBCOMP: a new message
     assert [m.payload for m in of(srv.events, ev.MessageReceived)] == [b"a", b"b"]
 
 
 def test_v5_MQTT_4_3_3_10_qos2_dedupe_survives_a_reconnect():
-    srv = persistent()
-    srv.send(Publish("t", b"a", 2, packet_id=4))
-    resumed(srv)
-    srv.send(Publish("t", b"a", 2, dup=True, packet_id=4))
+    srv = connected(clean_session=False, session_expiry=100)
+    srv.write(Publish("t", b"a", 2, packet_id=4))
+    srv.resume()
+    srv.write(Publish("t", b"a", 2, dup=True, packet_id=4))
     assert srv.read() == [Pubrec(4)]
     assert len(of(srv.events, ev.MessageReceived)) == 1
 
 
 def test_v5_MQTT_4_5_0_2_client_acknowledges_every_publish_even_unwanted_ones():
     srv = connected()  # subscribed to nothing at all
-    srv.send(Publish("never/asked", b"1", 1, packet_id=1),
+    srv.write(Publish("never/asked", b"1", 1, packet_id=1),
              Publish("never/asked", b"2", 2, packet_id=2))
     assert srv.read() == [Puback(1), Pubrec(2)]
 
@@ -406,7 +365,7 @@ def test_v5_MQTT_4_5_0_2_client_acknowledges_every_publish_even_unwanted_ones():
 def test_v5_MQTT_4_6_0_2_and_3_acks_go_out_in_the_order_publishes_arrived():
     srv = connected()
     incoming = [Publish("t", b"%d" % n, 1 + n % 2, packet_id=100 - n) for n in range(6)]
-    srv.send(*incoming)
+    srv.write(*incoming)
     acks = srv.read()
     assert [(names([a])[0], a.packet_id) for a in acks] == [
         ("Puback" if p.qos == 1 else "Pubrec", p.packet_id) for p in incoming]
@@ -414,9 +373,9 @@ def test_v5_MQTT_4_6_0_2_and_3_acks_go_out_in_the_order_publishes_arrived():
 
 def test_v5_MQTT_3_6_2_1_and_3_7_2_1_client_answers_unknown_ids_with_0x92():
     srv = connected()
-    srv.send(Pubrec(77))
+    srv.write(Pubrec(77))
     assert srv.read() == [Pubrel(77, 0x92)]
-    srv.send(Pubrel(78))
+    srv.write(Pubrel(78))
     assert srv.read() == [Pubcomp(78, 0x92)]
 
 
@@ -426,7 +385,7 @@ def test_v5_MQTT_2_2_1_6_suback_and_unsuback_are_matched_by_packet_id():
     sid = c.subscribe([("a", 1), ("b", 2)])
     uid = c.unsubscribe("c")
     srv.read()
-    srv.send(Unsuback(uid, (0x11,)), Suback(sid, (1, 0x87)))
+    srv.write(Unsuback(uid, (0x11,)), Suback(sid, (1, 0x87)))
     [sub] = of(srv.events, ev.Subscribed)
     [unsub] = of(srv.events, ev.Unsubscribed)
     assert (sub.topic_filters, sub.granted) == (("a", "b"), (1, 0x87))
@@ -456,7 +415,7 @@ def test_v5_MQTT_3_14_4_3_disconnect_with_will_sends_reason_0x04():
 
 def test_v5_MQTT_4_12_0_6_auth_from_the_server_without_a_method_is_a_protocol_error():
     srv = connected()
-    srv.send(Auth(0x18))
+    srv.write(Auth(0x18))
     assert srv.read() == [Disconnect(0x82)]
     assert srv.client.should_close
 
@@ -471,7 +430,7 @@ def test_v5_MQTT_4_12_0_7_client_without_auth_method_never_sends_auth():
     c.publish("t", b"x", 2)
     packets += srv.read()
     packets += srv.tick(30)
-    packets += resumed(srv, now=31)
+    packets += srv.resume(now=31)
     assert "Auth" not in names(packets) and len(packets) > 4
 
 
@@ -479,7 +438,7 @@ def test_v5_MQTT_4_12_0_7_client_without_auth_method_never_sends_auth():
 def test_v5_MQTT_4_13_2_1_refusing_connack_closes_the_connection(code):
     srv = Server()
     srv.start()
-    srv.send(Connack(False, code))
+    srv.write(Connack(False, code))
     assert srv.client.should_close and srv.read() == []
     [refused] = of(srv.events, ev.ConnectionRefused)
     assert refused.reason_code == code
@@ -487,7 +446,7 @@ def test_v5_MQTT_4_13_2_1_refusing_connack_closes_the_connection(code):
 
 def test_v5_MQTT_4_13_2_1_server_disconnect_closes_the_connection():
     srv = connected()
-    srv.send(Disconnect(0x8B))
+    srv.write(Disconnect(0x8B))
     assert srv.client.should_close and srv.read() == []  # no DISCONNECT back
     [closed] = of(srv.events, ev.ConnectionClosed)
     assert closed.reason == "server_disconnect"
@@ -498,6 +457,15 @@ def test_v5_client_answers_a_malformed_packet_with_disconnect_0x81():
     srv.client.receive(b"\x30\x02\x00\x05", 1)  # PUBLISH whose topic runs past the packet
     assert srv.read() == [Disconnect(0x81)]
     assert srv.client.should_close
+
+
+def test_v5_client_without_enhanced_auth_never_answers_a_server_auth():
+    """Why MQTT-4.12.0-3/-5 and 4.12.1-1 are not applicable: the client engine has no AUTH
+    exchange, so an AUTH from the server ends the connection instead of being answered."""
+    srv = Server(client_id="c", version=V5, properties=Properties(authentication_method="X"))
+    srv.start()
+    srv.write(Auth(0x18, Properties(authentication_method="X")))
+    assert srv.read() == [] and srv.client.should_close
 
 
 # --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,8 @@ def _marked_not_checking(func: ast.FunctionDef) -> bool:
     return False
 
 
-def collect_test_functions() -> list[tuple[str, str, bool]]:
+@functools.cache  # the test files do not change during a run; parsing them all takes seconds
+def collect_test_functions() -> tuple[tuple[str, str, bool], ...]:
     """(file, function name, checks?) for every test function under tests/."""
     found = []
     for path in sorted(TESTS.rglob("*.py")):
@@ -125,9 +127,7 @@ def collect_test_functions() -> list[tuple[str, str, bool]]:
                     and node.name.startswith("test_"):
                 found.append((str(path.relative_to(ROOT)), node.name,
                               not _marked_not_checking(node)))
-    return found
-
-
+    return tuple(found)
 
 
 def coverage(version: str) -> tuple[set[str], set[str], set[str]]:
