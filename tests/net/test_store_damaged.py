@@ -31,7 +31,10 @@ def stored_state(path: Path) -> None:
     written by a real engine through the store."""
     from test_store import connect  # the raw-packet client of test_store.py
 
-    store = SqliteStore(path)
+    # The engine runs at time 0 here: the store must read the same clock, or the sessions'
+    # hour of expiry is counted from the machine's monotonic clock (its uptime) and has
+    # passed on a machine up for more than an hour.
+    store = SqliteStore(path, clock=lambda: 0.0)
     broker = BrokerEngine(BrokerConfig(), store=store)
     for conn, client_id in (("c1", "a"), ("c2", "b")):
         client, _ = connect(broker, conn, client_id, version=MQTT_5,
