@@ -1,4 +1,5 @@
-"""What the engines report: small events (values: treat them as immutable), each stamped with the time it happened.
+"""What the engines report: small events (values: never changed once made), each stamped
+with the time it happened.
 
 The simulator's tables, the broker's ``-v`` log and the tests are all built from these, so
 there is one account of what happened, not one per consumer. Events from the broker engine

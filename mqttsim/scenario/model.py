@@ -1,9 +1,10 @@
 """What an experiment is, as plain frozen data: topology, links, clients, workloads, duration.
 
 A ``Scenario`` is built from a TOML file or a dict by ``mqttsim.scenario.load`` (which checks
-every key and value and says which one is wrong), and read by the backends. Nothing here runs
-anything. Times are seconds of scenario time from the start of the run; bandwidths are bits
-per second. Client tables with ``count = N`` are already expanded into N clients here.
+every key and value and says which one is wrong), or in code, and read by the backends.
+Nothing here runs anything. Times are seconds of scenario time from the start of the run;
+bandwidths are bits per second. Client tables with ``count = N`` are already expanded into N
+clients here.
 """
 
 from __future__ import annotations
@@ -169,8 +170,9 @@ class TcpSpec:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One experiment. Build it with ``Scenario.load(path)`` or ``Scenario.from_dict(d)``;
-    change it with ``with_(**{"link.loss": 0.1})``."""
+    """One experiment. Build it with ``Scenario.load(path)``, ``Scenario.from_dict(d)`` or in
+    code (``Scenario("name", clients=(ClientSpec(...), ...))``); change any of them with
+    ``with_(**{"link.loss": 0.1})``; ``to_dict()`` gives it in the file's keys."""
 
     name: str
     clients: tuple[ClientSpec, ...]

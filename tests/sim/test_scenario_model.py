@@ -31,7 +31,9 @@ def in_code() -> Scenario:
         routers=("ap",), links=(EdgeSpec("ap", "broker", LAN),),
         clients=(
             ClientSpec("sub", "sub", version=5, keepalive=10, clean=False, session_expiry=60,
-                       subscribe=(SubscriptionSpec("a/#", 1), SubscriptionSpec("b", 2)),
+                       subscribe=(SubscriptionSpec("a/#", 1), SubscriptionSpec("b", 2),
+                                  SubscriptionSpec("c", 1, no_local=True,
+                                                   retain_as_published=True)),
                        link=LAN, attach="ap", will=WillSpec("gone", "bye", qos=1)),
             ClientSpec("pub", "", keepalive=10, link=radio, reconnect_delay=40.0,
                        reconnect_max_delay=50.0, crashes=(Crash(3, 2),), ping_timeout=4.0,
