@@ -37,7 +37,7 @@ from ...world.network import Network
 from ..common import path_outages, run_in_fresh_loop
 from ..sockets.realtime import RealTimeClock
 from ..sockets.relay import TaskSet, reset
-from ..sockets.runner import InProcessBroker, SocketRecorder, SocketRecording
+from ..sockets.runner import InProcessBroker, RealSocketEnd, SocketRecorder, SocketRecording
 from .netns import CLONE_NEWNET, NETNS_DIR, _setns, socket_in
 from .network import BROKER_PORT, KernelNetwork
 from .packets import TCP_INFO_COLUMNS, record_segments, tcp_info
@@ -96,16 +96,14 @@ class entered_namespace:
 assert CLONE_NEWNET  # setns(2) with it: the network namespace only
 
 
-class KernelEnd(asyncio.Protocol):
+class KernelEnd(RealSocketEnd):
     """A client's real socket in its own namespace, connected to the broker's address
     across the emulator. ``ClientProcess`` drives it as it drives any end."""
 
     def __init__(self, backend: KernelTransport, client: str, app: Any):
-        self.backend, self.app, self.client = backend, app, client
+        super().__init__(backend, app)
+        self.client = client
         self.conn = next(backend.ids)
-        self.state = "connecting"
-        self.transport: asyncio.Transport | None = None
-        self._reported = False
         host = backend.net.hosts[client]
         sock = socket_in(host.namespace)
         sock.setblocking(False)
@@ -114,10 +112,6 @@ class KernelEnd(asyncio.Protocol):
         self.sock = sock
         backend.conn_of[(host.address, sock.getsockname()[1])] = self.conn
         backend.tasks.spawn(self._connect())
-
-    @property
-    def open(self) -> bool:
-        return self.state == "established"
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -140,42 +134,17 @@ class KernelEnd(asyncio.Protocol):
         if self.state == "dead":  # the app gave up before the socket came up
             reset(self.transport)
             return
-        self.state = "established"
-        if not self.backend.over:
-            self.app.on_established(self)
-
-    def data_received(self, data: bytes) -> None:
-        if self.state == "established" and not self.backend.over:
-            self.app.on_data(self, data)
+        self._established()
 
     def connection_lost(self, exc: Exception | None) -> None:
         # As errno tells it: ETIMEDOUT is the kernel giving up retransmitting.
         self._report("eof" if exc is None else
                      "tcp_timeout" if isinstance(exc, TimeoutError) else "reset")
 
-    def _report(self, reason: str) -> None:
-        if self._reported or self.backend.over:
-            return
-        self._reported = True
-        self.state = "dead"
-        self.app.on_closed(self, reason)
-
-    def write(self, data: bytes, sizes: Any = ()) -> None:
-        if self.state == "established":
-            self.transport.write(data)
-
-    def close(self) -> None:
-        self._reported = True
-        self.state = "dead"
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
     def abort(self) -> None:
-        self._reported = True
-        self.state = "dead"
         if self.transport is None:
             self.sock.close()
-        reset(self.transport)
+        super().abort()
 
 
 class KernelTransport:

@@ -90,59 +90,29 @@ class SocketRecorder(Recorder):
                 self.discard_unwritten(e.conn, "broker")
 
 
-class SocketEnd(asyncio.Protocol):
-    """A client process's real socket, to the relay. ``ClientProcess`` drives it as it
-    drives a simulated end: ``write``, ``close``, ``abort``, and ``on_established``/
-    ``on_data``/``on_closed`` back (arrivals come from the engines' events here)."""
+class RealSocketEnd(asyncio.Protocol):
+    """A client process's real socket, as ``ClientProcess`` drives any end: ``write``,
+    ``close``, ``abort``, and ``on_established``/``on_data``/``on_closed`` back (arrival
+    times come from the engines' events on real sockets). Subclasses connect it."""
 
-    def __init__(self, backend: SocketTransport, client: str, app: Any):
+    def __init__(self, backend: Any, app: Any):
         self.backend, self.app = backend, app
         self.state = "connecting"
         self.transport: asyncio.Transport | None = None
-        self._modelled_up = False
         self._reported = False
-        sock = bound_socket()
-        self.link = backend.relay.open(client, self, sock.getsockname()[1])
-        self.conn = self.link.conn
-        backend.relay.tasks.spawn(self._connect(sock))
 
     @property
     def open(self) -> bool:
         return self.state == "established"
 
-    async def _connect(self, sock: Any) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.sock_connect(sock, self.backend.relay.address)
-            await loop.create_connection(lambda: self, sock=sock)
-        except OSError:
-            sock.close()
-            self._report("refused")
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if self.state == "dead":  # the app gave up before the socket came up
-            reset(self.transport)
-        self._maybe_up()
-
-    def modelled_up(self) -> None:
-        """The relay: the modelled SYN-ACK arrived, so ``connect()`` would return now."""
-        self._modelled_up = True
-        self._maybe_up()
-
-    def _maybe_up(self) -> None:
-        if self.transport is not None and self._modelled_up and self.state == "connecting":
-            self.state = "established"
-            if not self.backend.over:
-                self.app.on_established(self)
-
     def data_received(self, data: bytes) -> None:
         if self.state == "established" and not self.backend.over:
             self.app.on_data(self, data)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        # The errno the modelled TCP would give (a give-up is ETIMEDOUT, not a reset).
-        self._report(self.link.verdict["client"] or ("eof" if exc is None else "reset"))
+    def _established(self) -> None:
+        self.state = "established"
+        if not self.backend.over:
+            self.app.on_established(self)
 
     def _report(self, reason: str) -> None:
         if self._reported or self.backend.over:
@@ -167,6 +137,46 @@ class SocketEnd(asyncio.Protocol):
         self._reported = True
         self.state = "dead"
         reset(self.transport)
+
+
+class SocketEnd(RealSocketEnd):
+    """A client process's real socket, to the relay: up when the modelled SYN-ACK arrives."""
+
+    def __init__(self, backend: SocketTransport, client: str, app: Any):
+        super().__init__(backend, app)
+        self._modelled_up = False
+        sock = bound_socket()
+        self.link = backend.relay.open(client, self, sock.getsockname()[1])
+        self.conn = self.link.conn
+        backend.relay.tasks.spawn(self._connect(sock))
+
+    async def _connect(self, sock: Any) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.sock_connect(sock, self.backend.relay.address)
+            await loop.create_connection(lambda: self, sock=sock)
+        except OSError:
+            sock.close()
+            self._report("refused")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.state == "dead":  # the app gave up before the socket came up
+            reset(self.transport)
+        self._maybe_up()
+
+    def modelled_up(self) -> None:
+        """The relay: the modelled SYN-ACK arrived, so ``connect()`` would return now."""
+        self._modelled_up = True
+        self._maybe_up()
+
+    def _maybe_up(self) -> None:
+        if self.transport is not None and self._modelled_up and self.state == "connecting":
+            self._established()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The errno the modelled TCP would give (a give-up is ETIMEDOUT, not a reset).
+        self._report(self.link.verdict["client"] or ("eof" if exc is None else "reset"))
 
 
 class SocketTransport:
