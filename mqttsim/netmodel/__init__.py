@@ -1,5 +1,5 @@
-"""Network models shared by both backends: links (bandwidth, latency, jitter, queue, loss,
-outages) and TCP's retransmission timer.
+"""Network models shared by the backends: links (bandwidth, latency, jitter, queue, loss,
+outages) and TCP (segments, congestion control, loss recovery, timers).
 
 Pure and deterministic (an explicit ``random.Random``, time passed in): the SimPy simulator
 schedules its events from these answers, and the real-socket relay delays bytes by them, so
@@ -8,9 +8,11 @@ reads a clock.
 """
 
 from .link import Bernoulli, GilbertElliott, LinkDirection, LinkParams, Outage, Transmission
-from .rto import RtoEstimator
-from .tcp import HEADER_BYTES, Segment, TcpReceiver, TcpSender, syn_schedule
+from .rto import RtoEstimator, give_up_after
+from .tcp import (HEADER_BYTES, Cubic, DelayedAck, Reno, Segment, TcpReceiver, TcpSender,
+                  congestion_control, syn_schedule)
 
 __all__ = ["Bernoulli", "GilbertElliott", "LinkDirection", "LinkParams", "Outage",
-           "Transmission", "RtoEstimator", "HEADER_BYTES", "Segment", "TcpReceiver",
-           "TcpSender", "syn_schedule"]
+           "Transmission", "RtoEstimator", "give_up_after", "HEADER_BYTES", "Segment",
+           "TcpReceiver", "TcpSender", "DelayedAck", "Reno", "Cubic", "congestion_control",
+           "syn_schedule"]

@@ -75,7 +75,8 @@ BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_
                "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
-            "syn_retries", "header_bytes", "delayed_ack", "congestion")
+            "syn_retries", "header_bytes", "delayed_ack", "congestion", "sack", "timestamps",
+            "tail_loss_probe", "frto")
 EDGE = {**LINK, "a": None, "b": None}
 SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
                "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
@@ -179,7 +180,10 @@ def _tcp(t: Table | None) -> TcpSpec:
         header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes),
         delayed_ack=t.get("delayed_ack", number(lo=0, unit="seconds, 0 = ACK at once"),
                           d.delayed_ack),
-        congestion=t.get("congestion", choice("cubic", "reno", "bbr"), d.congestion))
+        congestion=t.get("congestion", choice("cubic", "reno", "bbr"), d.congestion),
+        sack=t.get("sack", boolean, d.sack), timestamps=t.get("timestamps", boolean, d.timestamps),
+        tail_loss_probe=t.get("tail_loss_probe", boolean, d.tail_loss_probe),
+        frto=t.get("frto", boolean, d.frto))
 
 
 def _broker(t: Table | None) -> BrokerSpec:

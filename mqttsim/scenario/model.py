@@ -157,15 +157,22 @@ class TcpSpec:
     initial_rto: float = 1.0
     min_rto: float = 0.2
     max_rto: float = 120.0
-    max_retransmits: int = 15  # tcp_retries2
+    max_retransmits: int = 15  # tcp_retries2: a time budget, 924.6 s (netmodel.rto.give_up_after)
     syn_retries: int = 6  # tcp_syn_retries
     header_bytes: int = 40
     # A receiver with nothing to send back waits this long before a pure ACK, unless more
     # than one MSS is unacknowledged (Linux: 40 ms minimum, RFC 1122 4.2.3.2); 0: at once.
     delayed_ack: float = 0.04
-    # Congestion control of the kernel backend's real TCP (per route, ``ip route ... congctl``);
-    # the simulator's model has none.
+    # "cubic" (the kernel backend's per-route default, so that the two backends compare like
+    # with like) or "reno"; "bbr" only on the kernel backend: the simulator's TCP model has
+    # Reno and CUBIC (mqttsim/netmodel/congestion.py) and refuses it before the run.
     congestion: str = "cubic"
+    # Linux's defaults, switchable to see what each buys (net.ipv4.tcp_sack,
+    # tcp_timestamps, tcp_early_retrans for the tail loss probe, tcp_frto).
+    sack: bool = True
+    timestamps: bool = True
+    tail_loss_probe: bool = True
+    frto: bool = True
 
 
 @dataclass(frozen=True)

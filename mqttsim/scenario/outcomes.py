@@ -15,6 +15,21 @@ subscription group (MQTT 5 ``$share/...``) expects one copy for the whole group 
 names the member that got it, or the group's filter when none did. Outcomes: ``delivered``
 (one copy), ``duplicate`` (more than one), ``lost`` (none, with the most specific reason the
 events support).
+
+Reasons of a lost pair, ``side:reason`` (side: where the message stopped, ``publisher`` or
+``broker``):
+
+- ``<drop reason>``: a configured limit dropped it, as the engine reported (a full queue,
+  a denied publish, ...), counted where it happened;
+- ``no_session``: the broker had no session for a clean-session subscriber that was away;
+- ``queued_for_offline_session``: still held for a subscriber away at the end;
+- ``qos0_connection_lost``: QoS 0 bytes that died with a TCP connection that broke (only a
+  broken connection loses bytes over TCP);
+- ``qos0_datagram_lost``: QoS 0 over the ``datagram`` contrast transport, lost on a link;
+- ``in_flight_at_end``: QoS 0 still inside a TCP connection that was up when the run
+  ended (sent, not yet arrived: not a loss of the network, a cut of the observation);
+- ``undelivered_at_end``: QoS 1/2 not yet delivered when the run ended while its session
+  lived (in TCP, or waiting in a full in-flight window).
 """
 
 from __future__ import annotations
@@ -85,6 +100,7 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
     broken connection loses bytes) and ``qos0_datagram_lost`` over datagrams (any packet
     can be lost on its own)."""
     vanished = "qos0_datagram_lost" if transport == "datagram" else "qos0_connection_lost"
+    tcp = transport != "datagram"
     identify = _Identify(publishes)
     copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
     for sub, topic, payload, qos, dup, retain, t in receipts:
@@ -133,7 +149,8 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
         for sub, (code, _, _) in who.targets.items():
             rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
                              code, True, copies.pop((index, sub), None), client_drop,
-                             broker_drop, online.get(sub, ()), clean.get(sub, True), vanished))
+                             broker_drop, online.get(sub, ()), clean.get(sub, True), vanished,
+                             online.get(publisher, ()) if tcp else None))
         for group, members in who.groups.items():
             if not members:
                 continue
@@ -146,18 +163,19 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
             rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
                              code, True, copies.pop((index, sub), None), client_drop,
                              broker_drop, spans, all(clean.get(m, True) for m, _ in members),
-                             vanished))
+                             vanished, online.get(publisher, ()) if tcp else None))
     for (index, sub), got in sorted(copies.items()):  # copies nobody expected (e.g. retained)
         publisher, seq, topic, _payload, qos, retain, t_pub = publishes[index]
         at_broker = t_broker.get(index)
         rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub,
                          None if at_broker is None else at_broker[0], sub, None, False, got,
-                         client_drop, broker_drop, (), True, vanished))
+                         client_drop, broker_drop, (), True, vanished, None))
     return rows
 
 
 def _row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub, qos_granted,
-         expected, got, client_drop, broker_drop, online, clean, vanished) -> tuple:
+         expected, got, client_drop, broker_drop, online, clean, vanished,
+         pub_online) -> tuple:
     effective = qos if qos_granted is None else min(qos, qos_granted)
     if got:
         got.sort()
@@ -167,24 +185,34 @@ def _row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub, qos_gra
     else:
         first, count, dups, outcome = None, 0, 0, "lost"
         reason = _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop,
-                           online, clean, vanished)
+                           online, clean, vanished, pub_online, t_pub)
     return (f"{publisher}#{seq}", publisher, sub, topic, qos, qos_granted, effective, retain,
             count, dups, outcome, reason, expected, t_pub, reached, first,
             None if first is None else first - t_pub)
 
 
 def _why_lost(index, sub, qos, effective, reached, client_drop, broker_drop, online,
-              clean, vanished) -> str:
+              clean, vanished, pub_online, t_pub) -> str:
+    """``pub_online``: the publisher's connections over TCP (None: over datagrams), to tell
+    a QoS 0 message still in flight at the end from one lost with its connection."""
     if reached is None:  # it never got to the broker
         if index in client_drop:
             return f"publisher:{client_drop[index]}"
-        return f"publisher:{vanished}" if qos == 0 else "publisher:undelivered_at_end"
+        if qos:
+            return "publisher:undelivered_at_end"
+        if pub_online is not None and any(up <= t_pub and down == float("inf")
+                                          for up, down in pub_online):
+            return "publisher:in_flight_at_end"
+        return f"publisher:{vanished}"
     if (index, sub) in broker_drop:
         return f"broker:{broker_drop[(index, sub)]}"
     connected = any(up <= reached < down for up, down in online)
     if not connected and clean:
         return "broker:no_session"  # a clean-session subscriber away: nothing kept for it
     if effective == 0:
+        if pub_online is not None and any(up <= reached and down == float("inf")
+                                          for up, down in online):
+            return "broker:in_flight_at_end"
         return f"broker:{vanished}"
     if not any(down == float("inf") for _up, down in online):
         return "broker:queued_for_offline_session"  # still held for a subscriber away at the end

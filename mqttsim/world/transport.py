@@ -5,11 +5,17 @@ TCP theory of operation. A client end sends a SYN (retried on Linux's schedule, 
 (``refused``). The client ACKs and writes CONNECT; the broker accepts the connection when
 the first segment after the SYN arrives. From then on each end is a ``TcpSender`` and a
 ``TcpReceiver`` (mqttsim.netmodel.tcp): written bytes become segments, every segment carries
-the cumulative ACK of the other direction, and a pure ACK answers data that the application
-did not answer at once. A segment lost on a link is resent by the RTO timer, so loss shows up
-as delay; after ``max_retransmits`` expiries in a row the sender gives up (``tcp_timeout``)
-and resets the connection. ``close()`` sends a FIN after the written bytes; data that
-arrives at an end whose application has closed or crashed is answered with RST (``reset``).
+the cumulative ACK of the other direction, the receiver's SACK blocks and its timestamp
+echo, and a pure ACK answers data when Linux's delayed-ACK machine says so
+(``DelayedAck``: quick ACKs at the start and before the application has answered, else at
+most 40-200 ms or until the answer carries it). Loss recovery, congestion control and the
+timers are the sender's (``TcpSender``: SACK/RACK-TLP, RTO with back-off, CUBIC or Reno),
+so a lost segment shows up as delay; when the sender gives up (``tcp.max_retransmits`` as
+Linux's tcp_retries2 time budget) it resets the connection (``tcp_timeout``). The handshake
+measures the first RTT (SYN to SYN-ACK on the client, SYN-ACK to its ACK on the broker) and
+seeds the RTO with it, as Linux does (tcp_ack_update_rtt on the SYN-ACK; tcp_synack_rtt_meas).
+``close()`` sends a FIN after the written bytes; data that arrives at an end whose
+application has closed or crashed is answered with RST (``reset``).
 
 The datagram transport is a teaching contrast, not MQTT over TCP: each MQTT packet travels
 alone (IPv4 + UDP headers, 28 bytes), is lost on its own, and nothing is retransmitted or
@@ -30,7 +36,7 @@ from typing import Any, Protocol
 from collections.abc import Sequence
 
 from ..netmodel.rto import RtoEstimator
-from ..netmodel.tcp import Segment, TcpReceiver, TcpSender, syn_schedule
+from ..netmodel.tcp import DelayedAck, Segment, TcpReceiver, TcpSender, syn_schedule
 from .clock import Alarm, Clock, Occurrence
 from .network import Network
 
@@ -56,12 +62,13 @@ class BrokerHost(App, Protocol):
 
 class Control:
     """A segment without payload that matters for its flag: SYN, SYN-ACK, ACK (of the
-    SYN-ACK) or RST. Counted with the TCP/IP header size on the links."""
+    SYN-ACK) or RST. Counted with the TCP/IP header size on the links. ``ts``/``echo``: the
+    timestamp option (RFC 7323 3), which times the handshake."""
 
-    __slots__ = ("kind",)
+    __slots__ = ("kind", "ts", "echo")
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, ts: float | None = None, echo: float | None = None):
+        self.kind, self.ts, self.echo = kind, ts, echo
 
 
 class _Arrival(Occurrence):
@@ -127,18 +134,27 @@ class TcpEnd(_End):
                  path: list, app: App | None):
         super().__init__(transport, conn, name, peer_name, path, app)
         tcp = transport.tcp
-        self.sender = TcpSender(tcp.mss, tcp.window,
-                                RtoEstimator(tcp.initial_rto, tcp.min_rto, tcp.max_rto),
-                                tcp.max_retransmits)
+        self.sender = TcpSender(
+            tcp.mss, tcp.window,
+            RtoEstimator(tcp.initial_rto, tcp.min_rto, tcp.max_rto, linux_floor=True),
+            tcp.max_retransmits, congestion=getattr(tcp, "congestion", "cubic"),
+            sack=getattr(tcp, "sack", True), timestamps=getattr(tcp, "timestamps", True),
+            tail_loss_probe=getattr(tcp, "tail_loss_probe", True),
+            frto=getattr(tcp, "frto", True))
         self.receiver = TcpReceiver()
+        self.timestamps, self.sack = self.sender.timestamps, self.sender.sack
         self.header = tcp.header_bytes
         self.alarm = Alarm(self.clock, self.sender.next_deadline, self._retransmit)
         self.written = 0  # bytes the application wrote
         self.marks: deque = deque()  # stream offset after each packet written, not yet arrived
         self.app_closed = False
-        self.mss, self.delayed_ack = tcp.mss, tcp.delayed_ack
+        self.mss = tcp.mss
+        self.delack = (DelayedAck(tcp.mss, tcp.window, ato_min=tcp.delayed_ack)
+                       if tcp.delayed_ack else None)
         self._ack_owed = 0  # bytes received and not yet acknowledged
         self._delack_armed = False
+        self._syns_sent = 0  # handshake transmissions (Karn, without timestamps)
+        self._handshake_sent: float | None = None
         # What ``_send`` reads per segment, worked out once: the one hop of a one-link path
         # (None: several hops), and the callbacks of an arrival here (shared by every
         # _Arrival, which the kernel only reads).
@@ -158,7 +174,10 @@ class TcpEnd(_End):
                 marks.append(offset)
             self.packets_written += len(sizes)
         self.written += len(data)
-        self._send(self.sender.send(data, self.clock.now))
+        now = self.clock.now
+        if self.delack is not None:
+            self.delack.on_data_sent(now)
+        self._send(self.sender.send(data, now))
 
     def close(self) -> None:
         """Orderly close: the application is done with the connection."""
@@ -205,11 +224,29 @@ class TcpEnd(_End):
             self.transport.network.carry(path, size, (item, row), self._arrive_at_peer_hops,
                                          self.recorder.segment_lost)
 
-    def _control(self, kind: str) -> None:
+    def _control(self, kind: str, echo: float | None = None) -> None:
         ack = 0 if kind in ("synack", "ack") else None  # acknowledges the peer's SYN
-        row = self.recorder.segment(self.clock.now, self.conn, self.name, self.peer_name,
+        now = self.clock.now
+        row = self.recorder.segment(now, self.conn, self.name, self.peer_name,
                                     kind, 0, ack, b"", False, self.header)
-        self._carry(Control(kind), row, self.header)
+        if kind in ("syn", "synack"):
+            self._syns_sent += 1
+            self._handshake_sent = now
+        ts = now if self.timestamps and kind != "rst" else None
+        self._carry(Control(kind, ts, echo if self.timestamps else None), row, self.header)
+
+    def _handshake_rtt(self, echo: float | None, peer_ts: float | None) -> None:
+        """Seed the RTO from the handshake's round trip (Linux: tcp_ack_update_rtt on the
+        SYN-ACK, tcp_synack_rtt_meas on the final ACK): by the timestamp echo, else only if
+        the SYN (SYN-ACK) went once (Karn). Remember the peer's timestamp to echo."""
+        now = self.clock.now
+        if echo is not None:
+            self.sender.rto.sample(now - echo)
+        elif self._syns_sent == 1 and self._handshake_sent is not None:
+            self.sender.rto.sample(now - self._handshake_sent)
+        self._syns_sent = 0  # measured once
+        if peer_ts is not None and self.receiver.ts_recent is None:
+            self.receiver.ts_recent = peer_ts
 
     def _send(self, segments: list[Segment], pure_ack: bool = False) -> None:
         """Record and carry segments the sender made (or one pure ACK).
@@ -221,12 +258,17 @@ class TcpEnd(_End):
         without the call."""
         if not segments:
             return
-        ack = self.receiver.expected
+        receiver = self.receiver
+        ack = receiver.last_ack_sent = receiver.expected  # RFC 7323 4.3: Last.ACK.sent
+        tsecr = receiver.ts_recent if self.timestamps else None
+        sack = receiver.sack_blocks() if self.sack and receiver.has_gap else ()
         now, recorder, peer = self.clock.now, self.recorder, self.peer
         hop = self._hop if peer is not None else None
         rows, arrivals = recorder.segments, recorder.arrivals
         for seg in segments:
-            seg.ack = ack
+            seg.ack, seg.tsecr = ack, tsecr
+            if sack:
+                seg.sack = sack
             data = seg.data
             size = self.header + len(data)
             row = len(arrivals)
@@ -246,7 +288,10 @@ class TcpEnd(_End):
             event = _Arrival()
             event.segment, event.row, event.callbacks = seg, row, peer._arrived
             self.clock.post(arrival, event)
-        self._ack_owed = 0  # the ACK rode along
+        if self._ack_owed:
+            self._ack_owed = 0  # the ACK rode along
+            if self.delack is not None:
+                self.delack.on_ack_sent()
         if pure_ack:
             return
         # The retransmission timer moved earlier (or was started): ``alarm.arm()`` without
@@ -267,14 +312,15 @@ class TcpEnd(_End):
             return
         self.recorder.arrivals[row] = self.clock.now
         if peer is not None:
-            peer._on_control(item.kind)
+            peer._on_control(item)
         elif item.kind == "syn":  # a first SYN reaching the broker
             host = self.broker_host
             if not host.accepting():
                 self._answer_from_broker("rst")
                 return
             self._accepted(host)
-            self.peer._control("synack")
+            self.peer.receiver.ts_recent = item.ts
+            self.peer._control("synack", item.ts)
 
     def _answer_from_broker(self, kind: str) -> None:
         """A reply from a broker that has no end for this connection (it is down)."""
@@ -282,17 +328,20 @@ class TcpEnd(_End):
         ghost.peer, ghost.state = self, "dead"
         ghost._control(kind)
 
-    def _on_control(self, kind: str) -> None:
+    def _on_control(self, item: Control) -> None:
+        kind = item.kind
         if kind == "syn":  # a retried SYN: our SYN-ACK was lost
             if self.state == "syn_received":
-                self._control("synack")
+                self.receiver.ts_recent = item.ts
+                self._control("synack", item.ts)
         elif kind == "synack":
             if self.state == "connecting":
                 self.state = "established"
-                self._control("ack")
+                self._handshake_rtt(item.echo, item.ts)
+                self._control("ack", item.ts)
                 self.app.on_established(self)
         elif kind == "ack":
-            self._establish()
+            self._establish(item.echo)
         elif kind == "rst" and self.state not in ("dead", "connecting"):
             self._die()
             if not self.app_closed:
@@ -301,9 +350,10 @@ class TcpEnd(_End):
             self._die()
             self.app.on_closed(self, "refused")
 
-    def _establish(self) -> None:
+    def _establish(self, echo: float | None = None) -> None:
         if self.state == "syn_received":
             self.state = "established"
+            self._handshake_rtt(echo, None)
             self.app.on_established(self)
 
     def _segment_arrived(self, event: _Arrival) -> None:
@@ -317,11 +367,16 @@ class TcpEnd(_End):
                 if seg.data or seg.fin:
                     self._control("rst")  # nobody is listening any more
                 return
-            self._establish()
+            self._establish(seg.tsecr)
         if seg.ack is not None:
-            more = self.sender.on_ack(seg.ack, now, bool(seg.data) or seg.fin)
+            sender = self.sender
+            more = sender.on_ack(seg.ack, now, bool(seg.data) or seg.fin, seg.sack, seg.tsecr)
             if more:
                 self._send(more)
+            else:  # the ACK may have moved the timer earlier (RTO restarted, probe, RACK)
+                due, armed = sender.timer_at, self.alarm.at
+                if due is not None and (armed is None or due < armed):
+                    self.alarm.wake_at(due)
         if self.app_closed:
             self._after_close(seg)
             return
@@ -332,6 +387,15 @@ class TcpEnd(_End):
         was_eof, before = receiver.eof, receiver.expected
         data, _ = receiver.on_segment(seg)
         self._ack_owed += len(payload) or 1
+        delack = self.delack
+        if delack is None or seg.fin:
+            wait = 0.0
+        else:  # Linux decides before the application runs (tcp_rcv_established)
+            wait = delack.on_data(now, receiver.expected > before and not receiver.has_gap,
+                                  self._ack_owed, len(payload), self.sender.rto.srtt,
+                                  self.sender.rto.rto)
+        if wait == 0.0 and self.state != "dead":
+            self._send_ack()  # quick ACK, out of order, FIN, or more than a segment owed
         if data:
             # The peer's packets whose last byte is now delivered end here: tell the peer's
             # app first (the marks are the peer's: stream offsets after its packets).
@@ -348,19 +412,17 @@ class TcpEnd(_End):
             self.app.on_data(self, data)
         if self.state == "dead":
             return
-        if self._ack_owed:  # the application wrote nothing back: ACK now or a bit later
-            if (receiver.expected == before or seg.fin or self._ack_owed > self.mss
-                    or not self.delayed_ack):
-                self._send_ack()  # out of order (a duplicate ACK), FIN, or 2 segments' worth
-            elif not self._delack_armed:
-                self._delack_armed = True
-                self.clock.at(now + self.delayed_ack, self._delayed_ack)
+        if self._ack_owed and not self._delack_armed:  # the application wrote nothing back
+            self._delack_armed = True
+            self.clock.at(now + wait, self._delayed_ack)
         if receiver.eof and not was_eof and not self.app_closed:
             self.app.on_closed(self, "eof")
 
     def _delayed_ack(self, _wake: Any) -> None:
         self._delack_armed = False
         if self._ack_owed and self.state != "dead":
+            if self.delack is not None:
+                self.delack.on_timer(self.sender.rto.rto)
             self._send_ack()
 
     def _after_close(self, seg: Segment) -> None:

@@ -108,16 +108,20 @@ def test_rtt_samples_shape_the_rto_and_retransmissions_do_not_count():
 
 
 def test_an_outage_longer_than_the_retry_budget_makes_tcp_give_up():
-    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 10_000.0),)), max_retransmits=3)
+    # Linux reads tcp_retries2 as a time budget (tcp_timer.c, tcp_model_timeout): with 3,
+    # (2^4 - 1) x 200 ms = 3 s after the first retransmission. Expiries at 1 s (the first
+    # retransmission), 3 s (2 s on), 7 s (6 s on: over the budget, give up).
+    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 10_000.0),)), max_retransmits=3,
+                tail_loss_probe=False)
     wire.sender.write(b"lost cause")
     wire.put(0.0, wire.sender.poll(0.0))
     end = wire.run()
     assert wire.sender.failed and wire.got == bytearray()
-    assert end == pytest.approx(1 + 2 + 4 + 8)  # three back-offs, then the fourth expiry
+    assert end == pytest.approx(1 + 2 + 4)
 
 
 def test_an_outage_shorter_than_the_budget_only_delays_the_data():
-    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 5.0),)))
+    wire = Wire(LinkParams(latency=0.01, outages=(Outage(0.0, 5.0),)), tail_loss_probe=False)
     wire.sender.write(b"late")
     wire.put(0.0, wire.sender.poll(0.0))
     wire.run()
@@ -187,17 +191,18 @@ def test_nothing_can_be_written_after_close():
         sender.write(b"x")
 
 
-def test_after_a_timeout_the_first_ack_brings_back_every_other_lost_segment_at_once():
-    # Three segments lost in a row (a full queue drops a burst): one timeout, then
-    # go-back-N, not three timeouts each longer than the last.
-    wire = Wire(LinkParams(latency=0.05), drop={0, 1, 2}, mss=10)
+def test_after_a_timeout_the_other_lost_segments_follow_in_slow_start_not_one_timeout_each():
+    # Three segments lost in a row (a full queue drops a burst): one timeout, then the
+    # Loss state resends from snd_una as cwnd grows from 1 (tcp_enter_loss marks every
+    # segment lost): 1 segment, then 2 -- not three timeouts each longer than the last.
+    wire = Wire(LinkParams(latency=0.05), drop={0, 1, 2}, mss=10, tail_loss_probe=False)
     wire.sender.write(b"a" * 30)
     wire.put(0.0, wire.sender.poll(0.0))
     end = wire.run()
     assert bytes(wire.got) == b"a" * 30
     assert wire.sender.retransmissions == 3
-    # 1 s timeout, resend the first (0.05 s there, its ACK 0.05 s back), then the other
-    # two together: they arrive 0.05 s later and their ACK is back 0.05 s after that.
+    # 1 s timeout, resend the first (0.05 s there, its ACK 0.05 s back: cwnd 2), then
+    # the other two together: they arrive 0.05 s later, their ACK is back 0.05 s after.
     assert wire.arrivals[-1][0] == pytest.approx(1.0 + 0.1 + 0.05)
     assert end == pytest.approx(1.0 + 0.1 + 0.1)
 
@@ -208,7 +213,9 @@ def test_send_makes_the_same_segments_as_write_then_poll():
         got = fast.send(chunk, 0.0)
         slow.write(chunk)
         assert [(s.seq, s.data) for s in got] == [(s.seq, s.data) for s in slow.poll(0.0)]
-    assert fast.in_flight == slow.in_flight == 25  # the window stopped both alike
+    # The window stopped both alike: the last 2 bytes do not fit the 1 byte left, and
+    # Linux sends a segment only when it fits whole (tcp_output.c, tcp_snd_wnd_test).
+    assert fast.in_flight == slow.in_flight == 24
     assert fast.next_deadline() == slow.next_deadline() == 1.0
 
 

@@ -56,9 +56,9 @@ def test_tcp_turns_moderate_segment_loss_into_delay_never_into_lost_or_duplicate
     assert lossy.connections["t_down"].isna().all()  # no connection broke
     assert lossy.segments["retransmission"].sum() > 0
     assert (lossy.segments["dropped"] == "loss").sum() > 0
-    for qos in (0, 1, 2):
+    for qos in (0, 1, 2):  # repaired within a few round trips (RACK-TLP, RFC 8985), or an RTO
         assert (lossy.summary().loc[qos, "p99_latency"]
-                > clean.summary().loc[qos, "p99_latency"] + 0.15)  # at least one RTO
+                > clean.summary().loc[qos, "p99_latency"] + 0.01)
     assert lossy.outcomes["latency"].mean() > clean.outcomes["latency"].mean()
 
 
