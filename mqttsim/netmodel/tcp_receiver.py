@@ -4,7 +4,9 @@ send the ACK (Linux's delayed-ACK machine).
 ``TcpReceiver`` delivers bytes in order and keeps out-of-order segments until the gap is
 filled. It reports what it holds beyond the gap as SACK blocks (RFC 2018 4: the block with
 the most recently received segment first, at most 3 when timestamps take option space), and
-keeps ``ts_recent``, the timestamp to echo (RFC 7323 4.3: updated only from a segment that
+reports a segment that arrived twice as a D-SACK block (RFC 2883: the first block, below the
+cumulative ACK; Linux tcp_dsack_set) so that the sender can tell a needless retransmission,
+and keeps ``ts_recent``, the timestamp to echo (RFC 7323 4.3: updated only from a segment that
 starts at or before the last ACK sent, so a delayed ACK echoes its earliest segment and the
 ACK of a retransmission that fills a hole echoes that retransmission).
 
@@ -49,6 +51,8 @@ class TcpReceiver:
         self.ts_recent: float | None = None
         self.last_ack_sent = 0  # rcv_wup: the ACK the driver last sent (``ack_sent``)
         self._latest_early: int | None = None  # seq of the latest out-of-order arrival
+        #: a segment that arrived a second time, to report once as a D-SACK block
+        self.dsack: tuple[int, int] | None = None
 
     def on_segment(self, segment: Segment) -> tuple[bytes, int]:
         """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
@@ -67,6 +71,7 @@ class TcpReceiver:
             self._latest_early = seq
             return b"", self.expected  # a duplicate ACK (with SACK) tells of the gap
         if segment.end <= self.expected:
+            self.dsack = (seq, segment.end)  # RFC 2883: tell the sender it came twice
             return b"", self.expected  # all of it was delivered before
         delivered = bytearray()
         self._take(segment, delivered)
@@ -134,18 +139,21 @@ class DelayedAck:
         larger segments are seen (tcp_measure_rcv_mss)."""
         if size > self.rcv_mss:
             self.rcv_mss = min(size, self.mss)
-        last = self.last_received
-        if not self.ato:
+        ato = self.ato
+        if not ato:
             self.quick = self.max_quick  # tcp_incr_quickack on the first data
-            self.ato = self.ato_min
+            ato = self.ato_min
         else:
-            gap = now - last
+            gap = now - self.last_received
             if gap <= self.ato_min / 2:
-                self.ato = self.ato / 2 + self.ato_min / 2
-            elif gap < self.ato:
-                self.ato = min(self.ato / 2 + gap, rto)
+                ato = ato / 2 + self.ato_min / 2
+            elif gap < ato:
+                ato = ato / 2 + gap
+                if ato > rto:
+                    ato = rto
             elif gap > rto:
                 self.quick = self.max_quick  # "apparently sender failed to restart window"
+        self.ato = ato
         self.last_received = now
         if not in_order:
             self.quick = self.max_quick  # tcp_enter_quickack_mode on out-of-order data
@@ -153,7 +161,6 @@ class DelayedAck:
             return 0.0
         if owed > self.rcv_mss or (self.quick and not self.pingpong):
             return 0.0
-        ato = self.ato
         if ato > TCP_DELACK_MIN:  # tcp_send_delayed_ack
             most = self.delack_max if self.pingpong else 0.5
             if srtt is not None:

@@ -105,6 +105,7 @@ class TcpSender:
         self.cc: Reno | Cubic = congestion_control(congestion)
         self.sack, self.timestamps = sack, timestamps
         self.tail_loss_probe, self.frto_enabled = tail_loss_probe, frto
+        self._probing = tail_loss_probe and sack
         self.initial_window = initial_window
         self.give_up_after = give_up_after(max_retransmits, self.rto.minimum, self.rto.maximum)
         self.acked = 0  # snd_una: every byte below this offset is acknowledged
@@ -201,10 +202,26 @@ class TcpSender:
         seq = self.next_seq
         segment = Segment(seq, data, tsval=now if self.timestamps else None)
         self.next_seq = end = seq + size
-        self._order += 1
-        outstanding.append([segment, now, end, False, False, False, False, self._order])
+        self._order = order = self._order + 1
+        outstanding.append([segment, now, end, False, False, False, False, order])
         self._last_send = now
-        self._after_new_data(now)
+        # _after_new_data -> _schedule_probe, written out (once per segment sent)
+        kind = self.timer_kind
+        if kind is REORDER:
+            return [segment]
+        rto = self.rto
+        if self._probing:
+            srtt = rto.srtt
+            if srtt is None:
+                pto = 1.0  # TCP_TIMEOUT_INIT
+            else:
+                pto = 2 * srtt + (TCP_RTO_MIN if len(outstanding) == 1 else TCP_TIMEOUT_MIN)
+            left = self.timer_at - now if kind is RTO else rto.rto
+            if 0 < left < pto:
+                pto = left
+            self.timer_at, self.timer_kind = now + pto, PROBE
+        elif kind is not RTO:
+            self.timer_at, self.timer_kind = now + rto.rto, RTO
         return [segment]
 
     def poll(self, now: float) -> list[Segment]:
@@ -230,6 +247,9 @@ class TcpSender:
         if ack > self.acked and not sack and self.state is OPEN and not self.sacked_out \
                 and not self.lost_out and self.tlp_high_seq is None:
             return self._ack_fast(ack, now, tsecr)
+        dsack = False
+        if sack and sack[0][1] <= ack:  # RFC 2883 D-SACK: a segment arrived twice
+            dsack, sack = True, sack[1:]
         prior_in_flight = self.packets_in_flight
         delivered = 0
         retrans_acked = orig_acked = False
@@ -302,13 +322,16 @@ class TcpSender:
             self._rtt_sample(now - tsecr)
         is_dupack = (not advanced and not carries_data and bool(outstanding)
                      and ack == self.acked)
-        if is_dupack and not sack:
+        if is_dupack and not sack and not dsack:
             self._dupacks += 1
         if self.tlp_high_seq is not None:
-            self._tlp_ack(ack, advanced, is_dupack and not newly_sacked)
-        # Undo a spurious retransmission (Eifel with timestamps; tcp_packet_delayed).
-        if (self.state is not OPEN and tsecr is not None and self.retrans_stamp is not None
-                and tsecr < self.retrans_stamp and (advanced or newly_sacked)):
+            self._tlp_ack(ack, advanced, is_dupack and not newly_sacked, dsack)
+        # Undo a spurious retransmission (Eifel with timestamps): an ACK that moves snd_una
+        # and echoes a timestamp older than the first retransmission was caused by an
+        # original (tcp_try_undo_partial / tcp_try_undo_loss -> tcp_packet_delayed). Only
+        # such ACKs: a duplicate ACK echoes the last in-order segment, always older.
+        if (advanced and self.state is not OPEN and tsecr is not None
+                and self.retrans_stamp is not None and tsecr < self.retrans_stamp):
             self._undo()
         state = self.state
         rexmit_new = False
@@ -367,7 +390,7 @@ class TcpSender:
         delivered = 0
         first_sent = None
         retrans_acked = False
-        rack_entry = None
+        entry = None
         while outstanding and outstanding[0][_END] <= ack:
             entry = outstanding.pop(0)
             delivered += 1
@@ -377,25 +400,38 @@ class TcpSender:
                     self.retrans_out -= 1
             elif first_sent is None:
                 first_sent = entry[_SENT]
-            rack_entry = entry
         self.acked = ack
         if ack > self._fack:
             self._fack = ack
         self._dupacks = 0
         self.timeouts_in_a_row = 0
-        if rack_entry is not None:
-            self._rack_update(rack_entry, now, tsecr)
+        if entry is not None:
+            self._rack_update(entry, now, tsecr)
         if first_sent is not None and not retrans_acked:
-            self._rtt_sample(now - first_sent)
+            rtt = now - first_sent
         elif tsecr is not None:
-            self._rtt_sample(now - tsecr)
-        self._grow(now, prior_in_flight, delivered)
+            rtt = now - tsecr
+        else:
+            rtt = None
+        if rtt is not None:
+            self.rto.sample(rtt)
+            if rtt < self.min_rtt:
+                self.min_rtt = rtt
+        cwnd = self.cwnd
+        if delivered and (prior_in_flight >= int(cwnd) or (cwnd < self.ssthresh
+                                                          and cwnd < 2 * prior_in_flight)):
+            self.cwnd = self.cc.increase(cwnd, self.ssthresh, delivered, now, self.min_rtt)
         if self.retrans_stamp is not None and not any(e[_EVER] for e in outstanding):
             self.retrans_stamp = None
-        out = self._push(now) if (self._pending or (self._fin and not self.fin_sent)) else []
-        if not out:
-            self._set_timer_after_ack(now, True)
-        return out
+        if self._pending or (self._fin and not self.fin_sent):
+            out = self._push(now)
+            if out:
+                return out
+        if not outstanding:
+            self.timer_at = self.timer_kind = None
+        elif self.timer_kind is not REORDER and not self._schedule_probe(now):
+            self._rearm_rto(now, from_now=True)
+        return []
 
     # -- timers -----------------------------------------------------------------------------
     def on_timer(self, now: float) -> list[Segment]:
@@ -712,12 +748,13 @@ class TcpSender:
         self.state = OPEN
         self._frto = False
 
-    def _tlp_ack(self, ack: int, advanced: bool, pure_dupack: bool) -> None:
-        """tcp_process_tlp_ack: a probe that repaired a loss costs a cwnd reduction."""
+    def _tlp_ack(self, ack: int, advanced: bool, pure_dupack: bool, dsack: bool) -> None:
+        """tcp_process_tlp_ack: a probe that repaired a loss costs a cwnd reduction; one
+        whose copy the peer reports as a duplicate (D-SACK) was not needed."""
         high = self.tlp_high_seq
         if ack < high:
             return
-        if not self._tlp_retrans:
+        if not self._tlp_retrans or dsack:
             self.tlp_high_seq = None
         elif ack > high:
             self.ssthresh = self.cc.ssthresh(self.cwnd)  # CWR, ended at once

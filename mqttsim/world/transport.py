@@ -262,6 +262,10 @@ class TcpEnd(_End):
         ack = receiver.last_ack_sent = receiver.expected  # RFC 7323 4.3: Last.ACK.sent
         tsecr = receiver.ts_recent if self.timestamps else None
         sack = receiver.sack_blocks() if self.sack and receiver.has_gap else ()
+        if receiver.dsack is not None:
+            if self.sack:
+                sack = (receiver.dsack,) + sack  # RFC 2883: reported once, first
+            receiver.dsack = None
         now, recorder, peer = self.clock.now, self.recorder, self.peer
         hop = self._hop if peer is not None else None
         rows, arrivals = recorder.segments, recorder.arrivals
