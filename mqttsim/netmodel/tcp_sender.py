@@ -244,9 +244,12 @@ class TcpSender:
         if self.failed or ack > self.next_seq:
             return []
         outstanding = self._outstanding
-        if ack > self.acked and not sack and self.state is OPEN and not self.sacked_out \
-                and not self.lost_out and self.tlp_high_seq is None:
-            return self._ack_fast(ack, now, tsecr)
+        if not sack and self.state is OPEN and not self.sacked_out and not self.lost_out \
+                and self.tlp_high_seq is None:
+            if ack > self.acked:
+                return self._ack_fast(ack, now, tsecr)
+            if ack == self.acked and (carries_data or not outstanding):
+                return []  # nothing new, and not a duplicate ACK (RFC 5681 2)
         dsack = False
         if sack and sack[0][1] <= ack:  # RFC 2883 D-SACK: a segment arrived twice
             dsack, sack = True, sack[1:]
@@ -405,8 +408,13 @@ class TcpSender:
             self._fack = ack
         self._dupacks = 0
         self.timeouts_in_a_row = 0
-        if entry is not None:
-            self._rack_update(entry, now, tsecr)
+        if entry is not None:  # _rack_update, written out
+            sent = entry[_SENT]
+            if (not entry[_EVER] or now - sent >= self.min_rtt - 1e-9) and (
+                    sent > self._rack_sent or (sent == self._rack_sent
+                                               and entry[_ORDER] > self._rack_order)):
+                self._rack_sent, self._rack_order, self._rack_rtt = sent, entry[_ORDER], \
+                    now - sent
         if first_sent is not None and not retrans_acked:
             rtt = now - first_sent
         elif tsecr is not None:

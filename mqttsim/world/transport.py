@@ -36,7 +36,8 @@ from typing import Any, Protocol
 from collections.abc import Sequence
 
 from ..netmodel.rto import RtoEstimator
-from ..netmodel.tcp import DelayedAck, Segment, TcpReceiver, TcpSender, syn_schedule
+from ..netmodel.tcp import (DelayedAck, Segment, TcpReceiver, TcpSender, congestion_control,
+                            syn_schedule)
 from .clock import Alarm, Clock, Occurrence
 from .network import Network
 
@@ -87,6 +88,8 @@ class Transport:
         self.kind, self.clock, self.network, self.tcp, self.recorder = (
             kind, clock, network, tcp, recorder)
         self._ids = 0
+        if kind == "tcp":  # the model has Reno and CUBIC: say so before anything runs
+            congestion_control(getattr(tcp, "congestion", "cubic"))
 
     def open(self, client: str, app: App, broker: BrokerHost) -> "TcpEnd | DatagramEnd":
         """Start connecting ``client`` to the broker; ``app.on_established`` follows."""
@@ -175,8 +178,10 @@ class TcpEnd(_End):
             self.packets_written += len(sizes)
         self.written += len(data)
         now = self.clock.now
-        if self.delack is not None:
-            self.delack.on_data_sent(now)
+        delack = self.delack
+        if delack is not None and delack.last_received is not None \
+                and now - delack.last_received < delack.ato:
+            delack.pingpong = True  # DelayedAck.on_data_sent, written out (every write)
         self._send(self.sender.send(data, now))
 
     def close(self) -> None:
@@ -261,7 +266,7 @@ class TcpEnd(_End):
         receiver = self.receiver
         ack = receiver.last_ack_sent = receiver.expected  # RFC 7323 4.3: Last.ACK.sent
         tsecr = receiver.ts_recent if self.timestamps else None
-        sack = receiver.sack_blocks() if self.sack and receiver.has_gap else ()
+        sack = receiver.sack_blocks() if self.sack and receiver._out_of_order else ()
         if receiver.dsack is not None:
             if self.sack:
                 sack = (receiver.dsack,) + sack  # RFC 2883: reported once, first
@@ -294,8 +299,9 @@ class TcpEnd(_End):
             self.clock.post(arrival, event)
         if self._ack_owed:
             self._ack_owed = 0  # the ACK rode along
-            if self.delack is not None:
-                self.delack.on_ack_sent()
+            delack = self.delack
+            if delack is not None and delack.quick:
+                delack.quick -= 1  # DelayedAck.on_ack_sent, written out
         if pure_ack:
             return
         # The retransmission timer moved earlier (or was started): ``alarm.arm()`` without
@@ -395,9 +401,9 @@ class TcpEnd(_End):
         if delack is None or seg.fin:
             wait = 0.0
         else:  # Linux decides before the application runs (tcp_rcv_established)
-            wait = delack.on_data(now, receiver.expected > before and not receiver.has_gap,
-                                  self._ack_owed, len(payload), self.sender.rto.srtt,
-                                  self.sender.rto.rto)
+            rto = self.sender.rto
+            wait = delack.on_data(now, receiver.expected > before and not receiver._out_of_order,
+                                  self._ack_owed, len(payload), rto.srtt, rto.rto)
         if wait == 0.0 and self.state != "dead":
             self._send_ack()  # quick ACK, out of order, FIN, or more than a segment owed
         if data:

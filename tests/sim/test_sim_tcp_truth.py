@@ -142,3 +142,23 @@ def test_every_retransmission_timer_fires_when_it_is_due(monkeypatch):
                  link={"latency": 0.05, "bandwidth": 1_000_000, "loss": 0.15}), seed=3)
     assert len(lateness) > 50
     assert max(lateness) < 1e-9
+
+
+def test_the_congestion_control_is_chosen_by_the_scenario_and_cubic_by_default(monkeypatch):
+    # tcp.congestion: "cubic" (the kernel backend's per-route default) or "reno".
+    import pytest
+    from mqttsim.netmodel import TcpSender
+    from mqttsim.scenario import ScenarioError
+    made = []
+    init = TcpSender.__init__
+
+    def record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self.cc.name)
+    monkeypatch.setattr(TcpSender, "__init__", record)
+    clients = [subscriber("sub", "t/#"), publisher("p", "t/1", 1, 3)]
+    run(scenario(clients, duration=10), seed=1)
+    run(scenario(clients, duration=10, tcp={"congestion": "reno"}), seed=1)
+    assert set(made[:4]) == {"cubic"} and set(made[4:]) == {"reno"} and len(made) == 8
+    with pytest.raises(ScenarioError, match="tcp.congestion"):
+        scenario(clients, tcp={"congestion": "vegas"})
