@@ -9,6 +9,7 @@ RFC 8985), not the model's own earlier numbers.
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from simstories import outcomes_by_qos, publisher, run, scenario, subscriber
 
@@ -146,7 +147,6 @@ def test_every_retransmission_timer_fires_when_it_is_due(monkeypatch):
 
 def test_the_congestion_control_is_chosen_by_the_scenario_and_cubic_by_default(monkeypatch):
     # tcp.congestion: "cubic" (the kernel backend's per-route default) or "reno".
-    import pytest
     from mqttsim.netmodel import TcpSender
     from mqttsim.scenario import ScenarioError
     made = []
@@ -162,3 +162,18 @@ def test_the_congestion_control_is_chosen_by_the_scenario_and_cubic_by_default(m
     assert set(made[:4]) == {"cubic"} and set(made[4:]) == {"reno"} and len(made) == 8
     with pytest.raises(ScenarioError, match="tcp.congestion"):
         scenario(clients, tcp={"congestion": "vegas"})
+
+
+def test_a_lost_connect_is_resent_on_the_handshake_rtt_not_after_the_initial_second():
+    # Finding 6: the handshake measured the RTT (0.1 s), so the RTO is 0.1 + 0.2 s (Linux:
+    # srtt + max(4 rttvar, 200 ms), seeded by the SYN-ACK, tcp_ack_update_rtt) and the
+    # probe timer (2 SRTT + 200 ms) is capped by it: the lost CONNECT goes again at 0.4 s,
+    # not at 1.1 s (Linux in the runs: within 0.43 s).
+    sub = subscriber("sub", "t/#", link={"latency": 0.05, "up": {"outages": [[0.08, 0.12]]}})
+    res = run(scenario([sub], duration=5), seed=1)
+    seg = res.segments
+    mine = seg[(seg["src"] == "sub") & (seg["kind"] == "data")]
+    first, again = mine.iloc[0], mine[mine["retransmission"]].iloc[0]
+    assert first["t"] == pytest.approx(0.1) and first["dropped"] == "outage"
+    assert again["t"] == pytest.approx(0.1 + 0.3) and again["seq"] == first["seq"]
+    assert res.connections.iloc[0]["t_up"] < 0.6
