@@ -42,10 +42,15 @@ ROOT = Path(__file__).resolve().parent.parent
 MESSAGES, RATE, SIZE = 200, 10.0, 64
 START = 2.0
 
-TARGETS = {  # metric: (relative tolerance, what the issue asks)
+TARGETS = {  # metric: relative tolerance (what the issue asks)
     "delivered": 0.02, "p50": 0.25, "p90": 0.25, "p99": 0.50, "goodput": 0.20,
     "t_disconnect": 0.10,
 }
+# The kernel column's latencies include the user-space link emulator's own forwarding delay
+# and jitter (a few ms on a loaded machine: benchmarks/kernel_emulator.py on the kernel
+# branch). A latency difference smaller than this is marked "~" (within the emulator's
+# noise) rather than judged against a relative target that a 2 ms path cannot meet.
+NOISE_FLOOR = {"p50": 0.005, "p90": 0.01, "p99": 0.02}
 
 
 def _publishers(link: dict | None = None, qos: tuple = (0, 1, 2), count: int = MESSAGES,
@@ -193,7 +198,9 @@ def verdict(metric: str, sim: Any, kernel: Any) -> str:
         return "yes" if sim is None and kernel is None else "NO"
     if kernel == 0:
         return "yes" if sim == 0 else "NO"
-    return "yes" if abs(sim - kernel) <= TARGETS[metric] * abs(kernel) else "NO"
+    if abs(sim - kernel) <= TARGETS[metric] * abs(kernel):
+        return "yes"
+    return "~" if abs(sim - kernel) <= NOISE_FLOOR.get(metric, 0.0) else "NO"
 
 
 COLUMNS = ("expected", "delivered", "lost_without_disconnect", "p50", "p90", "p99", "goodput",
@@ -264,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:  # as it goes: kernel runs are slow and may be stopped
             Path(args.json).write_text(json.dumps({"sim": {}, "kernel": kernel}, indent=1))
     print(f"seeds {list(seeds)}; targets: delivered +-2 %, p50/p90 +-25 %, p99 +-50 %, "
-          f"goodput +-20 %, first disconnect +-10 %, no loss without a disconnect")
+          f"goodput +-20 %, first disconnect +-10 %, no loss without a disconnect; "
+          f"'~': a latency gap within the emulator's noise (5/10/20 ms for p50/p90/p99)")
     print(table(sim, kernel))
     if args.json:
         Path(args.json).write_text(json.dumps({"sim": sim, "kernel": kernel}, indent=1))

@@ -74,7 +74,7 @@ def test_outcome_bars_are_the_summary_counts_stacked_per_qos(intermittent):
         assert [b.get_height() for b in bars] == list(summary[columns[outcome]])
     lost = by_gid(ax, "lost")
     assert [b.get_y() for b in lost] == list(summary["delivered"] + summary["duplicates"])
-    assert lost[0].get_height() == 69  # QoS 0 published into a dead link
+    assert lost[0].get_height() == 78  # QoS 0 published into a dead link
     assert [t.get_text() for t in ax.get_xticklabels()] == ["QoS 0", "QoS 1", "QoS 2"]
     assert "(messages × subscribers)" in ax.get_ylabel()
     assert "intermittent" in ax.get_title() and "seed 1" in ax.get_title()
@@ -204,7 +204,7 @@ def test_latency_over_time_plots_each_delivery_marks_losses_and_shades_outages(i
         mine = expected[expected["qos_pub"] == qos]
         assert len(dots.get_offsets()) == mine["latency"].notna().sum()
     (crosses,) = by_gid(ax, "lost-qos0")
-    assert len(crosses.get_offsets()) == 69
+    assert len(crosses.get_offsets()) == 78
     assert not by_gid(ax, "lost-qos1")
     spans = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches)
     assert spans == [(60.0, 90.0), (150.0, 185.0)]
@@ -241,8 +241,13 @@ def test_wire_bytes_share_out_every_payload_segment_retransmissions_included(int
         s = res.segments
         carrying = s[s["kind"].isin(["data", "datagram"]) & (s["payload_bytes"] > 0)]
         assert packets["wire_bytes"].sum() == pytest.approx(carrying["bytes"].sum())
-        # every packet went out in at least one segment, with its header
-        assert (packets["wire_bytes"] > packets["bytes"]).all()
+        # every packet that went out did so in at least one segment, with its header; the
+        # others were still in a send buffer (TCP's Loss state sends nothing new into a dead
+        # link) when their connection broke
+        sent = packets["wire_bytes"] > 0
+        assert (packets[sent]["wire_bytes"] > packets[sent]["bytes"]).all()
+        broke = set(res.connections[res.connections["t_down"].notna()]["conn"])
+        assert set(packets[~sent]["conn"]) <= broke
     table = bytes_by_qos(intermittent)
     summary = intermittent.summary()
     assert list(table["mqtt_per_copy"]) == pytest.approx(list(summary["bytes_per_copy"]))
@@ -263,8 +268,12 @@ def test_timeline_has_a_bar_per_connection_and_each_end_marked_with_its_reason(i
     assert spans == sorted(zip(conns["t_up"].round(6), ends.round(6)))
     assert len(by_gid(ax, "end:keepalive")) == (conns["reason"] == "keepalive").sum() == 6
     labels = texts(ax, "reason-label")
-    assert labels.count("keepalive (client: pingresp_timeout)") == 4
-    assert labels.count("keepalive (client: reset)") == 2
+    # After the first outage each client's backed-off retransmission reaches the closed
+    # broker end first (RST); after the second, two give up waiting for PINGRESP and the
+    # broker's retransmitted FIN reaches the third.
+    assert labels.count("keepalive (client: pingresp_timeout)") == 2
+    assert labels.count("keepalive (client: reset)") == 3
+    assert labels.count("keepalive (client: closed_by_peer)") == 1
     assert len(by_gid(ax, "reconnect")) == 6
     assert len(by_gid(ax, "outage")) == 3 * 2  # three meters, two outages each
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -321,9 +330,12 @@ def test_ladder_of_a_qos1_publish_has_one_labelled_arrow_per_packet(sensor):
 
 
 def test_ladder_shows_the_dup_resends_after_a_reconnect(intermittent):
-    ax = ladder(intermittent, "meter-q1", 99, 101.5).axes[0]
+    conns = intermittent.connections
+    back = conns[conns["client"] == "meter-q1"]["t_up"].iloc[1]  # the first reconnect
+    start, end = back - 1.0, back + 1.5
+    ax = ladder(intermittent, "meter-q1", start, end).axes[0]
     p = intermittent.packets
-    window = p[(p["t"] >= 99) & (p["t"] <= 101.5)
+    window = p[(p["t"] >= start) & (p["t"] <= end)
                & ((p["src"] == "meter-q1") | (p["dst"] == "meter-q1"))]
     assert len(by_gid(ax, "mqtt")) + len(by_gid(ax, "mqtt-lost")) == len(window)
     labels = texts(ax, "mqtt-label")
