@@ -6,14 +6,20 @@ the timestamp option (RFC 7323 4) decide what reaches ``sample``. Every valid sa
 the back-off, as Linux does (net/ipv4/tcp_input.c, tcp_ack_update_rtt: "only reset backoff
 on valid RTT measurement").
 
-Two floors exist: RFC 6298 2.4 bounds the whole RTO below (``max(SRTT + 4*RTTVAR, 1 s)``,
-here ``minimum``); Linux instead floors the variance term, RTO = SRTT + max(4*RTTVAR,
-TCP_RTO_MIN = 200 ms) (net/ipv4/tcp_input.c, tcp_rtt_estimator keeps ``rttvar_us`` at least
-``tcp_rto_min_us``; include/net/tcp.h, __tcp_set_rto returns srtt + rttvar). The TCP model
-uses the Linux form (``linux_floor=True``); the RFC form stays for the formulas' own tests.
-Linux lets ``rttvar`` fall only once per round trip (``mdev_max_us``); this estimator lets
-it decay per sample as RFC 6298 2.3 says -- the floor dominates on the short paths where the
-two differ.
+Two estimators. RFC 6298 (the default here, for the formulas' own tests): SRTT and RTTVAR
+per 2.2-2.3, RTO = max(SRTT + 4 RTTVAR, ``minimum``). Linux's (``linux_floor=True``, what the
+TCP model uses; net/ipv4/tcp_input.c tcp_rtt_estimator, include/net/tcp.h __tcp_set_rto):
+
+- the deviation ``mdev`` follows |error| with gain 1/4, but a sample *below* SRTT moves it
+  up with gain 1/32 only (an RTT that shrinks should not inflate the timeout);
+- the variance term of the RTO, ``rttvar``, is the largest ``4 mdev`` seen in the current
+  round trip and never below TCP_RTO_MIN (200 ms): RTO = SRTT + max(4 mdev, 200 ms);
+- ``rttvar`` rises at once but falls only once per round trip (when the ACKs pass the
+  sequence number that was next to send when the round began), by a quarter of the excess.
+
+So after a spike -- a sample that spans a retransmission wait, which Linux takes when a
+duplicate's ACK echoes an old timestamp (tcp_receiver.py) -- Linux's RTO stays high for
+several round trips, and so does the model's.
 """
 
 from __future__ import annotations
@@ -37,17 +43,25 @@ class RtoEstimator:
         self.minimum, self.maximum, self.granularity = minimum, maximum, granularity
         self.linux_floor = linux_floor
         self.srtt: float | None = None
-        self.rttvar: float | None = None
+        self.rttvar: float | None = None  # RFC: RTTVAR; Linux: rttvar_us (4 mdev, floored)
+        self.mdev = 0.0  # Linux: mdev_us / 4
+        self._mdev_max = 0.0  # Linux: the largest 4 mdev this round trip (mdev_max_us)
+        self._round_ends: int | None = None  # Linux: rtt_seq
         self._base = initial  # RTO before back-off
         self.backoffs = 0
         #: the current timeout, back-off included (2.5: at most ``maximum``); read on every
         #: ACK, so kept up to date rather than computed
         self.rto = min(maximum, initial)
 
-    def sample(self, rtt: float) -> None:
-        """A valid round-trip time (never one made ambiguous by a retransmission)."""
+    def sample(self, rtt: float, acked: int | None = None, next_seq: int | None = None) -> None:
+        """A valid round-trip time (never one made ambiguous by a retransmission).
+        ``acked``/``next_seq``: the sender's snd_una and snd_nxt, which mark Linux's round
+        trips (without them every sample is a round of its own)."""
         if rtt < 0:
             raise ValueError(f"an RTT cannot be negative, got {rtt}")
+        if self.linux_floor:
+            self._linux_sample(rtt, acked, next_seq)
+            return
         srtt = self.srtt
         if srtt is None:  # 2.2: the first measurement
             srtt, rttvar = rtt, rtt / 2
@@ -58,16 +72,46 @@ class RtoEstimator:
         self.srtt, self.rttvar = srtt, rttvar
         spread = self.K * rttvar
         minimum, maximum = self.minimum, self.maximum
-        if self.linux_floor:  # __tcp_set_rto: srtt + max(4 * mdev, TCP_RTO_MIN)
-            base = srtt + (spread if spread > minimum else minimum)
-        else:  # 2.4: max(srtt + max(G, K * rttvar), minimum)
-            granularity = self.granularity
-            base = srtt + (spread if spread > granularity else granularity)
-            if not base > minimum:
-                base = minimum
+        granularity = self.granularity  # 2.4: max(srtt + max(G, K * rttvar), minimum)
+        base = srtt + (spread if spread > granularity else granularity)
+        if not base > minimum:
+            base = minimum
         if not base < maximum:
             base = maximum
         self._base = self.rto = base
+        self.backoffs = 0
+
+    def _linux_sample(self, rtt: float, acked: int | None, next_seq: int | None) -> None:
+        """tcp_rtt_estimator and tcp_set_rto, in seconds instead of scaled microseconds."""
+        minimum = self.minimum
+        srtt = self.srtt
+        if srtt is None:  # the first sample: mdev = rtt / 2, so that RTO = 3 RTT
+            srtt, self.mdev = rtt, rtt / 2
+            self.rttvar = self._mdev_max = max(4 * self.mdev, minimum)
+            self._round_ends = next_seq
+        else:
+            error = rtt - srtt
+            srtt += error / 8
+            mdev = self.mdev
+            if error < 0:
+                change = -error - mdev
+                if change > 0:
+                    change /= 8  # a shrinking RTT hardly raises the deviation
+            else:
+                change = error - mdev
+            self.mdev = mdev = mdev + change / 4
+            if 4 * mdev > self._mdev_max:
+                self._mdev_max = 4 * mdev
+                if self._mdev_max > self.rttvar:
+                    self.rttvar = self._mdev_max
+            if acked is None or self._round_ends is None or acked > self._round_ends:
+                if self._mdev_max < self.rttvar:  # once per round trip: decay
+                    self.rttvar -= (self.rttvar - self._mdev_max) / 4
+                self._round_ends = next_seq
+                self._mdev_max = minimum
+        self.srtt = srtt
+        base = srtt + self.rttvar
+        self._base = self.rto = base if base < self.maximum else self.maximum
         self.backoffs = 0
 
     def timed_out(self) -> None:

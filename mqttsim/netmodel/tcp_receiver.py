@@ -8,7 +8,14 @@ reports a segment that arrived twice as a D-SACK block (RFC 2883: the first bloc
 cumulative ACK; Linux tcp_dsack_set) so that the sender can tell a needless retransmission,
 and keeps ``ts_recent``, the timestamp to echo (RFC 7323 4.3: updated only from a segment that
 starts at or before the last ACK sent, so a delayed ACK echoes its earliest segment and the
-ACK of a retransmission that fills a hole echoes that retransmission).
+ACK of a retransmission that fills a hole echoes that retransmission). As Linux does it, a
+segment that lies wholly below the last ACK sent (a needless retransmission) is discarded
+before that rule (net/ipv4/tcp_input.c: tcp_validate_incoming fails tcp_sequence, which
+wants end_seq >= rcv_wup, before tcp_replace_ts_recent): its duplicate ACK echoes the
+timestamp of the segment that last advanced the window. When the ACK of a retransmission was
+lost and the next retransmission arrives as such a duplicate, the echo is old and the
+sender's RTT sample spans the whole wait -- Linux inflates its RTO there, and so does this
+model.
 
 ``DelayedAck`` decides when an ACK goes out when the application does not answer at once
 (net/ipv4/tcp_input.c tcp_event_data_recv, __tcp_ack_snd_check, tcp_incr_quickack;
@@ -58,9 +65,9 @@ class TcpReceiver:
         """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
         seq, data = segment.seq, segment.data
         tsval = segment.tsval
-        if tsval is not None and seq <= self.last_ack_sent and (
-                self.ts_recent is None or tsval >= self.ts_recent):
-            self.ts_recent = tsval  # RFC 7323 4.3 (2)
+        if tsval is not None and seq <= self.last_ack_sent <= seq + len(data) + segment.fin \
+                and (self.ts_recent is None or tsval >= self.ts_recent):
+            self.ts_recent = tsval  # RFC 7323 4.3 (2), within Linux's tcp_sequence
         if seq == self.expected and not self._out_of_order and not segment.fin and data:
             self.expected = seq + len(data)  # in order, nothing waiting: the common case
             return data, self.expected

@@ -422,7 +422,7 @@ class TcpSender:
         else:
             rtt = None
         if rtt is not None:
-            self.rto.sample(rtt)
+            self.rto.sample(rtt, ack, self.next_seq)
             if rtt < self.min_rtt:
                 self.min_rtt = rtt
         cwnd = self.cwnd
@@ -503,7 +503,7 @@ class TcpSender:
 
     # -- helpers ----------------------------------------------------------------------------
     def _rtt_sample(self, rtt: float) -> None:
-        self.rto.sample(rtt)
+        self.rto.sample(rtt, self.acked, self.next_seq)
         if rtt < self.min_rtt:
             self.min_rtt = rtt
 

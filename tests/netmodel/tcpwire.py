@@ -52,9 +52,9 @@ class Wire:
         estimator = self.sender.rto
         real_sample = estimator.sample
 
-        def logged(rtt: float) -> None:
+        def logged(rtt: float, *marks) -> None:
             self.log.samples.append((self.now, rtt))
-            real_sample(rtt)
+            real_sample(rtt, *marks)
         estimator.sample = logged
         self.now = 0.0
 

@@ -82,3 +82,17 @@ def test_the_delay_never_exceeds_200_ms_in_ping_pong_nor_the_srtt_floor_of_40_ms
     assert d.on_data(1.0, True, 10, 10, None, 1.0) == pytest.approx(0.2)
     d.ato = 0.3
     assert d.on_data(2.0, True, 10, 10, 0.01, 1.0) == pytest.approx(0.04)
+
+
+def test_a_needless_retransmission_below_the_last_ack_keeps_the_old_echo_as_linux_does():
+    # tcp_validate_incoming drops a segment ending before rcv_wup (tcp_sequence) before
+    # tcp_replace_ts_recent: its duplicate ACK echoes the copy that last advanced the
+    # window. (A copy that ends exactly at the last ACK still passes, and updates it.)
+    r = TcpReceiver()
+    r.on_segment(Segment(0, b"a" * 10, tsval=1.0))
+    r.on_segment(Segment(10, b"b" * 10, tsval=1.1))
+    r.ack_sent()  # ACK 20 sent (and lost, say)
+    r.on_segment(Segment(10, b"b" * 10, tsval=3.0))  # ends at 20: passes
+    assert r.ts_recent == 3.0
+    r.on_segment(Segment(0, b"a" * 10, tsval=7.0))  # wholly below: dropped first
+    assert r.ts_recent == 3.0 and r.dsack == (0, 10)
