@@ -10,7 +10,8 @@ The method, kept simple enough to check by hand:
 * Every segment that carries stream bytes (``data``, or a ``datagram``), retransmissions and
   lost ones included, is charged in full (payload + TCP/IP header) to the packets whose bytes
   it carries, in proportion to how many of its payload bytes each one has. A PUBLISH sent
-  alone in a segment thus costs its size + 40 bytes, and once more for each retransmission.
+  alone in a segment thus costs its size + 52 bytes (IP, TCP and the timestamp option Linux
+  sends by default), and once more for each retransmission.
 * Segments without payload (SYN, pure ACKs, FIN, RST) are not charged to any QoS: TCP sends
   them whatever the QoS, and splitting them would need a model of delayed ACKs.
 """

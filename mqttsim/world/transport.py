@@ -42,6 +42,12 @@ from .clock import Alarm, Clock, Occurrence
 from .network import Network
 
 UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
+# TCP options as Linux sends them (net/ipv4/tcp_output.c, tcp_options_write): the timestamp
+# option with its two NOPs on every segment; SYN and SYN-ACK carry MSS, SACK-permitted,
+# timestamps and window scale (20 bytes); each SACK block 8 bytes after a 4-byte base.
+TS_OPTION_BYTES = 12
+SYN_OPTION_BYTES = 20
+SACK_BASE_BYTES, SACK_BLOCK_BYTES = 4, 8
 NAN = float("nan")  # a segment's arrival time until it arrives (as Recorder.segment)
 
 
@@ -146,7 +152,9 @@ class TcpEnd(_End):
             frto=getattr(tcp, "frto", True))
         self.receiver = TcpReceiver()
         self.timestamps, self.sack = self.sender.timestamps, self.sender.sack
-        self.header = tcp.header_bytes
+        # header_bytes: IP + TCP without options; the options Linux adds come on top
+        self.bare_header = tcp.header_bytes
+        self.header = tcp.header_bytes + (TS_OPTION_BYTES if self.timestamps else 0)
         self.alarm = Alarm(self.clock, self.sender.next_deadline, self._retransmit)
         self.written = 0  # bytes the application wrote
         self.marks: deque = deque()  # stream offset after each packet written, not yet arrived
@@ -232,13 +240,15 @@ class TcpEnd(_End):
     def _control(self, kind: str, echo: float | None = None) -> None:
         ack = 0 if kind in ("synack", "ack") else None  # acknowledges the peer's SYN
         now = self.clock.now
+        size = (self.bare_header + SYN_OPTION_BYTES if kind in ("syn", "synack")
+                else self.bare_header if kind == "rst" else self.header)
         row = self.recorder.segment(now, self.conn, self.name, self.peer_name,
-                                    kind, 0, ack, b"", False, self.header)
+                                    kind, 0, ack, b"", False, size)
         if kind in ("syn", "synack"):
             self._syns_sent += 1
             self._handshake_sent = now
         ts = now if self.timestamps and kind != "rst" else None
-        self._carry(Control(kind, ts, echo if self.timestamps else None), row, self.header)
+        self._carry(Control(kind, ts, echo if self.timestamps else None), row, size)
 
     def _handshake_rtt(self, echo: float | None, peer_ts: float | None) -> None:
         """Seed the RTO from the handshake's round trip (Linux: tcp_ack_update_rtt on the
@@ -272,6 +282,7 @@ class TcpEnd(_End):
                 sack = (receiver.dsack,) + sack  # RFC 2883: reported once, first
             receiver.dsack = None
         now, recorder, peer = self.clock.now, self.recorder, self.peer
+        header = self.header + (SACK_BASE_BYTES + SACK_BLOCK_BYTES * len(sack) if sack else 0)
         hop = self._hop if peer is not None else None
         rows, arrivals = recorder.segments, recorder.arrivals
         for seg in segments:
@@ -279,7 +290,7 @@ class TcpEnd(_End):
             if sack:
                 seg.sack = sack
             data = seg.data
-            size = self.header + len(data)
+            size = header + len(data)
             row = len(arrivals)
             rows.append((now, self.conn, self.name, self.peer_name,
                          "ack" if pure_ack else "fin" if seg.fin else "data", seg.seq, ack,

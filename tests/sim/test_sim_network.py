@@ -20,8 +20,8 @@ def test_clients_behind_one_router_queue_behind_each_other_on_its_uplink():
     first, second = publishes.iloc[0], publishes.iloc[1]
     assert first["t"] == second["t"] == 2.0  # sent at the same instant...
     # ...the second waits for the first to be serialized on the 80 kbit/s uplink: its
-    # MQTT bytes plus 40 bytes of TCP/IP header.
-    serialization = (first["bytes"] + 40) * 8 / 80_000
+    # MQTT bytes plus 40 bytes of TCP/IP header and Linux's 12-byte timestamp option.
+    serialization = (first["bytes"] + 40 + 12) * 8 / 80_000
     assert second["t_recv"] - first["t_recv"] == pytest.approx(serialization)
     uplink = res.links.set_index("link").loc["ap->broker"]
     assert uplink["utilisation"] > 0 and uplink["bandwidth"] == 80_000
