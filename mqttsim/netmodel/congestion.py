@@ -121,5 +121,6 @@ def congestion_control(name: str) -> Reno | Cubic:
     try:
         return CONGESTION_CONTROLS[name]()
     except KeyError:
-        raise ValueError(f"tcp.congestion must be one of {sorted(CONGESTION_CONTROLS)}, "
-                         f"not {name!r}") from None
+        raise ValueError(f"tcp.congestion {name!r} is not in the simulator's TCP model, which "
+                         f"has {' and '.join(sorted(CONGESTION_CONTROLS))} (the kernel "
+                         f"backend runs any the kernel has)") from None

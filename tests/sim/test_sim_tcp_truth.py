@@ -181,3 +181,9 @@ def test_a_lost_connect_is_resent_on_the_handshake_rtt_not_after_the_initial_sec
     assert first["t"] == pytest.approx(0.1) and first["dropped"] == "outage"
     assert again["t"] == pytest.approx(0.1 + 0.3) and again["seq"] == first["seq"]
     assert res.connections.iloc[0]["t_up"] < 0.6
+
+
+def test_bbr_is_for_the_kernel_backend_and_the_simulator_says_so_before_running():
+    clients = [subscriber("sub", "t/#"), publisher("p", "t/1", 1, 3)]
+    with pytest.raises(ValueError, match="'bbr' is not in the simulator's TCP model"):
+        run(scenario(clients, duration=10, tcp={"congestion": "bbr"}), seed=1)
