@@ -143,11 +143,15 @@ class TcpEnd(_End):
                  path: list, app: App | None):
         super().__init__(transport, conn, name, peer_name, path, app)
         tcp = transport.tcp
+        timestamps = getattr(tcp, "timestamps", True)
+        # The timestamp option takes 12 bytes of every segment: Linux's payload per segment
+        # is the MSS less the options it sends (tcp_current_mss: 1460 - 12 = 1448).
         self.sender = TcpSender(
-            tcp.mss, tcp.window,
+            tcp.mss - (TS_OPTION_BYTES if timestamps and tcp.mss > TS_OPTION_BYTES else 0),
+            tcp.window,
             RtoEstimator(tcp.initial_rto, tcp.min_rto, tcp.max_rto, linux_floor=True),
             tcp.max_retransmits, congestion=getattr(tcp, "congestion", "cubic"),
-            sack=getattr(tcp, "sack", True), timestamps=getattr(tcp, "timestamps", True),
+            sack=getattr(tcp, "sack", True), timestamps=timestamps,
             tail_loss_probe=getattr(tcp, "tail_loss_probe", True),
             frto=getattr(tcp, "frto", True))
         self.receiver = TcpReceiver()
@@ -159,8 +163,8 @@ class TcpEnd(_End):
         self.written = 0  # bytes the application wrote
         self.marks: deque = deque()  # stream offset after each packet written, not yet arrived
         self.app_closed = False
-        self.mss = tcp.mss
-        self.delack = (DelayedAck(tcp.mss, tcp.window, ato_min=tcp.delayed_ack)
+        self.mss = self.sender.mss
+        self.delack = (DelayedAck(self.mss, tcp.window, ato_min=tcp.delayed_ack)
                        if tcp.delayed_ack else None)
         self._ack_owed = 0  # bytes received and not yet acknowledged
         self._delack_armed = False
