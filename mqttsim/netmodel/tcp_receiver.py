@@ -65,12 +65,17 @@ class TcpReceiver:
         """Returns (bytes now deliverable in order, the cumulative ACK to send back)."""
         seq, data = segment.seq, segment.data
         tsval = segment.tsval
+        if seq == self.expected and data and not self._out_of_order and not segment.fin:
+            # in order, nothing waiting: the common case (the timestamp rule below, for a
+            # segment that starts at rcv_nxt: taken when everything before was ACKed)
+            if tsval is not None and seq == self.last_ack_sent and (
+                    self.ts_recent is None or tsval >= self.ts_recent):
+                self.ts_recent = tsval
+            self.expected = end = seq + len(data)
+            return data, end
         if tsval is not None and seq <= self.last_ack_sent <= seq + len(data) + segment.fin \
                 and (self.ts_recent is None or tsval >= self.ts_recent):
             self.ts_recent = tsval  # RFC 7323 4.3 (2), within Linux's tcp_sequence
-        if seq == self.expected and not self._out_of_order and not segment.fin and data:
-            self.expected = seq + len(data)  # in order, nothing waiting: the common case
-            return data, self.expected
         if not data and not segment.fin:
             return b"", self.expected
         if seq > self.expected:
@@ -171,8 +176,11 @@ class DelayedAck:
         if ato > TCP_DELACK_MIN:  # tcp_send_delayed_ack
             most = self.delack_max if self.pingpong else 0.5
             if srtt is not None:
-                most = min(most, max(srtt, TCP_DELACK_MIN))
-            ato = min(ato, most)
+                floor = srtt if srtt > TCP_DELACK_MIN else TCP_DELACK_MIN
+                if floor < most:
+                    most = floor
+            if most < ato:
+                ato = most
         return ato
 
     def on_ack_sent(self) -> None:

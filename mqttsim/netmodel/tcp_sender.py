@@ -192,14 +192,14 @@ class TcpSender:
         directly."""
         size = len(data)
         outstanding = self._outstanding
-        if (self._pending or self._fin or self.failed or size > self.mss
-                or self.window - (self.next_seq - self.acked) < size
-                or self.state is not OPEN or self.sacked_out
-                or len(outstanding) >= int(self.cwnd)
-                or (not outstanding and now - self._last_send > self.rto.rto)):
+        seq = self.next_seq
+        flight = len(outstanding)
+        if (self._pending or self.state is not OPEN or size > self.mss or self._fin
+                or self.window - (seq - self.acked) < size or self.sacked_out
+                or flight >= int(self.cwnd) or self.failed
+                or (not flight and now - self._last_send > self.rto.rto)):
             self.write(data)
             return self.poll(now)
-        seq = self.next_seq
         segment = Segment(seq, data, tsval=now if self.timestamps else None)
         self.next_seq = end = seq + size
         self._order = order = self._order + 1
@@ -215,7 +215,7 @@ class TcpSender:
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
             else:
-                pto = 2 * srtt + (TCP_RTO_MIN if len(outstanding) == 1 else TCP_TIMEOUT_MIN)
+                pto = 2 * srtt + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0 < left < pto:
                 pto = left
