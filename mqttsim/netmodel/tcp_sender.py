@@ -81,7 +81,19 @@ OPEN, RECOVERY, LOSS = "open", "recovery", "loss"
 RTO, PROBE, REORDER = "rto", "probe", "reorder"
 INITIAL_WINDOW = 10  # RFC 6928, TCP_INIT_CWND
 DUPTHRESH = 3  # RFC 5681 3.2, Linux's initial tp->reordering
-TCP_TIMEOUT_MIN = 0.002  # 2 jiffies at HZ=1000: added to short timers (tcp_rack_reo_timeout)
+# Linux's TCP timers count jiffies: usecs_to_jiffies rounds a delay up to the next tick, and
+# short timers get TCP_TIMEOUT_MIN = 2 jiffies more (include/net/tcp.h). HZ = 250 is this
+# machine's kernel (CONFIG_HZ=250, Debian's default): 4 ms ticks, which is what makes loss
+# repair on a 1 ms path take ~10 ms, not ~1 ms.
+HZ = 250
+TCP_TIMEOUT_MIN = 2 / HZ
+
+
+def _jiffies(delay: float) -> float:
+    """usecs_to_jiffies: a delay rounded up to whole ticks."""
+    ticks = delay * HZ
+    whole = int(ticks)
+    return (whole if whole >= ticks - 1e-9 else whole + 1) / HZ
 TCP_RTO_MIN = 0.2
 INF = float("inf")
 
@@ -215,7 +227,7 @@ class TcpSender:
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
             else:
-                pto = 2 * srtt + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
+                pto = _jiffies(2 * srtt) + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0 < left < pto:
                 pto = left
@@ -550,7 +562,7 @@ class TcpSender:
             elif remaining > wait:
                 wait = remaining
         if wait:
-            self.timer_at, self.timer_kind = now + wait + TCP_TIMEOUT_MIN, REORDER
+            self.timer_at, self.timer_kind = now + _jiffies(wait) + TCP_TIMEOUT_MIN, REORDER
 
     def _mark_lost(self, entry: list) -> None:
         if entry[_RETX]:
@@ -650,7 +662,8 @@ class TcpSender:
         if srtt is None:
             pto = 1.0  # TCP_TIMEOUT_INIT
         else:
-            pto = 2 * srtt + (TCP_RTO_MIN if len(self._outstanding) == 1 else TCP_TIMEOUT_MIN)
+            pto = _jiffies(2 * srtt) + (TCP_RTO_MIN if len(self._outstanding) == 1
+                                        else TCP_TIMEOUT_MIN)
         if self.timer_kind is RTO and self.timer_at is not None:
             left = self.timer_at - now
         else:

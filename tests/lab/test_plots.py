@@ -74,7 +74,7 @@ def test_outcome_bars_are_the_summary_counts_stacked_per_qos(intermittent):
         assert [b.get_height() for b in bars] == list(summary[columns[outcome]])
     lost = by_gid(ax, "lost")
     assert [b.get_y() for b in lost] == list(summary["delivered"] + summary["duplicates"])
-    assert lost[0].get_height() == 78  # QoS 0 published into a dead link
+    assert lost[0].get_height() == 79  # QoS 0 published into a dead link
     assert [t.get_text() for t in ax.get_xticklabels()] == ["QoS 0", "QoS 1", "QoS 2"]
     assert "(messages × subscribers)" in ax.get_ylabel()
     assert "intermittent" in ax.get_title() and "seed 1" in ax.get_title()
@@ -204,7 +204,7 @@ def test_latency_over_time_plots_each_delivery_marks_losses_and_shades_outages(i
         mine = expected[expected["qos_pub"] == qos]
         assert len(dots.get_offsets()) == mine["latency"].notna().sum()
     (crosses,) = by_gid(ax, "lost-qos0")
-    assert len(crosses.get_offsets()) == 78
+    assert len(crosses.get_offsets()) == 79
     assert not by_gid(ax, "lost-qos1")
     spans = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches)
     assert spans == [(60.0, 90.0), (150.0, 185.0)]

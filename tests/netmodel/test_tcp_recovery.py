@@ -154,8 +154,8 @@ def test_sack_recovery_repairs_several_losses_in_one_round_trip_without_a_timeou
 
 def test_a_lost_tail_is_repaired_by_a_loss_probe_before_the_rto():
     # RFC 8985 7: the last two of three segments are lost, so no ACK ever says so. The
-    # probe (2 SRTT + 2 ms after the first ACK) resends the last; its SACK exposes the
-    # other, which RACK resends: no RTO, no back-off.
+    # probe (2 SRTT + TCP_TIMEOUT_MIN, two 4 ms jiffies, after the first ACK) resends the
+    # last; its SACK exposes the other, which RACK resends: no RTO, no back-off.
     wire = Wire(LinkParams(latency=0.05), mss=100)
     wire.write(0.0, bytes(100))  # a first round trip measures SRTT = 0.1 s
     wire.run()
@@ -164,7 +164,7 @@ def test_a_lost_tail_is_repaired_by_a_loss_probe_before_the_rto():
     wire.run()
     assert len(wire.got) == 400
     assert wire.sender.timeouts == 0 and wire.sender.probes == 1
-    probe_at = 1.1 + 2 * RTT + 0.002
+    probe_at = 1.1 + 2 * RTT + 0.008
     assert wire.log.sent[4] == (pytest.approx(probe_at), 300, True)
     assert wire.log.delivered[-1][0] == pytest.approx(probe_at + RTT + 0.05)  # RACK at once
 
