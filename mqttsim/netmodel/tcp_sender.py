@@ -212,7 +212,8 @@ class TcpSender:
                 or (not flight and now - self._last_send > self.rto.rto)):
             self.write(data)
             return self.poll(now)
-        segment = Segment(seq, data, tsval=now if self.timestamps else None)
+        segment = (Segment(seq, data, None, False, False, now) if self.timestamps
+                   else Segment(seq, data))
         self.next_seq = end = seq + size
         self._order = order = self._order + 1
         outstanding.append([segment, now, end, False, False, False, False, order])
@@ -226,8 +227,11 @@ class TcpSender:
             srtt = rto.srtt
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
-            else:
-                pto = _jiffies(2 * srtt) + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
+            else:  # _jiffies(2 * srtt), written out
+                ticks = 2 * srtt * HZ
+                whole = int(ticks)
+                pto = ((whole if whole >= ticks - 1e-9 else whole + 1) / HZ
+                       + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN))
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0 < left < pto:
                 pto = left
