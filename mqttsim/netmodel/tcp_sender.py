@@ -66,9 +66,13 @@ a huge window. After an idle period longer than the RTO, cwnd restarts from at m
 initial window (RFC 5681 4.1; tcp_cwnd_restart). The initial window is 10 segments
 (RFC 6928; include/net/tcp.h TCP_INIT_CWND).
 
+RACK and the tail loss probe live in ``rack.py`` (a part of this class); the states, timer
+kinds and the queue entry's layout in ``tcp_state.py``.
+
 Left out: PRR (RFC 6937: Linux shrinks cwnd gradually during recovery; here it drops to
-ssthresh at once, as RFC 6675 does), DSACK and the undo it drives, HyStart, pacing, TSO,
-the receiver's window scaling and zero-window probes, ECN.
+ssthresh at once, as RFC 6675 does), the undo driven by D-SACK and the reordering window it
+adapts, HyStart, pacing, TSO, retransmission collapsing, the receiver's window scaling and
+zero-window probes, ECN.
 """
 
 from __future__ import annotations
@@ -77,33 +81,13 @@ from .congestion import Cubic, Reno, congestion_control
 from .rto import RtoEstimator, give_up_after
 from .segment import Segment
 
-OPEN, RECOVERY, LOSS = "open", "recovery", "loss"
-RTO, PROBE, REORDER = "rto", "probe", "reorder"
-INITIAL_WINDOW = 10  # RFC 6928, TCP_INIT_CWND
-DUPTHRESH = 3  # RFC 5681 3.2, Linux's initial tp->reordering
-# Linux's TCP timers count jiffies: usecs_to_jiffies rounds a delay up to the next tick, and
-# short timers get TCP_TIMEOUT_MIN = 2 jiffies more (include/net/tcp.h). HZ = 250 is this
-# machine's kernel (CONFIG_HZ=250, Debian's default): 4 ms ticks, which is what makes loss
-# repair on a 1 ms path take ~10 ms, not ~1 ms.
-HZ = 250
-TCP_TIMEOUT_MIN = 2 / HZ
+from .rack import RackTlp
+from .tcp_state import (_END, _EVER, _LOST, _ORDER, _RETX, _SACKED, _SEG, _SENT, DUPTHRESH, HZ,
+                        INF, INITIAL_WINDOW, LOSS, OPEN, PROBE, RECOVERY, REORDER, RTO,
+                        TCP_RTO_MIN, TCP_TIMEOUT_MIN)
 
 
-def _jiffies(delay: float) -> float:
-    """usecs_to_jiffies: a delay rounded up to whole ticks."""
-    ticks = delay * HZ
-    whole = int(ticks)
-    return (whole if whole >= ticks - 1e-9 else whole + 1) / HZ
-TCP_RTO_MIN = 0.2
-INF = float("inf")
-
-# A retransmission-queue entry is a list (made and read on every segment); _ORDER counts
-# transmissions, so that RACK can tell which of two sent in the same instant went last
-# (Linux's microsecond clock does it there: tcp_rack_sent_after).
-_SEG, _SENT, _END, _EVER, _SACKED, _LOST, _RETX, _ORDER = range(8)
-
-
-class TcpSender:
+class TcpSender(RackTlp):
     """The sending half of one direction of a TCP connection (see the module's docstring)."""
 
     def __init__(self, mss: int = 1460, window: int = 65535, rto: RtoEstimator | None = None,
@@ -487,86 +471,10 @@ class TcpSender:
         self.timer_at, self.timer_kind = now + self.rto.rto, RTO
         return out
 
-    def _send_probe(self, now: float) -> list[Segment]:
-        """tcp_send_loss_probe: new data if the windows allow, else the last segment."""
-        out: list[Segment] = []
-        if self.tlp_high_seq is None and self.state is OPEN:
-            if self._can_send_new():
-                out = self._push(now, new_only=True, probe=True)
-                self._tlp_retrans = False
-            if not out:
-                last = self._outstanding[-1]
-                if not last[_SACKED]:
-                    out = [self._retransmit(last, now, probe=True)]
-                    self._tlp_retrans = True
-            if out:
-                self.probes += 1
-                self.tlp_high_seq = self.next_seq
-        self._rearm_rto(now, from_now=bool(out))
-        return out
-
-    def _reorder_timeout(self, now: float) -> list[Segment]:
-        """tcp_rack_reo_timeout: the reordering window passed; mark, recover, resend."""
-        self._rack_detect(now)
-        force = False
-        if self.state is OPEN and self.lost_out:
-            self._enter_recovery()
-            force = True
-        out = self._push(now, force_one=force)
-        if self.timer_kind is not REORDER:
-            self._rearm_rto(now)
-        return out
-
-    # -- helpers ----------------------------------------------------------------------------
     def _rtt_sample(self, rtt: float) -> None:
         self.rto.sample(rtt, self.acked, self.next_seq)
         if rtt < self.min_rtt:
             self.min_rtt = rtt
-
-    def _rack_update(self, entry: list, now: float, tsecr: float | None) -> None:
-        """RFC 8985 6.2 step 2 (tcp_rack_advance): remember the most recently sent segment
-        delivered, unless it was retransmitted less than min_rtt ago (the ACK may be for
-        an earlier copy). Linux does not use the timestamp echo here: an out-of-order
-        segment's ACK echoes an older timestamp (RFC 7323 4.3)."""
-        sent = entry[_SENT]
-        if entry[_EVER] and now - sent < self.min_rtt - 1e-9:
-            return
-        if sent > self._rack_sent or (sent == self._rack_sent
-                                      and entry[_ORDER] > self._rack_order):
-            self._rack_sent, self._rack_order, self._rack_rtt = sent, entry[_ORDER], now - sent
-
-    def _reo_wnd(self) -> float:
-        """RFC 8985 6.2 step 4 (tcp_rack_reo_wnd)."""
-        if not self.reordering_seen and (self.state is not OPEN
-                                         or self.sacked_out >= DUPTHRESH):
-            return 0.0
-        if self.min_rtt == INF:
-            return 0.0
-        srtt = self.rto.srtt if self.rto.srtt is not None else INF
-        return min(self.min_rtt / 4, srtt)
-
-    def _rack_detect(self, now: float) -> None:
-        """RFC 8985 6.2 step 5 (tcp_rack_detect_loss): mark what was sent before the most
-        recently delivered segment and has waited longer than its RTT plus the reordering
-        window; arm the REORDER timer for the rest."""
-        if self._rack_sent == -INF:
-            return
-        reo_wnd = self._reo_wnd()
-        rack_sent, rack_order, rack_rtt = self._rack_sent, self._rack_order, self._rack_rtt
-        wait = 0.0
-        for entry in self._outstanding:
-            if entry[_SACKED] or (entry[_LOST] and not entry[_RETX]):
-                continue
-            sent = entry[_SENT]
-            if sent > rack_sent or (sent == rack_sent and entry[_ORDER] >= rack_order):
-                continue
-            remaining = sent + rack_rtt + reo_wnd - now
-            if remaining <= 1e-12:
-                self._mark_lost(entry)
-            elif remaining > wait:
-                wait = remaining
-        if wait:
-            self.timer_at, self.timer_kind = now + _jiffies(wait) + TCP_TIMEOUT_MIN, REORDER
 
     def _mark_lost(self, entry: list) -> None:
         if entry[_RETX]:
@@ -654,28 +562,6 @@ class TcpSender:
         if not self._schedule_probe(now) and (self.timer_at is None
                                               or self.timer_kind is not RTO):
             self._rearm_rto(now, from_now=True)
-
-    def _schedule_probe(self, now: float) -> bool:
-        """tcp_schedule_loss_probe: PTO = 2 SRTT (+ TCP_RTO_MIN for a single segment, to
-        cover the peer's delayed ACK; + TCP_TIMEOUT_MIN otherwise), at most the time left
-        until the RTO would fire."""
-        if (not self.tail_loss_probe or not self.sack or self.state is not OPEN
-                or not self._outstanding or self.timer_kind is REORDER):
-            return False
-        srtt = self.rto.srtt
-        if srtt is None:
-            pto = 1.0  # TCP_TIMEOUT_INIT
-        else:
-            pto = _jiffies(2 * srtt) + (TCP_RTO_MIN if len(self._outstanding) == 1
-                                        else TCP_TIMEOUT_MIN)
-        if self.timer_kind is RTO and self.timer_at is not None:
-            left = self.timer_at - now
-        else:
-            left = self.rto.rto
-        if left > 0 and left < pto:
-            pto = left
-        self.timer_at, self.timer_kind = now + pto, PROBE
-        return True
 
     def _rearm_rto(self, now: float, from_now: bool = False) -> None:
         """tcp_rearm_rto: RTO from now, or from the head's transmission when another timer
@@ -772,18 +658,3 @@ class TcpSender:
     def _to_open(self) -> None:
         self.state = OPEN
         self._frto = False
-
-    def _tlp_ack(self, ack: int, advanced: bool, pure_dupack: bool, dsack: bool) -> None:
-        """tcp_process_tlp_ack: a probe that repaired a loss costs a cwnd reduction; one
-        whose copy the peer reports as a duplicate (D-SACK) was not needed."""
-        high = self.tlp_high_seq
-        if ack < high:
-            return
-        if not self._tlp_retrans or dsack:
-            self.tlp_high_seq = None
-        elif ack > high:
-            self.ssthresh = self.cc.ssthresh(self.cwnd)  # CWR, ended at once
-            self.cwnd = max(self.ssthresh, 1.0)
-            self.tlp_high_seq = None
-        elif pure_dupack:
-            self.tlp_high_seq = None  # original and probe both arrived: no loss
