@@ -51,9 +51,12 @@ def test_with_timestamps_the_retransmission_that_fills_the_hole_gives_an_honest_
 
 def test_fifteen_percent_loss_gives_only_honest_samples_and_a_bounded_rto():
     # The finding-1 link (50 ms, 1 Mbit/s, 15 % loss each way), one 64-byte
-    # message every 0.5 s for 150 s. Every RTT sample is a real round trip: the path's
-    # 0.1 s plus serialization behind at most a window of segments (a sample that spans
-    # a retransmission wait would be 0.3 s or more). So the RTO at an expiry is at most
+    # message every 0.5 s for 150 s. No sample may time a segment acknowledged together
+    # with retransmitted data (Karn, tcp_clean_rtx_queue); the timestamp echo names the copy
+    # that got through. In this run every sample is a real round trip: the path's 0.1 s
+    # plus serialization behind at most a window of segments (a sample spanning a
+    # retransmission wait would be 0.3 s or more; Linux takes one only when the receiver
+    # stays silent after a lost ACK: test_tcp_receiver). So the RTO at an expiry is at most
     # srtt + max(4 rttvar, 200 ms) from such samples, doubled once per expiry since the
     # last sample (RFC 6298 5.5); it reached 27.6 s when Karn's rule was broken.
     link = LinkParams(latency=0.05, bandwidth=1e6, loss=Bernoulli(0.15))
