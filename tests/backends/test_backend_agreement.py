@@ -96,7 +96,8 @@ def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect
     # end by reset or by FIN, a QoS 0 message or two go with it, and the median latency of
     # what waited for that connection moves by up to that back-off. Everything else must
     # agree exactly (QoS 1 and 2 message by message, every disconnect and its reason at the
-    # broker); the counts of those rows within two.
+    # broker); those QoS 0 counts within three, and every connection the client saw end
+    # ended on both, by reset or by FIN.
     table = result.table
     racy = (table["metric"].isin(["client saw: reset", "client saw: closed_by_peer",
                                   "MQTT packets per message"])
@@ -104,8 +105,10 @@ def test_the_intermittent_link_agrees_message_by_message_and_on_every_disconnect
             | table["metric"].str.startswith("p50 latency"))
     strict = table[~racy]
     assert strict["agree"].fillna(True).all(), str(result)
-    margin = table[racy & ~table["metric"].str.startswith(("p50", "MQTT packets"))]
-    assert ((margin["sim"] - margin["sockets"]).abs() <= 2).all(), str(result)
+    margin = table[racy & table["metric"].str.startswith(("outcome:", "messages"))]
+    assert ((margin["sim"] - margin["sockets"]).abs() <= 3).all(), str(result)
+    ends = table[table["metric"].isin(["client saw: reset", "client saw: closed_by_peer"])]
+    assert ends["sim"].sum() == ends["sockets"].sum(), str(result)  # ended, one way or other
     packets = table[table["metric"] == "MQTT packets per message"]
     assert ((packets["sim"] - packets["sockets"]).abs() <= 0.05).all(), str(result)
     # Not a vacuous agreement: outages longer than 1.5 x keepalive made the broker close
