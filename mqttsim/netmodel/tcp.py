@@ -12,7 +12,7 @@ The model is split by responsibility; this module gathers it for its users:
   ``DelayedAck`` (Linux's quick-ACK / delayed-ACK machine).
 
 Like the engines, the model is sans-IO: time is passed in, segments are returned, and the
-driver (``mqttsim.sim.transport``) carries them over links. ``syn_schedule`` gives the
+driver (``mqttsim.world.transport``) carries them over links. ``syn_schedule`` gives the
 handshake's SYN retries.
 """
 
