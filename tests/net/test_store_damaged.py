@@ -21,7 +21,7 @@ from mqttsim.protocol.broker import BrokerEngine
 from mqttsim.protocol.broker_state import BrokerConfig
 from mqttsim.protocol.packets import MQTT_5, Publish, Subscribe, Subscription
 from mqttsim.protocol.properties import Properties
-from support.mosquitto import free_port, require_mosquitto, stop_process, wait_listening
+from support.mosquitto import free_port, require_mosquitto, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,17 +162,6 @@ def test_changed_columns_are_refused_at_open_naming_the_table(tmp_path: Path, sq
 
 # -- real processes: mqttsim broker, mosquitto_sub and mosquitto_pub ----------------------------
 
-def start_broker(conf: Path, port: int, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mqttsim", "broker", "-c", str(conf)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=ROOT)
-    if not wait_listening(port, 15.0, alive=lambda: proc.poll() is None):
-        stop_process(proc)
-        raise AssertionError(f"mqttsim broker did not start:\n{log.read_text()}")
-    return proc
-
-
 def broker_config(tmp_path: Path, port: int) -> Path:
     conf = tmp_path / "mqttsim.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
@@ -184,6 +173,7 @@ def broker_config(tmp_path: Path, port: int) -> Path:
 @pytest.mark.parametrize("damage", ["packet_id=70000", "qos=7"])
 def test_a_real_broker_skips_the_bad_row_and_the_subscriber_gets_the_299_good_ones(
         tmp_path: Path, damage: str) -> None:
+    from test_store import start_broker
     require_mosquitto("mosquitto_pub", "mosquitto_sub")
     port = free_port()
     conf, log = broker_config(tmp_path, port), tmp_path / "broker.log"
