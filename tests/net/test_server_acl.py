@@ -23,21 +23,11 @@ from mqttsim.net.passwd import set_password
 from mqttsim.net.server import ServerThread
 from mqttsim.protocol.packets import Will
 
+from support.classroom_acl import ACL, PASSWORDS
 from support.mosquitto import mosquitto_broker
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
-ACL = """\
-user admin
-topic readwrite #
-user alice
-topic readwrite alice/#
-topic read public/#
-topic deny public/secret/#
-user bob
-topic readwrite bob/#
-"""
-PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw"}
 QUIET = 0.6  # seconds a subscriber listens for what must not arrive
 
 

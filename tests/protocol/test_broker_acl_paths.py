@@ -22,27 +22,17 @@ from mqttsim.protocol.packets import (Connect, Disconnect, Puback, Publish, Subs
 from mqttsim.protocol.properties import Properties
 
 from support.peer import Peer, online, publishes
+from support.classroom_acl import ACL, PASSWORDS
 
-ACL = """\
-user admin
-topic readwrite #
-user alice
-topic readwrite alice/#
-topic read public/#
-topic deny public/secret/#
-user bob
-topic readwrite bob/#
-"""
-USERS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw"}
 
 
 def broker(authz=None) -> BrokerEngine:
-    return BrokerEngine(auth=StaticUsers(USERS), authz=authz or AclFile.parse(ACL))
+    return BrokerEngine(auth=StaticUsers(PASSWORDS), authz=authz or AclFile.parse(ACL))
 
 
 def login(b: BrokerEngine, client_id: str, user: str, version: int = 4, **fields) -> Peer:
     return online(b, client_id, version=version, username=user,
-                  password=USERS[user].encode(), **fields)
+                  password=PASSWORDS[user].encode(), **fields)
 
 
 def subscribe(peer: Peer, *filters: str, qos: int = 1) -> list:
