@@ -95,15 +95,10 @@ class Recorder:
             written[conn] = rows
         return sizes
 
-    def arrived(self, conn: Any, side: str, first: int, stop: int, t: float) -> None:
-        """Packets ``first`` to ``stop - 1`` that ``side`` wrote on ``conn`` reached the
-        peer's engine at ``t``."""
-        for row in self._written[side][conn][first:stop]:
-            row[_T_RECV] = t
-
     def client_packets_arrived(self, end: Any, first: int, stop: int, t: float) -> None:
-        """``App.on_packets_arrived`` for a client process (the transport calls this
-        directly: one call less on every packet)."""
+        """``App.on_packets_arrived`` for a client process: packets ``first`` to ``stop - 1``
+        it wrote on ``end`` reached the broker's engine at ``t``. The transport calls this
+        directly (one call less on every packet), hence one method per side."""
         for row in self._written["client"][end.conn][first:stop]:
             row[_T_RECV] = t
 
