@@ -156,6 +156,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", metavar="SCENARIO.toml",
                         help="the scenario the results came from, when the directory does "
                              "not say (needed for the topology figure)")
+    parser.add_argument("--question", metavar="TEXT",
+                        help="the question the report answers, shown at the top (default: "
+                             "one written from the scenario or the sweep's grid)")
+    parser.add_argument("--title", metavar="TEXT",
+                        help="the report's heading (default: the scenario's name)")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -168,7 +173,7 @@ def run_report(args: argparse.Namespace) -> int:
             source: Any = load_results(folder, scenario=args.scenario)
         else:
             source = folder
-        path = report(source, args.output)
+        path = report(source, args.output, question=args.question, title=args.title)
     except (ScenarioError, OSError, ValueError) as exc:
         print(f"mqttsim report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -17,11 +17,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ._base import client_outages, merge_spans, new_axes, note, scenario_of, table
 from .stats import ci_table
 from .style import (NEUTRAL, OUTAGE_COLOR, OUTCOME_COLORS, OUTCOME_NAMES, OUTCOMES, axis_label,
-                    qos_color, unit_of)
+                    metric_bounds, qos_color, qos_line_style, unit_of)
 from .wire import bytes_by_qos
 
 OUTCOME_COLUMNS = ("qos_pub", "outcome", "expected")
@@ -61,7 +62,12 @@ def outcome_counts(res: Any) -> pd.DataFrame:
 def outcomes_by_qos(res: Any, ax: Axes | None = None, percent: bool = False) -> Figure:
     """Stacked bars, one per QoS: delivered once, duplicated, lost (counts, or % of the
     expected deliveries with ``percent=True``). A delivery is one message reaching one
-    subscriber, so a message with three subscribers counts three times."""
+    subscriber, so a message with three subscribers counts three times.
+
+    Every part that happened is labelled with its number; a part too thin to hold its
+    label (one duplicate among a hundred) is labelled beside the bar, so it cannot be
+    missed. A run at one QoS shows the other levels as empty, named slots: one bar alone
+    would not say what it is compared with."""
     fig, ax = new_axes(ax, (6, 4))
     counts = outcome_counts(res)
     ax.set_title(_title(res, "What happened to each message, by QoS"))
@@ -75,22 +81,45 @@ def outcomes_by_qos(res: Any, ax: Axes | None = None, percent: bool = False) -> 
     if percent:
         totals = values.sum(axis=1).replace(0, np.nan)
         values = values.div(totals, axis=0).fillna(0.0) * 100
-    x = np.arange(len(values))
+    levels = [int(q) for q in values.index]
+    slots = sorted(set(levels) | {0, 1, 2}) if len(levels) == 1 else levels
+    x = np.array([slots.index(q) for q in levels], dtype=float)
+    top = float(values.sum(axis=1).max()) or 1.0
     bottom = np.zeros(len(values))
     for outcome in OUTCOMES:
         heights = values[outcome].to_numpy()
         bars = ax.bar(x, heights, bottom=bottom, width=0.6, color=OUTCOME_COLORS[outcome],
                       edgecolor="white", label=OUTCOME_NAMES[outcome], gid=outcome)
-        text = [f"{h:.1f} %" if percent else f"{int(h)}" for h in heights]
-        ax.bar_label(bars, labels=[t if h > 0 else "" for t, h in zip(text, heights)],
-                     label_type="center", fontsize=8)
+        for bar, height, count in zip(bars, heights, counts[outcome].to_numpy()):
+            if height <= 0:
+                continue
+            text = f"{height:.1f} %" if percent else f"{int(count):,}"
+            middle = bar.get_y() + height / 2
+            if height >= 0.06 * top:
+                ax.text(bar.get_x() + bar.get_width() / 2, middle, text, ha="center",
+                        va="center", fontsize=8, gid="outcome-label")
+            else:  # a sliver: name it beside the bar, with a tick pointing at it
+                ax.annotate(f"{text} {OUTCOME_NAMES[outcome]}", (bar.get_x() + bar.get_width(),
+                            middle), xytext=(8, 0), textcoords="offset points", va="center",
+                            fontsize=8, fontweight="bold", gid="outcome-label",
+                            arrowprops=dict(arrowstyle="-", color="0.3", lw=0.8))
         bottom += heights
-    ax.set_xticks(x, [f"QoS {int(q)}" for q in values.index])
-    for label, qos in zip(ax.get_xticklabels(), values.index):
-        label.set_color(qos_color(qos))
+    for position, total in zip(x, counts.sum(axis=1).to_numpy()):
+        ax.annotate(f"{int(total):,} expected", (position, top), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=7,
+                    color="0.35", gid="outcome-total")
+    for slot, qos in enumerate(slots):
+        if qos not in levels:
+            ax.text(slot, top / 2, "not published\nin this run", ha="center", va="center",
+                    fontsize=8, color="0.5", gid="unused-qos")
+    ax.set_xticks(range(len(slots)), [f"QoS {q}" for q in slots])
+    ax.set_xlim(-0.6, len(slots) - 0.4)
+    for label, qos in zip(ax.get_xticklabels(), slots):
+        label.set_color(qos_color(qos) if qos in levels else "0.6")
         label.set_fontweight("bold")
-    if percent:
-        ax.set_ylim(0, 105)
+    ax.set_ylim(0, 105 if percent else top * 1.1)
+    if not percent:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.2 of a message
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
@@ -113,7 +142,10 @@ def against_parameter(table: Any, parameter: str,
                       metric: str | Sequence[str] = ("duplicates", "lost"),
                       ax: Axes | None = None, level: float = 0.95) -> Figure:
     """A metric against a swept parameter: one line per QoS (and per metric, by line
-    style), the mean over seeds with a shaded ``level`` confidence band (Student's t).
+    style), the mean over seeds with a shaded ``level`` confidence band (Student's t),
+    clipped to what the metric can be (a latency band never goes below 0, a delivery ratio
+    band never above 1). Lines of different QoS differ in style and marker too, and a line
+    that lies on another one says so in the legend ("QoS 1 (same as QoS 2)").
 
     ``table`` is tidy: one row per (parameter value, seed, qos) with summary metrics as
     columns (what a sweep returns: ``res.summary()`` rows plus the parameter and seed); a
@@ -144,17 +176,23 @@ def against_parameter(table: Any, parameter: str,
     categories = list(pd.unique(values)) if not numeric_x else []
     data = table.assign(_x=values if numeric_x else values.map(categories.index))
     groups = data.groupby("qos", sort=True) if has_qos else [(None, data)]
-    for qos, group in groups:
-        for i, m in enumerate(metrics):
-            ci = ci_table(group, ["_x"], m, level)
-            parts = [f"QoS {int(qos)}"] if qos is not None else []
-            if len(metrics) > 1 or qos is None:
-                parts.append(m.replace("_", " "))
-            label, color, style = ": ".join(parts), qos_color(qos), LINESTYLES[i % 4]
-            ax.plot(ci["_x"], ci["mean"], style, marker="o", ms=4, color=color, label=label)
-            band = ci["low"].notna()
-            ax.fill_between(ci["_x"][band], ci["low"][band], ci["high"][band], color=color,
-                            alpha=0.18, linewidth=0)
+    means = {(qos, m): ci_table(group, ["_x"], m, level, metric_bounds(m))
+             for qos, group in groups for m in metrics}
+    for (qos, m), ci in means.items():
+        parts = [f"QoS {int(qos)}"] if qos is not None else []
+        if len(metrics) > 1 or qos is None:
+            parts.append(m.replace("_", " "))
+        same = [f"QoS {int(q)}" for (q, other), c in means.items()
+                if other == m and q != qos and q is not None and qos is not None
+                and _same_line(ci, c)]
+        label = ": ".join(parts) + (f" (same as {' and '.join(same)})" if same else "")
+        style = qos_line_style(qos)
+        if len(metrics) > 1:
+            style["linestyle"] = LINESTYLES[metrics.index(m) % 4]
+        ax.plot(ci["_x"], ci["mean"], label=label, **style)
+        band = ci["low"].notna()
+        ax.fill_between(ci["_x"][band], ci["low"][band], ci["high"][band],
+                        color=style["color"], alpha=0.18, linewidth=0)
     if not numeric_x:
         ax.set_xticks(range(len(categories)), [str(c) for c in categories])
     seeds = table["seed"].nunique() if "seed" in table else 1
@@ -169,6 +207,13 @@ def against_parameter(table: Any, parameter: str,
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return fig
+
+
+def _same_line(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Two (x, mean) series that would be drawn on top of each other."""
+    if len(a) != len(b) or not np.allclose(a["_x"], b["_x"]):
+        return False
+    return bool(np.allclose(a["mean"], b["mean"], equal_nan=True))
 
 
 def _log_if_wide(values: np.ndarray, set_scale: Any) -> None:
@@ -192,13 +237,20 @@ def latency_cdf(res: Any, ax: Axes | None = None) -> Figure:
     if out.empty or latency.isna().all():
         note(ax, "no delivered messages in this run")
         return fig
+    curves = {}
     for qos, group in out.assign(latency=latency).groupby("qos_pub", sort=True):
         lat = np.sort(group["latency"].dropna().to_numpy(dtype=float))
-        if not len(lat):
-            continue
-        y = np.arange(1, len(lat) + 1) / len(group)
-        ax.step(np.r_[lat[0], lat], np.r_[0.0, y], where="post", color=qos_color(qos),
-                label=f"QoS {int(qos)}: {len(lat)} of {len(group)} delivered")
+        if len(lat):
+            curves[qos] = (np.r_[lat[0], lat], np.r_[0.0, np.arange(1, len(lat) + 1)
+                                                    / len(group)], len(group))
+    for qos, (x, y, expected) in curves.items():
+        same = [f"QoS {int(q)}" for q, (x2, y2, _) in curves.items() if q != qos
+                and len(x2) == len(x) and np.allclose(x2, x) and np.allclose(y2, y)]
+        style = qos_line_style(qos)
+        style.update(markevery=[len(x) - 1])  # a marker where the curve levels off
+        ax.step(x, y, where="post",
+                label=f"QoS {int(qos)}: {len(x) - 1} of {expected} delivered"
+                      + (f" (same curve as {' and '.join(same)})" if same else ""), **style)
     _log_if_wide(latency.to_numpy(dtype=float), ax.set_xscale)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)

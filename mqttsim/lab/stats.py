@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,16 +81,35 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return mean, mean - half, mean + half
 
 
+def clip_interval(low: Any, high: Any,
+                  bounds: tuple[float | None, float | None]) -> tuple[Any, Any]:
+    """``low`` and ``high`` (numbers or arrays) clipped to what the quantity can be: the
+    t interval is symmetric around the mean, so near a bound (a latency close to 0, a
+    delivery ratio close to 1) it would otherwise reach values no run can have."""
+    floor, ceiling = bounds
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if floor is not None:
+        low, high = np.maximum(low, floor), np.maximum(high, floor)
+    if ceiling is not None:
+        low, high = np.minimum(low, ceiling), np.minimum(high, ceiling)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
 def ci_table(table: pd.DataFrame, by: list[str], column: str,
-             level: float = 0.95) -> pd.DataFrame:
-    """Per group of ``by``: n, mean, low, high of ``column`` (one row per group, sorted)."""
+             level: float = 0.95,
+             bounds: tuple[float | None, float | None] = (None, None)) -> pd.DataFrame:
+    """Per group of ``by``: n, mean, low, high of ``column`` (one row per group, sorted);
+    low and high clipped to ``bounds`` (``style.metric_bounds``)."""
     rows = []
     for key, group in table.groupby(by, sort=True):
         mean, low, high = mean_ci(group[column], level)
+        low, high = clip_interval(low, high, bounds)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key)), "n": int(group[column].notna().sum()),
                      "mean": mean, "low": low, "high": high})
     return pd.DataFrame(rows, columns=[*by, "n", "mean", "low", "high"])
 
 
-__all__ = ["t_quantile", "mean_ci", "ci_table"]
+__all__ = ["t_quantile", "mean_ci", "ci_table", "clip_interval"]

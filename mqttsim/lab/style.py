@@ -15,6 +15,14 @@ from typing import Any
 QOS_COLORS: dict[int, str] = {0: "#E69F00", 1: "#0072B2", 2: "#CC79A7"}
 """QoS 0 orange, QoS 1 blue, QoS 2 purple: used for lines, markers, bars and nodes."""
 
+QOS_LINESTYLES: dict[int, str] = {0: "-", 1: "--", 2: ":"}
+QOS_MARKERS: dict[int, str] = {0: "o", 1: "s", 2: "^"}
+QOS_LINEWIDTHS: dict[int, float] = {0: 3.0, 1: 2.2, 2: 1.6}
+QOS_MARKERSIZES: dict[int, float] = {0: 9.0, 1: 6.5, 2: 4.5}
+"""Where two QoS give the same numbers (QoS 1 and 2 on a good link), their lines would lie
+exactly on top of each other: each QoS also has its own line style, marker shape and a
+decreasing width and size, so the one drawn first stays visible around the next."""
+
 QOS_NAMES: dict[int, str] = {0: "QoS 0 (at most once)", 1: "QoS 1 (at least once)",
                              2: "QoS 2 (exactly once)"}
 
@@ -76,6 +84,33 @@ UNITS: dict[str, str] = {
 }
 
 
+#: What a metric can be at all: a confidence band or interval is clipped to this range, so a
+#: latency band never dips below zero and a delivery ratio never exceeds 1.
+METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "fraction": (0.0, 1.0), "probability": (0.0, 1.0), "%": (0.0, 100.0),
+    "s": (0.0, None), "messages": (0.0, None), "bytes": (0.0, None),
+    "bytes per delivered copy": (0.0, None), "packets": (0.0, None),
+}
+
+
+def metric_bounds(name: str) -> tuple[float | None, float | None]:
+    """(lowest, highest) possible value of a metric, from its unit; None: no bound."""
+    return METRIC_BOUNDS.get(unit_of(name) or "", (None, None))
+
+
+def qos_line_style(qos: Any) -> dict[str, Any]:
+    """Matplotlib keyword arguments that tell a QoS's line apart even where it lies on
+    another one: colour, line style, width, marker shape and size."""
+    try:
+        level = int(qos)
+        return {"color": QOS_COLORS[level], "linestyle": QOS_LINESTYLES[level],
+                "linewidth": QOS_LINEWIDTHS[level], "marker": QOS_MARKERS[level],
+                "markersize": QOS_MARKERSIZES[level]}
+    except (KeyError, TypeError, ValueError):
+        return {"color": NEUTRAL, "linestyle": "-", "linewidth": 1.8, "marker": "o",
+                "markersize": 5.0}
+
+
 def unit_of(name: str) -> str | None:
     """The unit of a column or a dotted override key ("link.latency" -> "s"), if known."""
     if name in UNITS:
@@ -106,7 +141,9 @@ def qos_label(qos: Any) -> str:
         return str(qos)
 
 
-__all__ = ["QOS_COLORS", "QOS_NAMES", "OUTCOME_COLORS", "OUTCOME_NAMES", "OUTCOMES", "NEUTRAL",
+__all__ = ["QOS_COLORS", "QOS_NAMES", "QOS_LINESTYLES", "QOS_MARKERS", "QOS_LINEWIDTHS",
+           "QOS_MARKERSIZES", "qos_line_style", "METRIC_BOUNDS", "metric_bounds",
+           "OUTCOME_COLORS", "OUTCOME_NAMES", "OUTCOMES", "NEUTRAL",
            "BROKER_COLOR", "ROUTER_COLOR", "OUTAGE_COLOR", "CRASH_COLOR", "LOST_COLOR",
            "RETRANSMIT_COLOR", "REASON_STYLES", "reason_style", "UNITS", "unit_of",
            "axis_label", "qos_color", "qos_label"]

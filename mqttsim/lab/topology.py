@@ -123,6 +123,24 @@ def describe_link(params: Any) -> str:
     return ", ".join(parts)
 
 
+def describe_workload(client: Any) -> str:
+    """What a client does, in a few words: "publishes meters/q1 at QoS 1 every 1 s;
+    subscribes meters/# (QoS 2)"."""
+    parts = []
+    for p in client.publish:
+        if p.pattern == "once" or p.count == 1:
+            when = f"once at {p.start:g} s"
+        elif p.pattern == "periodic":
+            when = f"every {p.interval:g} s" + (f", {p.count} times" if p.count else "")
+        else:
+            when = f"{p.pattern}, mean interval {p.interval:g} s"
+        parts.append(f"publishes {p.topic} at QoS {p.qos} {when}")
+    if client.subscribe:
+        topics = ", ".join(f"{s.topic} (QoS {s.qos})" for s in client.subscribe)
+        parts.append(f"subscribes {topics}")
+    return "; ".join(parts) or "connects only"
+
+
 def _edge_label(data: dict, utilisation: tuple[float, float] | None) -> str:
     up, down = describe_link(data["up"]), describe_link(data["down"])
     text = up if up == down else f"↑ {up}\n↓ {down}"
@@ -198,8 +216,17 @@ def topology(res_or_scenario: Any, ax: Axes | None = None, utilisation: bool = F
         raise ValueError("utilisation=True needs a Results (from mqttsim.run): a Scenario "
                          "alone has not carried any traffic")
     graph = topology_graph(sc, group=group)
-    pos = balloon_layout(graph, sc.broker.name)
-    fig, ax = new_axes(ax, (7, 6))
+    fan = not sc.routers and graph.number_of_nodes() <= MAX_LABELLED
+    if fan:  # every client straight to the broker: a column of clients, room for words
+        pos = fan_layout(graph, sc.broker.name)
+        # wide enough for the longest line of text beside a client (8 pt: ~0.065 in a char)
+        text_width = 0.065 * max(_fan_text_length(graph, sc, n) for n in graph
+                                 if n != sc.broker.name) if graph.number_of_nodes() > 1 else 0
+        fig, ax = new_axes(ax, (2.2 + text_width,
+                                1.0 + 0.75 * max(graph.number_of_nodes() - 1, 2)))
+    else:
+        pos = balloon_layout(graph, sc.broker.name)
+        fig, ax = new_axes(ax, (7, 6))
     edges = list(graph.edges())
     util = _utilisation(graph, links) if utilisation else {}
     if utilisation:
@@ -216,8 +243,8 @@ def topology(res_or_scenario: Any, ax: Axes | None = None, utilisation: bool = F
                                             edge_color="0.55", width=1.2)
     if hasattr(collection, "set_gid"):
         collection.set_gid("links")
-    _draw_nodes(graph, pos, ax)
-    _draw_edge_labels(graph, pos, ax, util if utilisation else None)
+    _draw_nodes(graph, pos, ax, sc if fan else None)
+    _draw_edge_labels(graph, pos, ax, util if utilisation else None, fan)
     title = f"Network of {sc.name}"
     if utilisation:
         title += f", seed {getattr(res_or_scenario, 'seed', '?')}"
@@ -225,9 +252,34 @@ def topology(res_or_scenario: Any, ax: Axes | None = None, utilisation: bool = F
     ax.text(0.0, 1.0, "links: one-way latency, bandwidth, loss, queue (packets); "
             "↑ towards the broker", transform=ax.transAxes, fontsize=7, color="0.35",
             va="top")
-    _square_limits(ax, pos)
+    if fan:
+        ys = [y for _, y in pos.values()]
+        ax.set_xlim(-0.4, 1.8 + 1.1 * text_width)  # nodes in the first 2 in, then text
+        ax.set_ylim(min(ys) - 0.7, max(ys) + 0.6)
+    else:
+        _square_limits(ax, pos)
     ax.axis("off")
     return fig
+
+
+def _fan_text_length(graph: nx.Graph, sc: Any, node: str) -> int:
+    """Characters in the longer of the two lines the fan layout writes beside a client
+    (what it does, its link): they set the figure's width."""
+    members = graph.nodes[node].get("members", (node,))
+    spec = next(c for c in sc.clients if c.name == members[0])
+    edge = next(iter(graph.edges(node, data=True)))[2]
+    link = f"link: {_edge_label(edge, None)}".replace("\n", "; ")
+    return max(len(describe_workload(spec)), len(link))
+
+
+def fan_layout(graph: nx.Graph, root: str) -> dict[str, tuple[float, float]]:
+    """The broker on the left, its clients in a column on the right (scenario order, top
+    to bottom): each client's name, workload and link read as a line of text beside it."""
+    clients = [n for n in graph if n != root]
+    middle = (len(clients) - 1) / 2
+    pos = {root: (0.0, 0.0)}
+    pos.update({n: (1.6, middle - i) for i, n in enumerate(clients)})
+    return pos
 
 
 def _square_limits(ax: Axes, pos: dict) -> None:
@@ -248,7 +300,9 @@ def _cmap() -> Any:
     return ListedColormap(colormaps["YlOrRd"](np.linspace(0.25, 1.0, 256)))
 
 
-def _draw_nodes(graph: nx.Graph, pos: dict, ax: Axes) -> None:
+def _draw_nodes(graph: nx.Graph, pos: dict, ax: Axes, fan_of: Any = None) -> None:
+    """Nodes and their names; ``fan_of`` (the Scenario, for the fan layout): client names
+    beside the node with what the client does."""
     kinds = nx.get_node_attributes(graph, "kind")
     many = graph.number_of_nodes() > MAX_LABELLED
     broker = [n for n in graph if kinds[n] == "broker"]
@@ -268,9 +322,18 @@ def _draw_nodes(graph: nx.Graph, pos: dict, ax: Axes) -> None:
             nx.draw_networkx_nodes(graph, pos, nodelist=nodes, ax=ax, edgecolors="white",
                                    **style).set_gid(gid)
     for n in broker + routers + ([] if many else clients):
+        if fan_of is not None and n in clients:
+            members = graph.nodes[n].get("members", (n,))
+            spec = next(c for c in fan_of.clients if c.name == members[0])
+            ax.annotate(n, pos[n], xytext=(12, 2), textcoords="offset points", ha="left",
+                        va="bottom", fontsize=9, fontweight="bold", gid="node-label")
+            ax.annotate(describe_workload(spec), pos[n], xytext=(12, -3),
+                        textcoords="offset points", ha="left", va="top", fontsize=8,
+                        color="0.2", gid="workload-label")
+            continue
         drop = -17 if n in broker else -14 if n in routers else -11  # below the marker
         ax.annotate(n, pos[n], xytext=(0, drop), textcoords="offset points", ha="center",
-                    va="top", fontsize=8, gid="node-label",
+                    va="top", fontsize=9 if fan_of is not None else 8, gid="node-label",
                     fontweight="bold" if n in broker + routers else "normal")
     levels = sorted({graph.nodes[n]["qos"] for n in clients} - {None})
     handles = [Line2D([], [], marker="o", ls="", color=QOS_COLORS[q], label=f"publishes QoS {q}")
@@ -285,7 +348,8 @@ def _draw_nodes(graph: nx.Graph, pos: dict, ax: Axes) -> None:
               fontsize=8, ncol=3)
 
 
-def _draw_edge_labels(graph: nx.Graph, pos: dict, ax: Axes, util: dict | None) -> None:
+def _draw_edge_labels(graph: nx.Graph, pos: dict, ax: Axes, util: dict | None,
+                      fan: bool = False) -> None:
     """Every link labelled: a client's access link under the client's name (it is that
     client's link), a link between routers and the broker at its middle. With many client
     links, those are summarised in one note when they are all alike, else left unlabelled."""
@@ -302,7 +366,12 @@ def _draw_edge_labels(graph: nx.Graph, pos: dict, ax: Axes, util: dict | None) -
     box = dict(boxstyle="round,pad=0.2", fc="white", ec="0.8", alpha=0.85)
     for (a, b), text in labels.items():
         wrapped = "\n".join(textwrap.fill(line, 32) for line in text.split("\n"))
-        if (a, b) in client_edges:
+        if (a, b) in client_edges and fan:  # one line under the client's name
+            client = a if kinds[a] == "client" else b
+            ax.annotate(f"link: {text}".replace("\n", "; "), pos[client], xytext=(12, -15),
+                        textcoords="offset points", ha="left", va="top", fontsize=8,
+                        color="0.25", gid="link-label")
+        elif (a, b) in client_edges:
             client = a if kinds[a] == "client" else b
             ax.annotate(wrapped, pos[client], xytext=(0, -24), textcoords="offset points",
                         ha="center", va="top", fontsize=6.5, color="0.25", linespacing=1.1,
@@ -313,4 +382,5 @@ def _draw_edge_labels(graph: nx.Graph, pos: dict, ax: Axes, util: dict | None) -
                     fontsize=6.5, color="0.25", linespacing=1.1, gid="link-label", bbox=box)
 
 
-__all__ = ["topology", "topology_graph", "path_edges", "describe_link", "balloon_layout"]
+__all__ = ["topology", "topology_graph", "path_edges", "describe_link", "describe_workload",
+           "balloon_layout", "fan_layout"]
