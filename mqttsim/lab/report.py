@@ -23,6 +23,7 @@ import datetime
 import html
 import io
 import json
+import numbers
 import os
 import sys
 import warnings
@@ -52,6 +53,7 @@ SWEEP_METRICS = ("delivery_ratio", "p99_latency", "bytes_per_copy")
 #: A report's summary tables, split so that none is wider than a printed page.
 OUTCOME_COLUMNS = ("sent", "expected", "delivered", "duplicates", "lost", "delivery_ratio")
 COST_COLUMNS = ("p50_latency", "p99_latency", "mqtt_bytes", "bytes_per_copy")
+MAX_TABLE_COLUMNS = 8  # wider tables are split: eight columns still fit an A4 page
 DPI = 110  # figures are drawn a little larger than the page and scaled down: sharp in print
 
 
@@ -257,7 +259,8 @@ def _run_sections(res: Any, figures: _Figures) -> str:
 
 def _spread_table(result: Any, columns: Sequence[str], caption: str) -> str:
     """The sweep's means per (grid point, QoS) with the 95 % interval where the seeds
-    differ, clipped to what each quantity can be."""
+    differ, clipped to what each quantity can be. With several grid keys the metrics are
+    split over more tables, so that none is wider than a printed page."""
     aggregate = result.aggregate
     keys = [*result.columns.values(), "qos"]
     shown = aggregate[keys].copy()
@@ -269,11 +272,15 @@ def _spread_table(result: Any, columns: Sequence[str], caption: str) -> str:
         shown[column] = [format_spread(m, m - h, m + h, kind_of(column), bounds_of(column))
                          for m, h in zip(aggregate[column], ci)]
     for key in result.columns.values():
-        if not pd.api.types.is_numeric_dtype(shown[key]):
-            continue
-        shown[key] = [format_value(v, kind_of(key)) for v in shown[key]]
-    return html_table(shown, [*keys, "runs", *present], titles=titles, raw=present,
-                      caption=caption)
+        if pd.api.types.is_numeric_dtype(shown[key]):
+            shown[key] = [format_value(v, kind_of(key)) for v in shown[key]]
+    per_table = max(2, MAX_TABLE_COLUMNS - len(keys) - 1)
+    chunks = [present[i:i + per_table] for i in range(0, len(present), per_table)]
+    return "".join(
+        html_table(shown, [*keys, "runs", *chunk], titles=titles, raw=chunk,
+                   caption=caption + (f" ({i + 1} of {len(chunks)})" if len(chunks) > 1
+                                      else ""))
+        for i, chunk in enumerate(chunks))
 
 
 def _seed_text(seeds: list[int]) -> str:
@@ -298,7 +305,7 @@ def _sweep_sections(result: Any, figures: _Figures) -> str:
     keys = list(result.columns.values())
     grid = pd.DataFrame([{"key": parameter_title(column),
                           "values": ", ".join(format_value(v, kind_of(column))
-                                              if isinstance(v, (int, float)) else
+                                              if isinstance(v, numbers.Real) else
                                               json.dumps(v, default=str) for v in values)}
                          for column, values in zip(keys, result.grid.values())])
     state = "" if result.complete else (" <strong>Interrupted: only the runs that had "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,8 +125,9 @@ def format_value(value: Any, kind: str = "number") -> str:
     """One cell: ``–`` for a missing value, else by kind (see ``kind_of``)."""
     if _missing(value):
         return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
+    value = float(value) if not float(value).is_integer() else int(value)
     if kind == "count":
         return format_count(value)
     if kind == "share":

@@ -9,6 +9,7 @@ nothing happened worth noticing (no loss, no duplicate), it says that too.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -237,7 +238,7 @@ def sweep_question(result: Any) -> str:
 
 def _value_text(key: str, value: Any) -> str:
     kind = kind_of(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return format_value(value, kind)
     return str(value)
 
