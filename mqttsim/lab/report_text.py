@@ -162,9 +162,11 @@ def connection_sentences(connections: pd.DataFrame) -> list[str]:
     for (reason, side), group in ended.groupby(["reason", "side"], sort=False, dropna=False):
         detail = group["detail"].dropna().iloc[0] if "detail" in group and \
             group["detail"].notna().any() else ""
-        who = f", noticed by the {side}" if isinstance(side, str) and side else ""
-        parts.append(f"{len(group)} by {str(reason).replace('_', ' ')}{who}"
-                     + (f" ({detail})" if detail else ""))
+        why = [detail] if detail else []
+        if isinstance(side, str) and side:
+            why.append(f"noticed by the {side}")
+        parts.append(f"{len(group)} {str(reason).replace('_', ' ')}"
+                     + (f" ({'; '.join(why)})" if why else ""))
     sentences = [f"{_plural(len(ended), 'connection')} of {opened} ended before the run did: "
                  f"{join_words(parts)}."]
     reconnects = opened - clients
@@ -185,11 +187,11 @@ def bytes_sentences(data: pd.DataFrame, header: str = "TCP/IP") -> list[str]:
     data = data[data["copies"] > 0] if data is not None and len(data) else data
     if data is None or data.empty:
         return ["No copy was delivered, so there is nothing to divide the bytes by."]
-    mqtt = join_words([f"{format_general(v)} at QoS {int(q)}"
-                       for q, v in data["mqtt_per_copy"].items()])
+    mqtt = join_words([f"{format_general(v)}{' bytes' * (i == 0)} at QoS {int(q)}"
+                       for i, (q, v) in enumerate(data["mqtt_per_copy"].items())])
     wire = join_words([f"{format_general(v)}" for v in data["wire_per_copy"]])
-    sentences = [f"Each delivered copy cost {mqtt} bytes of MQTT packets; with the "
-                 f"{header} segments that carried them, {wire} bytes."]
+    sentences = [f"Each delivered copy cost {mqtt} in MQTT packets; with the {header} "
+                 f"segments that carried them, {wire} bytes."]
     if len(data) > 1:
         low, high = data.index.min(), data.index.max()
         ratio = data.loc[high, "wire_per_copy"] / data.loc[low, "wire_per_copy"]

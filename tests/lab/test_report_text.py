@@ -12,7 +12,8 @@ import pytest
 from mqttsim import Scenario, run
 from mqttsim.lab import against_parameter, report
 from mqttsim.lab.report_format import format_spread, format_value
-from mqttsim.lab.report_text import (latency_sentences, outcome_sentences,
+from mqttsim.lab.report_text import (bytes_sentences, connection_sentences,
+                                     latency_sentences, outcome_sentences,
                                      sweep_metric_sentences)
 from mqttsim.lab.stats import ci_table, clip_interval, mean_ci
 
@@ -60,6 +61,28 @@ def test_latency_sentences_name_median_tail_and_the_outage_behind_it() -> None:
     assert said[2] == ("Each curve levels off at the share of messages that arrived at all: "
                        "60 % for QoS 0 and 100 % for QoS 1.")
     assert "QoS 1 and QoS 2 curves coincide" in said[3]
+
+
+def test_connection_and_bytes_sentences_count_what_the_tables_hold() -> None:
+    connections = pd.DataFrame({
+        "client": ["a", "b", "a", "b"], "reason": ["keepalive", "keepalive", None, None],
+        "side": ["broker", "broker", None, None],
+        "detail": ["nothing received for 1.5 x 10 s keepalive"] * 2 + [None, None],
+        "session_present": [False, False, True, False]})
+    assert connection_sentences(connections) == [
+        "2 connections of 4 ended before the run did: 2 keepalive (nothing received for "
+        "1.5 x 10 s keepalive; noticed by the broker).",
+        "The clients reconnected 2 times; 1 of those reconnects found their session still "
+        "on the broker."]
+    assert connection_sentences(connections[2:]) == [
+        "2 clients connected once each and stayed connected for the whole run."]
+    data = pd.DataFrame({"copies": [10, 10], "mqtt_per_copy": [72.5, 92.7],
+                         "wire_per_copy": [174.0, 386.0]}, index=pd.Index([0, 2], name="qos"))
+    assert bytes_sentences(data) == [
+        "Each delivered copy cost 72.5 bytes at QoS 0 and 92.7 at QoS 2 in MQTT packets; "
+        "with the TCP/IP segments that carried them, 174 and 386 bytes.",
+        "On the wire, QoS 2 costs 2.2 times as much as QoS 0 per copy: the acknowledgements "
+        "are packets too."]
 
 
 def test_sweep_sentences_follow_the_numbers_and_group_equal_lines() -> None:
