@@ -89,7 +89,7 @@ def _reports(tmp_path: Path) -> list[tuple[Path, list[str]]]:
                        f"messages; {int(loss['lost'])} were lost.")  # from the numbers
     run_html = report(res, tmp_path / "run.html")
     sensor = Scenario.load(SCENARIOS / "seed-sensor.toml")
-    result = sweep(sensor, {"link.latency": [0.001, 0.01], "qos": [0, 1]}, seeds=2,
+    result = sweep(sensor, {"link.latency": [0.001, 0.01], "qos": [1]}, seeds=2,
                    workers=1, cache_dir=False, progress=False)
     sweep_html = report(result, tmp_path / "sweep.html")
     return [(run_html, said + ["Half of the messages arrived within 40 ms at every QoS."]),
