@@ -137,6 +137,10 @@ class PacketHandlersMixin:
                       if p.properties.subscription_identifiers else None)
         codes, retained = [], []
         for sub in p.subscriptions:
+            if c.bridge:  # a 3.1/3.1.1 bridge (try_private) is never sent its own messages
+                # back, and keeps their RETAIN flag, as Mosquitto treats it
+                # (src/handle_subscribe.c): the loop prevention MQTT 5 spells as No Local.
+                sub = replace(sub, no_local=True, retain_as_published=True)
             topic_filter = sub.topic_filter
             share, plain = parse_shared_subscription(topic_filter, version)
             # A shared subscription is checked on its filter part: "$share/g/#" asks for #.

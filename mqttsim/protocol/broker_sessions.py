@@ -85,6 +85,7 @@ class SessionsMixin:
         c.client_id = client_id
         c.keepalive = keepalive
         c.will = p.will
+        c.bridge = p.bridge
         if version == MQTT_5:
             c.max_packet_out = props.maximum_packet_size
             if p.will is not None:

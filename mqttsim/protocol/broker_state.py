@@ -153,6 +153,7 @@ class Connection:
     max_packet_out: int | None = None  # MQTT 5: the client's Maximum Packet Size
     aliases: dict[int, str] = field(default_factory=dict)
     will_delay: int = 0
+    bridge: bool = False  # CONNECT's try_private bit (3.1/3.1.1): see _on_subscribe
 
     def move(self, event: str) -> ConnState:
         """Take the transition ``event`` from CONN_TRANSITIONS; an impossible one raises."""

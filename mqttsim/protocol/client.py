@@ -125,7 +125,7 @@ class ClientEngine(TracesPackets):
         if cfg.version == MQTT_5 and cfg.session_expiry:
             props = _replace(props, session_expiry_interval=cfg.session_expiry)
         self._send(Connect(cfg.client_id, cfg.clean_session, cfg.keepalive, cfg.username,
-                           cfg.password, cfg.will, props), now)
+                           cfg.password, cfg.will, props, cfg.bridge), now)
         self._enter("connect")
         self._connect_sent_at = now
 

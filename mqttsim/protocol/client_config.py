@@ -34,6 +34,8 @@ class ClientConfig:
     ping_timeout: float | None = None  # seconds to wait for PINGRESP; None = one keepalive
     connect_timeout: float = 30.0  # seconds to wait for CONNACK
     properties: Properties = NO_PROPERTIES  # extra MQTT 5 CONNECT properties
+    # Announce a bridge (MQTT 3.1/3.1.1): Mosquitto's try_private bit on the protocol level.
+    bridge: bool = False
     emit_packet_events: bool = False  # PacketSent/PacketReceived: a trace, like mosquitto -v
 
     @property

@@ -82,7 +82,8 @@ def _encode_connect(p: Connect, version: int) -> bytes:
     if p.keepalive.__class__ is not int or not 0 <= p.keepalive <= 0xFFFF:
         raise MalformedPacket(f"keepalive must be 0..65535 seconds, not {p.keepalive!r}")
     parts = [encode_string(PROTOCOL_NAMES[version], version, "protocol name"),
-             bytes((version, flags)), UINT16.pack(p.keepalive),
+             bytes((version | (0x80 if p.bridge and version != MQTT_5 else 0), flags)),
+             UINT16.pack(p.keepalive),
              _props(p.properties, 1, version, "CONNECT"),
              encode_string(p.client_id, version, "client identifier")]
     if will is not None:

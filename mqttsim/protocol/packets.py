@@ -75,6 +75,10 @@ class Connect:
     password: bytes | None = None
     will: Will | None = None
     properties: Properties = NO_PROPERTIES
+    # A bridge announcing itself (MQTT 3.1/3.1.1 only): the protocol level byte with its top
+    # bit set (0x83, 0x84), a non-standard signal Mosquitto's ``try_private`` sends and
+    # accepts (src/handle_connect.c, lib/send_connect.c); MQTT 5 bridges use No Local instead.
+    bridge: bool = False
 
 
 @dataclass(frozen=True, slots=True)

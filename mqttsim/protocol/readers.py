@@ -140,6 +140,10 @@ def read_connect(buf, pos: int, end: int, expected: int | None,
     if pos + 4 > end:
         raise MalformedPacket("CONNECT variable header runs past the end of the packet")
     level, flags = buf[pos], buf[pos + 1]
+    # Mosquitto's try_private: a 3.1/3.1.1 bridge sets the level's top bit (0x83, 0x84).
+    bridge = level & 0x80 and (level & 0x7F) in (3, 4)
+    if bridge:
+        level &= 0x7F
     keepalive = (buf[pos + 2] << 8) | buf[pos + 3]
     pos += 4
     if name not in ("MQTT", "MQIsdp"):
@@ -206,7 +210,7 @@ def read_connect(buf, pos: int, end: int, expected: int | None,
                               "(a user name or password without its flag?)",
                               rule(absent, version) if absent else None)
     return Connect(client_id, bool(flags & 0x02), keepalive, username, password, will,
-                   props), version
+                   props, bool(bridge)), version
 
 
 def _field_present(pos: int, end: int, what: str, rule_name: str, version: int) -> None:
