@@ -79,7 +79,9 @@ def build_server(args: argparse.Namespace, log):
         engine.restore(*restored)
     for note in settings.notes:
         log.write(f"Config: {note}")
-    return BrokerServer(engine=engine, listeners=listeners, on_events=on_events)
+    server = BrokerServer(engine=engine, listeners=listeners, on_events=on_events)
+    server.bridge_settings = settings.bridges  # started by serve() (mqttsim.net.bridge)
+    return server
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -113,11 +115,16 @@ async def serve(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     for host, port in server.addresses:
         log.write(f"Opening listen socket on {host} port {port}.")
+    from .bridge import start_bridges
+    bridges = await start_bridges(server, getattr(server, "bridge_settings", ()), log.write)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
-    await server.serve_until(stop)
+    await stop.wait()
+    for bridge in bridges:
+        await bridge.stop()
+    await server.stop()
     store = server.engine.store
     if store is not None and hasattr(store, "close"):
         store.close()

@@ -34,6 +34,9 @@ Defaults, as mosquitto 2.0 documents them (mosquitto.conf(5)):
   server always sets TCP_NODELAY), ``log_type``/``log_dest`` (recorded; the server has its
   own ``-v`` log), ``connection_messages``, ``autosave_interval`` (every turn is committed).
 - ``per_listener_settings true`` is refused: authentication here is global.
+- Bridges: a ``connection NAME`` line and the bridge options after it (``address``,
+  ``topic``, ``cleansession``, ``restart_timeout``...), read by mqttsim/net/bridge_config.py
+  into ``BrokerSettings.bridges``; ``mqttsim broker`` runs them (mqttsim/net/bridge.py).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pathlib import Path
 from ..protocol.auth import NOT_AUTHORIZED, AllowAll, Authenticator, Authorizer
 from ..protocol.broker_state import BrokerConfig
 from .acl import AclError, AclFile
+from .bridge_config import BridgeOptions, BridgeSettings
 from .passwd import PasswordFile, PasswordFileError
 
 DEFAULT_PORT = 1883
@@ -123,6 +127,7 @@ class BrokerSettings:
     log_dests: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # accepted but ignored options, for the -v log
     source: str | None = None
+    bridges: tuple[BridgeSettings, ...] = ()  # ``connection`` sections (net/bridge_config.py)
 
 
 @dataclass
@@ -154,7 +159,7 @@ def parse_config(text: str, name: str | None = "<config>") -> BrokerSettings:
     return _Parser(name or "<config>").parse(text, name)
 
 
-class _Parser:
+class _Parser(BridgeOptions):
     def __init__(self, name: str):
         self.name = name
         self.number = 0
@@ -370,8 +375,9 @@ class _Parser:
                 authz = AclFile.load(acl_file)
             except (OSError, AclError) as exc:
                 raise self.error(str(exc)) from None
+        bridges = self.bridge_settings()
         return BrokerSettings(
-            listeners=tuple(self.finish(listener) for listener in listeners),
+            bridges=bridges, listeners=tuple(self.finish(listener) for listener in listeners),
             config=config, auth=auth, authz=authz,
             persistence=PersistenceSettings(self.get("persistence", False),
                                             self.get("persistence_location", ""),
