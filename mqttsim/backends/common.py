@@ -59,5 +59,5 @@ def run_in_fresh_loop(main: Callable[[], Coroutine[Any, Any, T]], name: str) -> 
 
 def path_outages(scenario: Any, network: Network) -> dict[str, list]:
     """Per client, the outages of every link on its path to the broker, both ways."""
-    return {c.name: [o for hops in network.paths(c.name) for hop in hops
+    return {c.name: [o for hops in network.paths(c.name, c.broker or None) for hop in hops
                      for o in hop.link.params.outages] for c in scenario.clients}

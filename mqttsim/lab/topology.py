@@ -44,7 +44,7 @@ def topology_graph(scenario: Any, group: bool = False) -> nx.Graph:
             "qos": publish_qos(first), "count": len(members),
             "members": tuple(m.name for m in members), "role": _role(first)}))
     graph = build_topology(sc.broker.name, sc.routers, [(e.a, e.b, e.link) for e in sc.links],
-                           clients).graph
+                           clients, [b.name for b in getattr(sc, "other_brokers", ())]).graph
     for a, b, spec in graph.edges(data="spec"):
         graph.edges[a, b].update(up=spec.up, down=spec.down)
     return graph

@@ -165,6 +165,24 @@ class BridgeConfig:
         return self.local_client_id or f"local.{self.remote_client_id}"
 
 
+def remote_topic(topics: tuple[BridgeTopic, ...], topic: str) -> str | None:
+    """The remote topic of a local message: the first ``topic`` line that exports it."""
+    for line in topics:
+        mapped = line.to_remote(topic)
+        if mapped is not None:
+            return mapped
+    return None
+
+
+def local_topic(topics: tuple[BridgeTopic, ...], topic: str) -> str | None:
+    """The local topic of a remote message: the first ``topic`` line that imports it."""
+    for line in topics:
+        mapped = line.to_local(topic)
+        if mapped is not None:
+            return mapped
+    return None
+
+
 class BridgeEvents(NamedTuple):
     """What each leg's engine reported since the last ``take_events``."""
 
@@ -263,19 +281,11 @@ class Bridge:
 
     def remote_topic(self, topic: str) -> str | None:
         """Where a local message on ``topic`` goes remotely (None: not exported)."""
-        for line in self.config.topics:
-            mapped = line.to_remote(topic)
-            if mapped is not None:
-                return mapped
-        return None
+        return remote_topic(self.config.topics, topic)
 
     def local_topic(self, topic: str) -> str | None:
         """Where a remote message on ``topic`` goes locally (None: not imported)."""
-        for line in self.config.topics:
-            mapped = line.to_local(topic)
-            if mapped is not None:
-                return mapped
-        return None
+        return local_topic(self.config.topics, topic)
 
     # -- the rule between the legs ---------------------------------------------------------
     def _after(self, local_events: list, remote_events: list, now: float) -> None:

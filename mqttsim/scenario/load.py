@@ -9,6 +9,10 @@ The file format, in short (data/scenarios/*.toml are worked examples)::
     [broker]        BrokerSpec, restarts = [{at =, down =}]
     routers = [..]  and [[links]] a =, b =, plus link keys: the network behind the clients
     [[clients]]     ClientSpec keys, count = N, link = {...}, subscribe, [[clients.publish]]
+    [[brokers]]     instead of [broker]: several brokers (the first is the default one);
+                    a client says which with broker = "name"
+    [[bridges]]     BridgeSpec: name, broker, remote, topics = [{pattern, direction, qos,
+                    local_prefix, remote_prefix}], and mosquitto.conf's bridge options
 
 A client's link is built in layers, each overriding the keys it sets: the scenario's
 ``[link]``, its ``up``/``down`` table, the client's ``link``, and the client's ``link.up``/
@@ -32,13 +36,14 @@ from typing import Any, NamedTuple
 from ..netmodel.link import Bernoulli, GilbertElliott, LinkParams
 from ..protocol.topics import validate_topic_filter, validate_topic_name
 from ..world.topology import build as build_topology
-from .checks import (BYTES, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
+from .checks import (BYTES, Bad, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SECONDS, PROBABILITY,
                      QOS, SECONDS, SIZE_KEYS, ScenarioError, Table, Where, bandwidth, boolean,
                      check_at, check_depth, check_workload, choice, client_identifier, integer,
                      mqtt_version, name, node_in, node_names, number, outages, show, text,
                      topic_rule)
-from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BrokerSpec, ClientSpec, Crash,
-                    EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
+from ..protocol.bridge import BridgeError, BridgeTopic
+from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BridgeSpec, BrokerSpec,
+                    ClientSpec, Crash, EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
                     TcpSpec, WillSpec)
 from .overrides import parse_set, with_dotted_keys
 
@@ -69,7 +74,7 @@ WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
                "attach", "connect_at", "disconnect_at", "reconnect_delay",
                "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
-               "max_inflight", "stop_reading_at", subscribe=[SUBSCRIPTION],
+               "max_inflight", "stop_reading_at", "broker", subscribe=[SUBSCRIPTION],
                publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
@@ -78,9 +83,13 @@ TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmi
             "syn_retries", "header_bytes", "delayed_ack", "congestion", "sack", "timestamps",
             "tail_loss_probe", "frto")
 EDGE = {**LINK, "a": None, "b": None}
+BRIDGE_TOPIC = _keys("pattern", "direction", "qos", "local_prefix", "remote_prefix")
+BRIDGE = _keys("name", "broker", "remote", "version", "clean", "keepalive", "try_private",
+               "restart_timeout", "remote_client_id", "max_inflight", "max_queued",
+               topics=[BRIDGE_TOPIC])
 SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
                "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
-               clients=[CLIENT])
+               clients=[CLIENT], brokers=[BROKER], bridges=[BRIDGE])
 
 
 # --- Tables, one function each.
@@ -274,8 +283,10 @@ def _will(t: Table | None, version: int) -> WillSpec | None:
                     retain=t.get("retain", boolean, False))
 
 
-def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec:
+def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str,
+            brokers: tuple[str, ...]) -> ClientSpec:
     client_name = t.get("name", name)
+    own = t.get("broker", choice(*brokers), broker)
     version = t.get("version", mqtt_version, d.version)
     clean = t.get("clean", boolean, d.clean)
     if "client_id" in t:
@@ -294,7 +305,8 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
         subscribe=_subscriptions(t, version, d.qos),
         publish=tuple(_publish(Table(data, where, PUBLISH, "a publish table"), version, d)
                       for data, where in t.items("publish", single=True)),
-        attach=t.get("attach", name, broker),
+        attach=t.get("attach", name, own),
+        broker="" if own == broker else own,
         link=_link(base, _link_layer(t.sub("link", LINK, "a link table"))),
         connect_at=connect_at,
         disconnect_at=t.get("disconnect_at", number(above=connect_at,
@@ -314,14 +326,15 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str) -> ClientSpec
             None))
 
 
-def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str) -> list[_Client]:
+def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str,
+             brokers: tuple[str, ...]) -> list[_Client]:
     entries = top.items("clients")
     if not entries:
         top.where.at("clients").missing("a scenario needs at least one [[clients]] table")
     clients = []
     for data, where in entries:
         t = Table(data, where, CLIENT, "a client table")
-        spec = _client(t, d, base, broker)
+        spec = _client(t, d, base, broker, brokers)
         count = t.get("count", integer(1, MAX_COUNT, unit="clients"), None)
         if count is None:
             clients.append(_Client(spec, where, spec.name))
@@ -350,15 +363,24 @@ def _edges(top: Table, nodes: list[str]) -> tuple[EdgeSpec, ...]:
     return tuple(result)
 
 
-def _check_topology(top: Table, broker: BrokerSpec, routers: tuple[str, ...],
-                    edges: tuple[EdgeSpec, ...], clients: list[_Client]) -> None:
-    """Names unique across all nodes; every router linked; every client reaches the broker."""
-    owner = {broker.name: "the broker"}
+def _check_topology(top: Table, brokers: tuple[BrokerSpec, ...], routers: tuple[str, ...],
+                    edges: tuple[EdgeSpec, ...], clients: list[_Client],
+                    bridges: tuple[tuple[BridgeSpec, Where], ...] = ()) -> None:
+    """Names unique across all nodes; every router linked; every client reaches its broker;
+    every bridge's broker reaches the remote one."""
+    broker = brokers[0]
+    owner = {b.name: "the broker" if len(brokers) == 1 else "a broker" for b in brokers}
     for i, router in enumerate(routers):
         if router in owner:
             top.where.at("routers").index(i).fail(router, f"the name is already used by "
                                                           f"{owner[router]}; names must be unique")
         owner[router] = "a router"
+    for b, where in bridges:
+        for leg in (b.name, b.local_name):
+            if leg in owner:
+                where.at("name").fail(b.name, f"the name {leg!r} is already used by "
+                                              f"{owner[leg]}; names must be unique")
+            owner[leg] = f"the bridge at {where.path}"
     # Two clients may share a client_id on purpose: that is how a takeover is staged
     # [MQTT-3.1.4-2], the classic "two devices flashed with one id" fault.
     for c in clients:
@@ -367,7 +389,8 @@ def _check_topology(top: Table, broker: BrokerSpec, routers: tuple[str, ...],
             c.where.at("name").fail(c.written, f"the client name {label} is already used by "
                                                f"{owner[c.spec.name]}; names must be unique")
         owner[c.spec.name] = f"the client at {c.where.path}"
-    topology = build_topology(broker.name, routers, [(e.a, e.b, e.link) for e in edges])
+    topology = build_topology(broker.name, routers, [(e.a, e.b, e.link) for e in edges],
+                              brokers=[b.name for b in brokers[1:]])
     graph = topology.graph
     for i, router in enumerate(routers):
         if graph.degree(router) == 0:
@@ -375,14 +398,95 @@ def _check_topology(top: Table, broker: BrokerSpec, routers: tuple[str, ...],
                                                           "to anything; add one with a = "
                                                           f"{router!r}, or remove the router")
     for c in clients:
-        attach = c.spec.attach
+        attach, own = c.spec.attach, c.spec.broker or broker.name
         if attach not in graph:
             known = ", ".join(map(repr, routers)) or "none defined"
-            c.where.at("attach").fail(attach, f"no such node; expected the broker "
-                                              f"({broker.name!r}) or a router ({known})")
-        if not topology.reaches_broker(attach):
+            what = (f"the broker ({broker.name!r})" if len(brokers) == 1 else
+                    "a broker (" + ", ".join(repr(b.name) for b in brokers) + ")")
+            c.where.at("attach").fail(attach, f"no such node; expected {what} or a router "
+                                              f"({known})")
+        if not topology.reaches_broker(attach, own):
             c.where.at("attach").fail(attach, f"no path from {attach!r} to the broker "
-                                              f"{broker.name!r} through [[links]]; add a link")
+                                              f"{own!r} through [[links]]; add a link")
+    for b, where in bridges:
+        if not topology.reaches_broker(b.broker, b.remote):
+            where.at("remote").fail(b.remote, f"no path from the broker {b.broker!r} to "
+                                              f"{b.remote!r} through [[links]]; add a link")
+
+
+def _brokers(top: Table) -> tuple[BrokerSpec, ...]:
+    """``[broker]``, or ``[[brokers]]`` (each named; the first is the default one)."""
+    if "brokers" not in top:
+        return (_broker(top.sub("broker", BROKER, "the [broker] table")),)
+    if "broker" in top:
+        top.fail("broker", "set either [broker] (one broker) or [[brokers]] (several), not both")
+    brokers: list[BrokerSpec] = []
+    for data, where in top.items("brokers"):
+        t = Table(data, where, BROKER, "a [[brokers]] table")
+        spec = _broker(t)
+        if "name" not in t:
+            where.at("name").missing("each of several brokers needs a name")
+        if any(b.name == spec.name for b in brokers):
+            t.fail("name", "a second broker with this name; names must be unique")
+        brokers.append(spec)
+    if not brokers:
+        top.where.at("brokers").missing("expected at least one [[brokers]] table")
+    return tuple(brokers)
+
+
+def _restart_timeout(value: Any) -> tuple[float, float | None]:
+    """mosquitto.conf's ``restart_timeout BASE [CAP]``: a number, or [base] / [base, cap]."""
+    seconds = number(above=0, unit="seconds")
+    if isinstance(value, list) and len(value) in (1, 2):
+        base = seconds(value[0])
+        if len(value) == 1:
+            return base, None
+        cap = number(lo=base, unit="seconds, at least the base")(value[1])
+        return base, cap
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return seconds(value), None
+    raise Bad("expected seconds (a constant wait) or [base, cap] (Mosquitto's back-off)")
+
+
+def _bridges(top: Table, brokers: tuple[str, ...]) -> tuple[tuple[BridgeSpec, Where], ...]:
+    found = []
+    for data, where in top.items("bridges"):
+        t = Table(data, where, BRIDGE, "a [[bridges]] table")
+        local = t.get("broker", choice(*brokers), brokers[0])
+        remote = t.get("remote", choice(*brokers))
+        if remote == local:
+            t.fail("remote", "expected another broker than the bridge's own")
+        version = t.get("version", mqtt_version, 4)
+        topics = []
+        for item, at in t.items("topics"):
+            u = Table(item, at, BRIDGE_TOPIC, "a bridge topic table {pattern = ..., ...}")
+            try:
+                topics.append(BridgeTopic(
+                    u.get("pattern", text), u.get("direction", choice("in", "out", "both"),
+                                                  "out"),
+                    u.get("qos", QOS, 0), u.get("local_prefix", text, ""),
+                    u.get("remote_prefix", text, "")))
+            except BridgeError as error:
+                at.fail(item, str(error))
+        if not topics:
+            where.at("topics").missing("a bridge needs at least one topic: it would carry "
+                                       "nothing")
+        base, cap = t.get("restart_timeout", _restart_timeout, (5.0, 30.0))
+        found.append((BridgeSpec(
+            name=t.get("name", name), broker=local, remote=remote, topics=tuple(topics),
+            version=version, clean=t.get("clean", boolean, False),
+            keepalive=t.get("keepalive", integer(5, 65535, unit="seconds"), 60),
+            try_private=t.get("try_private", boolean, True), restart_base=base,
+            restart_cap=cap,
+            remote_client_id=t.get("remote_client_id", client_identifier(version), ""),
+            max_inflight=t.get("max_inflight", integer(1, 65535, unit="messages"), 20),
+            max_queued=t.get("max_queued", integer(lo=0, unit="messages"), 1000)), where))
+    names = [b.name for b, _ in found]
+    for b, where in found:
+        if names.count(b.name) > 1:
+            where.at("name").fail(b.name, "a second bridge with this name; names must be "
+                                          "unique")
+    return tuple(found)
 
 
 def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
@@ -398,12 +502,14 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
     d = _Defaults(version=top.get("version", mqtt_version, 4), qos=top.get("qos", QOS, 0),
                   keepalive=top.get("keepalive", KEEPALIVE, 60),
                   clean=top.get("clean", boolean, True), retain=top.get("retain", boolean, False))
-    broker = _broker(top.sub("broker", BROKER, "the [broker] table"))
+    brokers = _brokers(top)
+    broker, names = brokers[0], tuple(b.name for b in brokers)
     routers = top.get("routers", node_names, ())
-    edges = _edges(top, [broker.name, *routers])
+    edges = _edges(top, [*names, *routers])
     clients = _clients(top, d, _link_layer(top.sub("link", LINK, "the [link] table")),
-                       broker.name)
-    _check_topology(top, broker, routers, edges, clients)
+                       broker.name, names)
+    bridges = _bridges(top, names)
+    _check_topology(top, brokers, routers, edges, clients, bridges)
     duration = top.get("duration", POSITIVE_SECONDS, 60.0)
     check_workload(((c.spec, c.where.path) for c in clients), duration, where.source)
     scenario = Scenario(
@@ -412,7 +518,7 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> Scenario:
         duration=duration,
         transport=top.get("transport", choice(*TRANSPORTS), "tcp"),
         tcp=_tcp(top.sub("tcp", TCP, "the [tcp] table")), broker=broker, routers=routers,
-        links=edges, source=source if source is None else str(source))
+        links=edges, other_brokers=brokers[1:], bridges=tuple(b for b, _ in bridges), source=source if source is None else str(source))
     object.__setattr__(scenario, "raw", raw)  # frozen; the loader alone sets it
     return scenario
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..netmodel.link import Bernoulli, LinkParams
+from ..protocol.bridge import BridgeTopic
 
 TRANSPORTS = ("tcp", "datagram")
 PATTERNS = ("once", "periodic", "poisson", "burst")
@@ -104,6 +105,7 @@ class ClientSpec:
     subscribe: tuple[SubscriptionSpec, ...] = ()
     publish: tuple[PublishSpec, ...] = ()
     attach: str = "broker"  # the node its access link leads to: the broker or a router
+    broker: str = ""  # the broker it connects to, with several; "": the scenario's (first)
     link: LinkSpec = field(default_factory=LinkSpec)  # its access link
     connect_at: float = 0.0
     disconnect_at: float | None = None  # sends DISCONNECT then (like pub after -m)
@@ -137,6 +139,37 @@ class BrokerSpec:
     retry_policy: str | None = None
     retry_interval: float = 20.0
     restarts: tuple[Crash, ...] = ()
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """A bridge of broker ``broker`` to broker ``remote`` (Mosquitto's ``connection``):
+    ``topics`` as mosquitto.conf's ``topic`` lines; the rest as its bridge options, with
+    its defaults (mqttsim.protocol.bridge.BridgeConfig). The remote client id defaults to
+    ``<broker>.<name>`` (Mosquitto's ``hostname.name``), the local one to ``local.`` + it."""
+
+    name: str
+    broker: str
+    remote: str
+    topics: tuple[BridgeTopic, ...]
+    version: int = 4
+    clean: bool = False
+    keepalive: int = 60
+    try_private: bool = True
+    restart_base: float = 5.0
+    restart_cap: float | None = 30.0  # None: a constant restart_base
+    remote_client_id: str = ""
+    max_inflight: int = 20
+    max_queued: int = 1000
+
+    @property
+    def client_id(self) -> str:
+        return self.remote_client_id or f"{self.broker}.{self.name}"
+
+    @property
+    def local_name(self) -> str:
+        """The bridge's local leg, as a client of ``broker`` in the tables."""
+        return f"local.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -190,6 +223,10 @@ class Scenario:
     broker: BrokerSpec = field(default_factory=BrokerSpec)
     routers: tuple[str, ...] = ()
     links: tuple[EdgeSpec, ...] = ()
+    # More brokers (``[[brokers]]`` after the first, which is ``broker``) and the bridges
+    # between them; a client names its broker (ClientSpec.broker).
+    other_brokers: tuple[BrokerSpec, ...] = ()
+    bridges: tuple[BridgeSpec, ...] = ()
     # The file it came from, for error messages (not part of what the experiment is).
     source: str | None = field(default=None, compare=False)
     # The dict it was loaded from, as written (count tables, link layers), so overrides
@@ -212,6 +249,15 @@ class Scenario:
         """A copy with dotted keys replaced: ``sc.with_(**{"link.loss": 0.1, "qos": 1})``."""
         from .load import apply_overrides
         return apply_overrides(self, overrides)
+
+    @property
+    def brokers(self) -> tuple[BrokerSpec, ...]:
+        """Every broker, the first (``broker``) first."""
+        return (self.broker, *self.other_brokers)
+
+    def broker_of(self, client: ClientSpec) -> str:
+        """The name of the broker ``client`` connects to."""
+        return client.broker or self.broker.name
 
     def to_dict(self) -> dict[str, Any]:
         """The scenario in the file's keys: ``Scenario.from_dict(sc.to_dict()) == sc``.
@@ -286,7 +332,8 @@ def _client_dict(c: ClientSpec, top: dict[str, Any], link: LinkSpec | None,
                  broker: str) -> dict[str, Any]:
     default = ClientSpec(c.name, c.name, version=top.get("version", 4),
                          keepalive=top.get("keepalive", 60), clean=top.get("clean", True),
-                         attach=broker, reconnect_max_delay=max(30.0, c.reconnect_delay))
+                         attach=c.broker or broker,
+                         reconnect_max_delay=max(30.0, c.reconnect_delay))
     d: dict[str, Any] = {"name": c.name, **_changed(c, default, skip=(
         "name", "subscribe", "publish", "link", "crashes", "will"))}
     qos, retain = top.get("qos", 0), top.get("retain", False)
@@ -305,13 +352,33 @@ def _client_dict(c: ClientSpec, top: dict[str, Any], link: LinkSpec | None,
     return d
 
 
+def _broker_dict(spec: BrokerSpec) -> dict[str, Any]:
+    d = _changed(spec, BrokerSpec(), skip=("restarts",))
+    if spec.restarts:
+        d["restarts"] = _crashes(spec.restarts)
+    return d
+
+
+def _bridge_dict(b: BridgeSpec) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": b.name, "broker": b.broker, "remote": b.remote}
+    d.update(_changed(b, BridgeSpec(b.name, b.broker, b.remote, b.topics), skip=(
+        "name", "broker", "remote", "topics", "restart_base", "restart_cap")))
+    if (b.restart_base, b.restart_cap) != (5.0, 30.0):
+        d["restart_timeout"] = ([b.restart_base] if b.restart_cap is None
+                                else [b.restart_base, b.restart_cap])
+    d["topics"] = [{"pattern": t.pattern, **_changed(t, BridgeTopic(t.pattern), skip=("pattern",))}
+                   for t in b.topics]
+    return d
+
+
 def _scenario_dict(sc: Scenario) -> dict[str, Any]:
     clients = sc.clients
     top: dict[str, Any] = {"name": sc.name}
     if sc.description:
         top["description"] = sc.description
     top.update(_changed(sc, Scenario(sc.name, ()), skip=(
-        "name", "clients", "description", "tcp", "broker", "routers", "links", "source")))
+        "name", "clients", "description", "tcp", "broker", "routers", "links", "source",
+        "other_brokers", "bridges")))
     shared = {
         "version": (_most_common([c.version for c in clients], 4), 4),
         "keepalive": (_most_common([c.keepalive for c in clients], 60), 60),
@@ -332,8 +399,12 @@ def _scenario_dict(sc: Scenario) -> dict[str, Any]:
     broker = _changed(sc.broker, BrokerSpec(), skip=("restarts",))
     if sc.broker.restarts:
         broker["restarts"] = _crashes(sc.broker.restarts)
-    if broker:
+    if sc.other_brokers:
+        top["brokers"] = [_broker_dict(b) | {"name": b.name} for b in sc.brokers]
+    elif broker:
         top["broker"] = broker
+    if sc.bridges:
+        top["bridges"] = [_bridge_dict(b) for b in sc.bridges]
     if sc.routers:
         top["routers"] = list(sc.routers)
     if sc.links:

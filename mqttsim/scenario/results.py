@@ -204,6 +204,10 @@ def from_recording(recording: Any, backend: str = "sim") -> Results:
         options = {(c.name, s.topic): Subscription(s.topic, s.qos, s.no_local,
                                                    s.retain_as_published)
                    for c in sc.clients for s in c.subscribe}
+        if getattr(sc, "bridges", ()):
+            from .outcomes_bridged import bridged_outcomes
+            return _frame(bridged_outcomes(sc, rec, connections, clean, options),
+                          OUTCOME_COLUMNS)
         return _frame(outcome_rows(rec.publishes, rec.receipts, rec.accepts, rec.drops,
                                    rec.subscriptions, connections, clean, sc.transport,
                                    options, {c.name: c.version for c in sc.clients}),

@@ -34,6 +34,11 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "sim" and (scenario.other_brokers or scenario.bridges):
+        raise ValueError(
+            f"the {backend} backend runs one broker; this scenario has "
+            f"{len(scenario.brokers)} brokers and {len(scenario.bridges)} bridges (issue 18): "
+            "run it with backend='sim'")
     if backend == "kernel":
         if broker is not None:
             raise ValueError("the kernel backend starts its broker in the broker's namespace: "

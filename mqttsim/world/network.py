@@ -51,14 +51,16 @@ class Network:
         rng = random.Random(f"{seed}:{name}")
         self.hops[(src, dst)] = Hop(name, src, dst, LinkDirection(params, rng))
 
-    def paths(self, client: str) -> tuple[list[Hop], list[Hop]]:
-        """(hops from the client to the broker, hops from the broker to the client)."""
-        found = self._paths.get(client)
+    def paths(self, client: str, broker: str | None = None) -> tuple[list[Hop], list[Hop]]:
+        """(hops from the client to the broker, hops from the broker to the client); with
+        several brokers, to ``broker`` (a bridge's path starts at its own broker's node)."""
+        key = client if broker is None else (client, broker)
+        found = self._paths.get(key)
         if found is None:
-            nodes = self.topology.route(client)
+            nodes = self.topology.route(client, broker)
             up = [self.hops[(a, b)] for a, b in zip(nodes, nodes[1:])]
             down = [self.hops[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))]
-            found = self._paths[client] = (up, down)
+            found = self._paths[key] = (up, down)
         return found
 
     def carry(self, path: list[Hop], size: int, item: Any,

@@ -97,13 +97,24 @@ class Transport:
         if kind == "tcp":  # the model has Reno and CUBIC: say so before anything runs
             congestion_control(getattr(tcp, "congestion", "cubic"))
 
-    def open(self, client: str, app: App, broker: BrokerHost) -> "TcpEnd | DatagramEnd":
-        """Start connecting ``client`` to the broker; ``app.on_established`` follows."""
+    def open(self, client: str, app: App, broker: BrokerHost,
+             broker_node: str | None = None) -> "TcpEnd | DatagramEnd":
+        """Start connecting ``client`` to the broker; ``app.on_established`` follows. With
+        several brokers: to the one at node ``broker_node``, by default ``broker.name``."""
         self._ids += 1
-        up, down = self.network.paths(client)
+        if broker_node is None:
+            broker_node = getattr(broker, "name", None)
+        up, down = self.network.paths(client, broker_node)
         if self.kind == "datagram":
-            return DatagramEnd.connect(self, self._ids, client, up, down, app, broker)
-        return TcpEnd.connect(self, self._ids, client, up, down, app, broker)
+            return DatagramEnd.connect(self, self._ids, client, up, down, app, broker,
+                                       broker_node)
+        return TcpEnd.connect(self, self._ids, client, up, down, app, broker, broker_node)
+
+    def new_id(self) -> int:
+        """A connection id no end has, for a connection that does not cross the network
+        (a bridge's local leg inside its broker)."""
+        self._ids += 1
+        return self._ids
 
 
 class _End:
@@ -129,8 +140,8 @@ class TcpEnd(_End):
 
     @classmethod
     def connect(cls, transport: Transport, conn: int, client: str, up: list, down: list,
-                app: App, broker: BrokerHost) -> "TcpEnd":
-        end = cls(transport, conn, client, transport.network.broker, up, app)
+                app: App, broker: BrokerHost, broker_node: str | None = None) -> "TcpEnd":
+        end = cls(transport, conn, client, broker_node or transport.network.broker, up, app)
         end.broker_host, end.down_path = broker, down
         times, give_up = syn_schedule(transport.tcp.initial_rto, transport.tcp.syn_retries)
         start = transport.clock.now
@@ -487,9 +498,10 @@ class DatagramEnd(_End):
 
     @classmethod
     def connect(cls, transport: Transport, conn: int, client: str, up: list, down: list,
-                app: App, broker: BrokerHost) -> "DatagramEnd":
-        end = cls(transport, conn, client, transport.network.broker, up, app)
-        end.peer = cls(transport, conn, transport.network.broker, client, down, broker)
+                app: App, broker: BrokerHost, broker_node: str | None = None) -> "DatagramEnd":
+        node = broker_node or transport.network.broker
+        end = cls(transport, conn, client, node, up, app)
+        end.peer = cls(transport, conn, node, client, down, broker)
         end.peer.peer = end
         end.state = "established"
         transport.clock.call_at(transport.clock.now, app.on_established, end)

@@ -12,7 +12,8 @@ import pytest
 from mqttsim.netmodel.link import Bernoulli, GilbertElliott, LinkParams, Outage
 from mqttsim.scenario import load
 from mqttsim.scenario.load import ScenarioError, apply_overrides, from_dict, load_file, parse_set
-from mqttsim.scenario.model import (BrokerSpec, ClientSpec, Crash, EdgeSpec, LinkSpec,
+from mqttsim.protocol.bridge import BridgeTopic
+from mqttsim.scenario.model import (BridgeSpec, BrokerSpec, ClientSpec, Crash, EdgeSpec, LinkSpec,
                                     PublishSpec, Scenario, SizeSpec, SubscriptionSpec, TcpSpec,
                                     WillSpec)
 
@@ -265,8 +266,13 @@ def test_the_format_knows_every_field_of_the_model():
     assert set(load.TCP) == names(TcpSpec)
     assert set(load.SIZE) == names(SizeSpec) and set(load.CRASH) == names(Crash)
     assert set(load.DIRECTION) == names(LinkParams) | {"gilbert"}
-    assert set(load.SCHEMA) == (names(Scenario) - {"source", "raw"}) | {
-        "version", "qos", "keepalive", "clean", "retain", "link"}
+    # [[brokers]] holds broker and other_brokers; restart_timeout is [base, cap]
+    assert set(load.SCHEMA) == (names(Scenario) - {"source", "raw", "other_brokers"}) | {
+        "version", "qos", "keepalive", "clean", "retain", "link", "brokers"}
+    assert set(load.BRIDGE) == (names(BridgeSpec) - {"restart_base", "restart_cap"}) | {
+        "restart_timeout"}
+    assert set(load.BRIDGE_TOPIC) == {"pattern", "direction", "qos", "local_prefix",
+                                      "remote_prefix"} == names(BridgeTopic)
 
 
 # --- Refusals: file, dotted key, value, what is allowed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
+from ...world.bridges import BridgeProcess
 from ...world.hosts import BrokerProcess, ClientProcess
 from ...world.network import Network
 from ...world.recorder import Recorder, Recording
@@ -27,12 +28,24 @@ def simulate(scenario: Any, seed: int = 0, capture: bool = True,
     recorder = Recorder({c.client_id: c.name for c in scenario.clients}, capture)
     transport = Transport(scenario.transport, kernel, network, scenario.tcp, recorder)
     broker = BrokerProcess(scenario.broker, kernel, recorder)
+    brokers = {broker.name: broker}
+    for spec in scenario.other_brokers:  # several brokers, bridged (issue 18)
+        brokers[spec.name] = BrokerProcess(spec, kernel, recorder)
     for spec in scenario.clients:
-        ClientProcess(spec, kernel, recorder, transport, broker,
+        ClientProcess(spec, kernel, recorder, transport, brokers[scenario.broker_of(spec)],
                       random.Random(f"{seed}:client:{spec.name}"), scenario.duration)
+    outages = path_outages(scenario, network)
+    for spec in scenario.bridges:
+        recorder.names[spec.client_id] = spec.name
+        bridge = BridgeProcess(spec, kernel, recorder, transport, brokers[spec.broker],
+                               brokers[spec.remote], random.Random(f"{seed}:bridge:{spec.name}"),
+                               transport.new_id)
+        recorder.names[bridge.config.local_id] = spec.local_name
+        outages[spec.name] = [o for hops in network.paths(spec.broker, spec.remote)
+                              for hop in hops for o in hop.link.params.outages]
     if watch is not None:
         watch(lambda: kernel.now)
     with collector_paused():
         kernel.run(until=scenario.duration)
     return Recording(scenario, seed, recorder, network.link_rows(scenario.duration),
-                     path_outages(scenario, network), next(kernel._eid))
+                     outages, next(kernel._eid))
