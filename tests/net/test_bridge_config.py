@@ -72,3 +72,15 @@ def test_bad_bridge_lines_are_one_line_errors(text, message):
     with pytest.raises(ConfigError, match=message) as caught:
         parse_config(text)
     assert "\n" not in str(caught.value)
+
+
+def test_the_readme_bridge_example_is_a_valid_configuration():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```conf\n(.*?)```", readme, flags=re.S)
+    [bridge] = parse_config(block, "README.md").bridges
+    assert (bridge.host, bridge.port, len(bridge.config.topics)) == ("127.0.0.1", 1884, 3)
+    assert (bridge.config.keepalive, bridge.config.restart_base, bridge.config.restart_cap) == (
+        20, 2, 10)
