@@ -113,3 +113,13 @@ def test_overrides_reach_the_bridge_and_the_brokers():
     sc = Scenario.load(SATELLITE).with_(**{"bridges.0.clean": True,
                                            "brokers.1.max_queued": 5})
     assert sc.bridges[0].clean and sc.other_brokers[0].max_queued == 5
+
+
+def test_a_multi_broker_scenario_written_out_reads_back_the_same():
+    import dataclasses
+
+    coded = dataclasses.replace(Scenario.load(SATELLITE))  # no raw dict: written from fields
+    written = coded.to_dict()
+    assert [b["name"] for b in written["brokers"]] == ["edge", "cloud"]
+    assert written["bridges"][0]["restart_timeout"] == [2.0, 10.0]
+    assert Scenario.from_dict(written) == coded
