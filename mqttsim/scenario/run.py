@@ -36,9 +36,9 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "sim" and (scenario.other_brokers or scenario.bridges):
         raise ValueError(
-            f"the {backend} backend runs one broker; this scenario has "
-            f"{len(scenario.brokers)} brokers and {len(scenario.bridges)} bridges (issue 18): "
-            "run it with backend='sim'")
+            f"the {backend} backend runs one broker and no bridges; this scenario has "
+            f"{len(scenario.brokers)} brokers and {len(scenario.bridges)} bridge(s): run it "
+            "on the sim backend (the default)")
     if backend == "kernel":
         if broker is not None:
             raise ValueError("the kernel backend starts its broker in the broker's namespace: "

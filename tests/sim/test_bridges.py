@@ -79,9 +79,11 @@ def test_the_bridge_reconnects_after_the_remote_broker_restarts():
 
 
 def test_other_backends_refuse_several_brokers_in_one_line():
-    with pytest.raises(ValueError, match=r"^the sockets backend runs one broker; this scenario "
-                                         r"has 2 brokers and 1 bridges"):
-        run(Scenario.load(SATELLITE), backend="sockets")
+    for backend in ("sockets", "kernel"):
+        with pytest.raises(ValueError, match=rf"^the {backend} backend runs one broker and no "
+                                             r"bridges; this scenario has 2 brokers and 1 "
+                                             r"bridge\(s\): run it on the sim backend"):
+            run(Scenario.load(SATELLITE), backend=backend)
 
 
 @pytest.mark.parametrize("change, message", [
