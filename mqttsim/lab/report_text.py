@@ -210,10 +210,17 @@ def topology_sentences(scenario: Any) -> list[str]:
         up, down = describe_link(client.link.up), describe_link(client.link.down)
         text = up if up == down else f"up {up}; down {down}"
         by_link.setdefault(text, []).append(client.name)
-    where = ("all attached directly to the broker" if not scenario.routers else
+    brokers = getattr(scenario, "brokers", (scenario.broker,))
+    where = ("all attached directly to the broker" if not scenario.routers and len(brokers) == 1
+             else "each attached directly to its broker" if not scenario.routers else
              f"behind {_plural(len(scenario.routers), 'router')} "
              f"({', '.join(scenario.routers)})")
     sentences = [f"{_plural(len(clients), 'client')}, {where}."]
+    for b in getattr(scenario, "bridges", ()):  # several brokers (issue 18)
+        carried = "; ".join(f"{t.local_prefix + t.pattern} {t.direction} at QoS {t.qos}"
+                            for t in b.topics)
+        sentences.append(f"Bridge {b.name} from broker {b.broker} to broker {b.remote}: "
+                         f"{carried}.")
     for text, names in by_link.items():
         who = (names[0] if len(names) == 1 else
                f"{names[0]} … {names[-1]} ({len(names)} clients)" if len(names) > 4 else

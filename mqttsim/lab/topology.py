@@ -216,7 +216,8 @@ def topology(res_or_scenario: Any, ax: Axes | None = None, utilisation: bool = F
         raise ValueError("utilisation=True needs a Results (from mqttsim.run): a Scenario "
                          "alone has not carried any traffic")
     graph = topology_graph(sc, group=group)
-    fan = not sc.routers and graph.number_of_nodes() <= MAX_LABELLED
+    fan = (not sc.routers and not getattr(sc, "other_brokers", ())
+           and graph.number_of_nodes() <= MAX_LABELLED)
     if fan:  # every client straight to the broker: a column of clients, room for words
         pos = fan_layout(graph, sc.broker.name)
         # wide enough for the longest line of text beside a client (8 pt: ~0.065 in a char)

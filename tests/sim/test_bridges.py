@@ -125,3 +125,18 @@ def test_a_multi_broker_scenario_written_out_reads_back_the_same():
     assert [b["name"] for b in written["brokers"]] == ["edge", "cloud"]
     assert written["bridges"][0]["restart_timeout"] == [2.0, 10.0]
     assert Scenario.from_dict(written) == coded
+
+
+def test_the_network_figure_and_the_reports_words_show_both_brokers_and_the_bridge():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mqttsim.lab.report_text import topology_sentences
+    from mqttsim.lab.topology import topology, topology_graph
+
+    sc = Scenario.load(SATELLITE)
+    graph = topology_graph(sc)
+    assert {n for n, kind in graph.nodes(data="kind") if kind == "broker"} == {"edge", "cloud"}
+    topology(sc)  # draws (the one-broker column layout does not apply)
+    assert "Bridge uplink from broker edge to broker cloud: sensors/# out at QoS 1." in \
+        topology_sentences(sc)
