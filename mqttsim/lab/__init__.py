@@ -21,8 +21,10 @@ from ._base import show_figures_in_notebooks as _show_figures_in_notebooks
 from .dashboard import Dashboard, dashboard
 from .ladder import ladder, packet_label
 from .report import load_results, report
-from .plots import (against_parameter, bytes_per_message, latency_cdf, latency_over_time,
-                    outcome_counts, outcomes_by_qos)
+from .plots import (against_parameter, bytes_per_message, duplicates_and_losses, latency_cdf,
+                    latency_over_time, outcome_counts, outcomes_by_qos)
+from .questions import (message_fates, notice_times, offline_fates, publish_round_trips,
+                        retained_and_wills, round_trips, time_to_notice)
 from .stats import ci_table, mean_ci, t_quantile
 from .style import OUTCOME_COLORS, QOS_COLORS
 from .sweep import SweepResult, sweep

@@ -124,6 +124,38 @@ def outcomes_by_qos(res: Any, ax: Axes | None = None, percent: bool = False) -> 
     return fig
 
 
+def duplicates_and_losses(res: Any) -> Figure:
+    """What each QoS promises, checked: per QoS, how many expected deliveries came more
+    than once (left) and not at all (right), each panel on its own scale so that 13
+    duplicates next to 500 losses are still plain. Zero is written as 0 over an empty slot:
+    for QoS 2 "none" is the result, not a missing bar."""
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    counts = outcome_counts(res)
+    panels = (("duplicate", "received twice or more", "duplicates"),
+              ("lost", "never received", "lost"))
+    axes = fig.subplots(1, 2, sharex=True)
+    fig.suptitle(_title(res, "Not exactly once, by QoS"), fontsize=11)
+    for ax, (outcome, title, gid) in zip(axes, panels):
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("expected deliveries")
+        if counts.empty:
+            note(ax, "no expected deliveries in this run")
+            continue
+        x = np.arange(len(counts))
+        heights = counts[outcome].to_numpy()
+        bars = ax.bar(x, heights, width=0.6, color=[qos_color(q) for q in counts.index],
+                      edgecolor=OUTCOME_COLORS[outcome], linewidth=2, gid=gid)
+        ax.bar_label(bars, labels=[f"{int(h)}" for h in heights], padding=2, fontsize=10,
+                     fontweight="bold")
+        ax.set_xticks(x, [f"QoS {int(q)}" for q in counts.index])
+        for label, qos in zip(ax.get_xticklabels(), counts.index):
+            label.set_color(qos_color(qos))
+            label.set_fontweight("bold")
+        ax.set_ylim(0, max(1.0, float(heights.max())) * 1.18)
+        ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
 def _check_one_row_per_run(data: pd.DataFrame, keys: list[str], metrics: list[str]) -> None:
     """A sweep over two parameters has several rows per (parameter, qos, seed): averaging
     them would mix the other parameter's values into one band. Refuse, and name it."""
@@ -329,5 +361,5 @@ def bytes_per_message(res: Any, ax: Axes | None = None) -> Figure:
     return fig
 
 
-__all__ = ["outcome_counts", "outcomes_by_qos", "against_parameter", "latency_cdf",
-           "latency_over_time", "bytes_per_message"]
+__all__ = ["outcome_counts", "outcomes_by_qos", "duplicates_and_losses", "against_parameter",
+           "latency_cdf", "latency_over_time", "bytes_per_message"]

@@ -31,7 +31,7 @@ DROP_COLUMNS = ("side", "client", "topic", "payload", "qos", "reason", "t")
 SUBSCRIPTION_COLUMNS = ("client", "filter", "granted", "t", "order")
 CONNECTION_COLUMNS = ("conn", "client", "client_id", "t_open", "t_up", "t_down", "reason",
                       "side", "detail", "rule", "broker_reason", "client_reason",
-                      "session_present")
+                      "session_present", "t_broker_down", "t_client_down")
 
 _TYPE_NAMES: dict[type, str] = {}
 # The acknowledgements: no QoS, no DUP flag, a packet id (the rows of most packets after
@@ -223,7 +223,7 @@ class Recorder:
             "conn": conn, "client": client, "client_id": client_id, "t_open": t,
             "t_up": None, "t_down": None, "reason": None, "side": None, "detail": "",
             "rule": None, "broker_reason": None, "client_reason": None,
-            "session_present": None}
+            "session_present": None, "t_broker_down": None, "t_client_down": None}
 
     def up(self, conn: int, t: float, session_present: bool) -> None:
         row = self.connections[conn]
@@ -231,12 +231,15 @@ class Recorder:
 
     def closed(self, conn: int, side: str, t: float, reason: str, detail: str = "",
                rule: str | None = None) -> None:
-        """A side learned that ``conn`` is over; the first to know names the reason."""
+        """A side learned that ``conn`` is over; the first to know names the reason. Each
+        side's own time is kept too: over a half-open connection one side can learn it
+        minutes after the other (or never)."""
         row = self.connections.get(conn)
         if row is None:
             return
         if row[f"{side}_reason"] is None:
             row[f"{side}_reason"] = reason
+            row[f"t_{side}_down"] = t
         if row["t_down"] is None:
             row.update(t_down=t, reason=reason, side=side, detail=detail, rule=rule)
 
