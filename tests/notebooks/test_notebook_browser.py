@@ -1,5 +1,7 @@
-"""00-start-here in a real browser: JupyterLab, headless Chromium, Run All, and the reader sees
-`sensor 12` and a rendered figure.
+"""Notebooks in a real browser: JupyterLab, headless Chromium, Run All, and the reader sees
+what the lesson promises and a rendered figure: `sensor 12` in 00-start-here, and in
+08-duplicates-and-offline (one of issue 17's lessons) the messages received twice and the
+queue drops. One JupyterLab serves both; each notebook gets a browser of its own.
 
 Follows ../shared/recipes/browser-notebook-test.md (proven on this kind of machine): JupyterLab
 on a free loopback port with its settings, data and runtime directories in tmp; Debian's
@@ -27,7 +29,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "00-start-here.ipynb"
+# notebook: (text the reader must see, each at least this often)
+NOTEBOOKS = {
+    "00-start-here": {"sensor 12": 2},
+    "08-duplicates-and-offline": {"messages reached the phone twice": 1, "queue_full": 1},
+}
 INSTALL = "sudo apt-get install -y chromium chromium-driver && pip install selenium jupyterlab"
 
 KERNEL_STATE_JS = """
@@ -95,13 +101,15 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> N
     pytest.fail(f"JupyterLab did not answer within {timeout} s:\n{log.read_text()}")
 
 
-@pytest.fixture
-def jupyter_lab(tmp_path: Path):
-    """JupyterLab serving a copy of 00-start-here on a free loopback port; stopped after."""
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab serving copies of the NOTEBOOKS on a free loopback port; stopped after."""
     _require_tools()
+    tmp_path = tmp_path_factory.mktemp("browser")
     root = tmp_path / "nb"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / "demo.ipynb")  # JupyterLab may autosave: never the original
+    for name in NOTEBOOKS:  # JupyterLab may autosave: never the originals
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", root / f"demo-{name}.ipynb")
     # The notebook finds data/scenarios by walking up from its directory.
     (root / "data").symlink_to(ROOT / "data", target_is_directory=True)
     home = tmp_path / "jhome"
@@ -151,12 +159,17 @@ def jupyter_lab(tmp_path: Path):
                 proc.wait(5)
 
 
-def test_start_here_runs_in_a_browser_and_shows_sensor_12_and_a_figure(jupyter_lab) -> None:
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_notebook_runs_in_a_browser_and_shows_its_result_and_a_figure(jupyter_lab,
+                                                                      name: str) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    base, token, tmp = jupyter_lab
+    base, token, root = jupyter_lab
+    tmp = root / name
+    tmp.mkdir()
+    expected = NOTEBOOKS[name]
     chromium, chromedriver = _require_tools()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -170,19 +183,20 @@ def test_start_here_runs_in_a_browser_and_shows_sensor_12_and_a_figure(jupyter_l
     try:
         driver.set_page_load_timeout(60)
         driver.set_script_timeout(30)
-        driver.get(f"{base}/lab/tree/demo.ipynb?token={token}")
+        # A workspace of its own: the shared one would reopen the other notebook's tab.
+        driver.get(f"{base}/lab/workspaces/{name}/tree/demo-{name}.ipynb?token={token}")
         WebDriverWait(driver, 90, 0.25).until(
             lambda d: d.execute_script(KERNEL_STATE_JS) == "idle")
         driver.execute_script(
             "return window.jupyterapp.commands.execute('notebook:run-all-cells')")
         state = WebDriverWait(driver, 120, 0.25).until(
-            lambda d: (s := d.execute_script(OUTPUT_JS))["imgOk"]
-            and s["text"].count("sensor 12") >= 2 and not s["busy"] and s)
+            lambda d: (s := d.execute_script(OUTPUT_JS))["imgOk"] and not s["busy"]
+            and all(s["text"].count(text) >= n for text, n in expected.items()) and s)
         assert not state["errors"], "\n".join(state["errors"])
-        lines = state["text"].splitlines()
-        assert "sensor 12" in lines  # what sub -v printed, as its own line
+        if name == "00-start-here":
+            assert "sensor 12" in state["text"].splitlines()  # what sub -v printed, alone
         image = driver.find_element("css selector", ".jp-OutputArea-output img")
         driver.execute_script("arguments[0].scrollIntoView({block:'center'})", image)
-        driver.save_screenshot(str(tmp / "00-start-here.png"))
+        driver.save_screenshot(str(tmp / f"{name}.png"))
     finally:
         driver.quit()
