@@ -70,7 +70,7 @@ def test_the_shortened_intermittent_run_is_the_shipped_one_moved_in_time():
     def moved(t: float) -> float:  # the shipped outages start at 60 s and 150 s
         return t if pd.isna(t) or t < 60.0 else t - (SHIFTS[0] if t < 150.0 else SHIFTS[1])
 
-    times = ["t_open", "t_up", "t_down"]
+    times = ["t_open", "t_up", "t_down", "t_broker_down", "t_client_down"]
     expected = shipped.connections.copy()
     expected[times] = expected[times].apply(lambda column: column.map(moved)).round(6)
     got = sooner.connections.copy()
