@@ -13,6 +13,9 @@ The file format, in short (data/scenarios/*.toml are worked examples)::
                     a client says which with broker = "name"
     [[bridges]]     BridgeSpec: name, broker, remote, topics = [{pattern, direction, qos,
                     local_prefix, remote_prefix}], and mosquitto.conf's bridge options
+    [middlebox]     idle_timeout =, on_idle = "drop" | "reset", at = node: a NAT, firewall or
+                    load balancer on every client's route; a client's middlebox = {...} is
+                    a layer over it, middlebox = false takes the client out from behind it
 
 A client's link is built in layers, each overriding the keys it sets: the scenario's
 ``[link]``, its ``up``/``down`` table, the client's ``link``, and the client's ``link.up``/
@@ -42,9 +45,10 @@ from .checks import (BYTES, Bad, KEEPALIVE, MAX_COUNT, MAX_PAYLOAD, POSITIVE_SEC
                      mqtt_version, name, node_in, node_names, number, outages, show, text,
                      topic_rule)
 from ..protocol.bridge import BridgeError, BridgeTopic
+from ..world.middlebox import ON_IDLE
 from .model import (PATTERNS, SIZE_DISTRIBUTIONS, TRANSPORTS, BridgeSpec, BrokerSpec,
-                    ClientSpec, Crash, EdgeSpec, LinkSpec, PublishSpec, Scenario, SizeSpec, SubscriptionSpec,
-                    TcpSpec, WillSpec)
+                    ClientSpec, Crash, EdgeSpec, LinkSpec, MiddleboxSpec, PublishSpec, Scenario,
+                    SizeSpec, SubscriptionSpec, TcpSpec, WillSpec)
 from .overrides import parse_set, with_dotted_keys
 
 if sys.version_info >= (3, 11):
@@ -68,14 +72,19 @@ LINK = {**DIRECTION, "up": DIRECTION, "down": DIRECTION}
 CRASH = _keys("at", "down")
 SIZE = _keys("dist", "mean", "low", "high")
 PUBLISH = _keys("topic", "pattern", "interval", "burst", "start", "stop", "count", "message",
-                "qos", "retain", size=SIZE)
+                "qos", "retain", "message_expiry", "topic_alias", size=SIZE)
+MIDDLEBOX = _keys("idle_timeout", "on_idle", "at")
+# The Topic Alias Maximum of mqttsim's broker (BrokerConfig) and Mosquitto's default
+# max_topic_alias: an alias above it would be a protocol error once connected.
+BROKER_TOPIC_ALIAS_MAXIMUM = 10
 SUBSCRIPTION = _keys("topic", "qos", "no_local", "retain_as_published")
 WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
                "attach", "connect_at", "disconnect_at", "reconnect_delay",
                "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
-               "max_inflight", "stop_reading_at", "broker", subscribe=[SUBSCRIPTION],
-               publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL)
+               "max_inflight", "stop_reading_at", "broker", "receive_maximum",
+               "topic_alias_maximum", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
+               crashes=[CRASH], will=WILL, middlebox=MIDDLEBOX)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
@@ -89,7 +98,7 @@ BRIDGE = _keys("name", "broker", "remote", "version", "clean", "keepalive", "try
                topics=[BRIDGE_TOPIC])
 SCHEMA = _keys("name", "description", "duration", "transport", "version", "qos", "keepalive",
                "clean", "retain", "routers", link=LINK, tcp=TCP, broker=BROKER, links=[EDGE],
-               clients=[CLIENT], brokers=[BROKER], bridges=[BRIDGE])
+               middlebox=MIDDLEBOX, clients=[CLIENT], brokers=[BROKER], bridges=[BRIDGE])
 
 
 # --- Tables, one function each.
@@ -230,6 +239,12 @@ def _size(value: Any, where: Where) -> SizeSpec:
                     low=t.get("low", BYTES, 0))
 
 
+def _only_v5(t: Table, keys: tuple[str, ...], version: int, what: str) -> None:
+    for key in keys:
+        if key in t and version != 5:
+            t.fail(key, f"{what} of MQTT 5; set version = 5 for this client, or leave it out")
+
+
 def _publish(t: Table, version: int, d: _Defaults) -> PublishSpec:
     pattern = t.get("pattern", choice(*PATTERNS), "periodic")
     interval_check = SECONDS if pattern == "once" else number(
@@ -239,6 +254,7 @@ def _publish(t: Table, version: int, d: _Defaults) -> PublishSpec:
     if message is not None and "size" in t:
         t.fail("size", "a publish with a fixed message sends the message's own size; "
                        "set either message or size, not both")
+    _only_v5(t, ("message_expiry", "topic_alias"), version, "a PUBLISH property")
     return PublishSpec(
         topic=t.get("topic", topic_rule(validate_topic_name, version, "topic name")),
         pattern=pattern,
@@ -250,7 +266,12 @@ def _publish(t: Table, version: int, d: _Defaults) -> PublishSpec:
         message=message,
         size=_size(t.data["size"], t.where.at("size")) if "size" in t else SizeSpec(),
         qos=t.get("qos", QOS, d.qos),
-        retain=t.get("retain", boolean, d.retain))
+        retain=t.get("retain", boolean, d.retain),
+        message_expiry=t.get("message_expiry", integer(0, 2**32 - 1, unit=(
+            "seconds the broker may keep the message before delivering it")), None),
+        topic_alias=t.get("topic_alias", integer(1, BROKER_TOPIC_ALIAS_MAXIMUM, unit=(
+            "the alias number, within the broker's Topic Alias Maximum [MQTT-3.3.2-9]: "
+            "mqttsim's broker and Mosquitto allow 10")), None))
 
 
 def _subscriptions(t: Table, version: int, qos: int) -> tuple[SubscriptionSpec, ...]:
@@ -283,11 +304,39 @@ def _will(t: Table | None, version: int) -> WillSpec | None:
                     retain=t.get("retain", boolean, False))
 
 
+MIDDLEBOX_TABLE = "a middlebox table {idle_timeout = ..., on_idle = ..., at = ...}"
+
+
+def _middlebox(t: Table, top: Table | None) -> MiddleboxSpec | None:
+    """The client's middlebox: the scenario's ``[middlebox]`` with the client's own table
+    over it; ``middlebox = false`` puts the client behind none."""
+    value = t.data.get("middlebox")
+    if value is False:
+        return None
+    if value is True:
+        t.fail("middlebox", f"expected {MIDDLEBOX_TABLE}, or false for none")
+    layers = [x for x in (top, t.sub("middlebox", MIDDLEBOX, MIDDLEBOX_TABLE)) if x is not None]
+    if not layers:
+        return None
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, check in (("idle_timeout", number(above=0, unit=(
+                "seconds a flow may stay idle before the middlebox forgets it"))),
+                ("on_idle", choice(*ON_IDLE)), ("at", name)):
+            if key in layer:
+                values[key] = layer.get(key, check)
+    if "idle_timeout" not in values:
+        layers[-1].where.at("idle_timeout").missing(
+            "expected a number > 0 (seconds a flow may stay idle before it is forgotten)")
+    return MiddleboxSpec(**values)
+
+
 def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str,
-            brokers: tuple[str, ...]) -> ClientSpec:
+            brokers: tuple[str, ...], box: Table | None = None) -> ClientSpec:
     client_name = t.get("name", name)
     own = t.get("broker", choice(*brokers), broker)
     version = t.get("version", mqtt_version, d.version)
+    _only_v5(t, ("receive_maximum", "topic_alias_maximum"), version, "a CONNECT property")
     clean = t.get("clean", boolean, d.clean)
     if "client_id" in t:
         client_id = t.get("client_id", client_identifier(version))
@@ -320,7 +369,13 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str,
         retry_interval=t.get("retry_interval", POSITIVE_SECONDS, 20.0),
         ping_timeout=t.get("ping_timeout", POSITIVE_SECONDS, None),
         max_inflight=t.get("max_inflight", integer(1, 65535, unit="messages"), 20),
+        receive_maximum=t.get("receive_maximum", integer(1, 65535, unit=(
+            "QoS 1/2 messages in flight towards the client; 0 is a Protocol Error, "
+            "MQTT 5 3.1.2.11.3")), None),
+        topic_alias_maximum=t.get("topic_alias_maximum", integer(0, 65535, unit=(
+            "aliases the broker may use towards the client")), None),
         will=_will(t.sub("will", WILL, "a will table"), version),
+        middlebox=_middlebox(t, box),
         stop_reading_at=t.get("stop_reading_at", number(
             lo=connect_at, unit="seconds, at least connect_at; the client never reads again"),
             None))
@@ -328,13 +383,14 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str,
 
 def _clients(top: Table, d: _Defaults, base: _LinkLayer, broker: str,
              brokers: tuple[str, ...]) -> list[_Client]:
+    box = top.sub("middlebox", MIDDLEBOX, MIDDLEBOX_TABLE)
     entries = top.items("clients")
     if not entries:
         top.where.at("clients").missing("a scenario needs at least one [[clients]] table")
     clients = []
     for data, where in entries:
         t = Table(data, where, CLIENT, "a client table")
-        spec = _client(t, d, base, broker, brokers)
+        spec = _client(t, d, base, broker, brokers, box)
         count = t.get("count", integer(1, MAX_COUNT, unit="clients"), None)
         if count is None:
             clients.append(_Client(spec, where, spec.name))
@@ -408,6 +464,13 @@ def _check_topology(top: Table, brokers: tuple[BrokerSpec, ...], routers: tuple[
         if not topology.reaches_broker(attach, own):
             c.where.at("attach").fail(attach, f"no path from {attach!r} to the broker "
                                               f"{own!r} through [[links]]; add a link")
+        box = c.spec.middlebox
+        if box is not None and box.at is not None:
+            route = topology.route(attach, own)
+            if box.at not in route:
+                c.where.at("middlebox").at("at").fail(
+                    box.at, f"not on the route of {c.spec.name!r} to the broker "
+                            f"({' -> '.join([c.spec.name, *route])}); name one of its nodes")
     for b, where in bridges:
         if not topology.reaches_broker(b.broker, b.remote):
             where.at("remote").fail(b.remote, f"no path from the broker {b.broker!r} to "

@@ -42,6 +42,19 @@ class SizeSpec:
 
 
 @dataclass(frozen=True)
+class MiddleboxSpec:
+    """A NAT, stateful firewall or load balancer on a client's route that forgets a flow
+    idle for more than ``idle_timeout`` seconds (mqttsim.world.middlebox). ``on_idle``:
+    ``"drop"`` its packets silently from then on, or ``"reset"`` it (a RST to each end).
+    ``at``: the node it stands in front of, on the client's side (None: the node the client
+    attaches to -- its home router, or the broker's load balancer)."""
+
+    idle_timeout: float
+    on_idle: str = "drop"
+    at: str | None = None
+
+
+@dataclass(frozen=True)
 class PublishSpec:
     """One publishing workload of a client.
 
@@ -64,6 +77,13 @@ class PublishSpec:
     size: SizeSpec = field(default_factory=SizeSpec)
     qos: int = 0
     retain: bool = False
+    # MQTT 5: seconds after which the broker no longer delivers the message (Message Expiry
+    # Interval, 3.3.2.3.3 [MQTT-3.3.2-5]); None: it never expires.
+    message_expiry: int | None = None
+    # MQTT 5: the topic alias (1..65535) this workload's messages use: the first PUBLISH on
+    # a connection carries topic and alias, the later ones the alias alone (3.3.2.3.4),
+    # when the broker's Topic Alias Maximum allows it.
+    topic_alias: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +136,13 @@ class ClientSpec:
     retry_interval: float = 20.0
     ping_timeout: float | None = None  # None: one keepalive
     max_inflight: int = 20
+    # MQTT 5 CONNECT properties: how many QoS 1/2 PUBLISHes the broker may have
+    # unacknowledged towards this client (Receive Maximum, 3.1.2.11.3; None: 65535), and
+    # how many topic aliases the broker may use towards it (3.1.2.11.5; None: 0, none).
+    receive_maximum: int | None = None
+    topic_alias_maximum: int | None = None
     will: WillSpec | None = None
+    middlebox: MiddleboxSpec | None = None  # a NAT/firewall/load balancer on its route
     # From then on the application never reads its connection again: a stuck subscriber.
     # The bytes keep arriving (the TCP model has no receive window), but its MQTT side never
     # sees them, so it acknowledges nothing: QoS 1/2 copies fill the broker's in-flight
@@ -329,13 +355,17 @@ def _crashes(crashes: tuple[Crash, ...]) -> list[dict[str, float]]:
 
 
 def _client_dict(c: ClientSpec, top: dict[str, Any], link: LinkSpec | None,
-                 broker: str) -> dict[str, Any]:
+                 broker: str, top_middlebox: MiddleboxSpec | None = None) -> dict[str, Any]:
     default = ClientSpec(c.name, c.name, version=top.get("version", 4),
                          keepalive=top.get("keepalive", 60), clean=top.get("clean", True),
                          attach=c.broker or broker,
                          reconnect_max_delay=max(30.0, c.reconnect_delay))
     d: dict[str, Any] = {"name": c.name, **_changed(c, default, skip=(
-        "name", "subscribe", "publish", "link", "crashes", "will"))}
+        "name", "subscribe", "publish", "link", "crashes", "will", "middlebox"))}
+    if c.middlebox != top_middlebox:
+        d["middlebox"] = (False if c.middlebox is None
+                          else {f.name: getattr(c.middlebox, f.name) for f in fields(c.middlebox)
+                                if getattr(c.middlebox, f.name) is not None})
     qos, retain = top.get("qos", 0), top.get("retain", False)
     if c.subscribe:
         d["subscribe"] = [s.topic if s == SubscriptionSpec(s.topic, qos)
@@ -409,5 +439,11 @@ def _scenario_dict(sc: Scenario) -> dict[str, Any]:
         top["routers"] = list(sc.routers)
     if sc.links:
         top["links"] = [{"a": e.a, "b": e.b, **_link_dict(e.link)} for e in sc.links]
-    top["clients"] = [_client_dict(c, top, link, sc.broker.name) for c in clients]
+    # One [middlebox] when every client is behind the same one; a client that differs says so
+    boxes = [c.middlebox for c in clients]
+    middlebox = _most_common(boxes, None)
+    if middlebox is not None:
+        top["middlebox"] = {f.name: getattr(middlebox, f.name) for f in fields(middlebox)
+                            if getattr(middlebox, f.name) is not None}
+    top["clients"] = [_client_dict(c, top, link, sc.broker.name, middlebox) for c in clients]
     return top

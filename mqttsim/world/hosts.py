@@ -20,6 +20,7 @@ from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
 from ..protocol.client import ClientConfig, ClientEngine
 from ..protocol.packets import Subscription, Will
+from ..protocol.properties import NO_PROPERTIES, Properties
 from .clock import Alarm, Clock, never
 from .recorder import Recorder
 
@@ -58,6 +59,23 @@ def broker_config(spec: Any) -> BrokerConfig:
                         hold_acks_when_congested=spec.hold_acks_when_congested,
                         retry_policy=spec.retry_policy, retry_interval=spec.retry_interval,
                         emit_packet_events=True)
+
+
+def connect_properties(spec: Any) -> Properties:
+    """The MQTT 5 CONNECT properties a scenario client asks for (Receive Maximum, Topic
+    Alias Maximum; the Session Expiry Interval is ClientConfig's own)."""
+    if spec.version != 5 or (spec.receive_maximum is None and spec.topic_alias_maximum is None):
+        return NO_PROPERTIES
+    return Properties(receive_maximum=spec.receive_maximum,
+                      topic_alias_maximum=spec.topic_alias_maximum)
+
+
+def publish_properties(plan: Any) -> Properties:
+    """The MQTT 5 PUBLISH properties of a workload's messages (expiry, topic alias); the
+    engine leaves an alias out when the broker allows none [MQTT-3.3.2-9]."""
+    if plan.message_expiry is None and plan.topic_alias is None:
+        return NO_PROPERTIES
+    return Properties(message_expiry_interval=plan.message_expiry, topic_alias=plan.topic_alias)
 
 
 class BrokerProcess:
@@ -206,7 +224,7 @@ class ClientProcess:
             clean_session=s.clean, session_expiry=s.session_expiry, will=will,
             max_inflight=s.max_inflight, retry_policy=s.retry_policy,
             retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
-            emit_packet_events=True))
+            properties=connect_properties(s), emit_packet_events=True))
         # The packets table is built from PacketSent alone, unless arrivals come from it.
         engine.trace_received = self.trace_received
         return engine
@@ -294,7 +312,8 @@ class ClientProcess:
             now = self.clock.now
             self.recorder.publish(self.name, self.seq, plan.topic, payload, plan.qos,
                                   plan.retain, now)
-            self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now)
+            self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now,
+                                publish_properties(plan))
             self._handle(self.engine.take_events())
         following = next(times, None)
         if following is not None:  # the same occurrence, posted again (as clock.at would)

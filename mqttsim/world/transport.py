@@ -104,11 +104,13 @@ class Transport:
         self._ids += 1
         if broker_node is None:
             broker_node = getattr(broker, "name", None)
-        up, down = self.network.paths(client, broker_node)
+        up, down = self.network.open_paths(client, broker_node)
         if self.kind == "datagram":
             return DatagramEnd.connect(self, self._ids, client, up, down, app, broker,
                                        broker_node)
-        return TcpEnd.connect(self, self._ids, client, up, down, app, broker, broker_node)
+        end = TcpEnd.connect(self, self._ids, client, up, down, app, broker, broker_node)
+        self.network.when_reset(up, end.reset_by_middlebox)  # nothing without a middlebox
+        return end
 
     def new_id(self) -> int:
         """A connection id no end has, for a connection that does not cross the network
@@ -491,6 +493,28 @@ class TcpEnd(_End):
     def _die(self) -> None:
         self.state = "dead"
         self.alarm.cancel()
+
+    def reset_by_middlebox(self, to_client: list, to_broker: list) -> None:
+        """A middlebox on the path (``mqttsim.world.middlebox``, ``on_idle = "reset"``)
+        resets the connection: from where it stands, a RST to each end, each forged with
+        the address of the other end as a real middlebox does (called on the client's end;
+        ``to_client``/``to_broker``: the hops from the middlebox)."""
+        for end, path in ((self, to_client), (self.peer, to_broker)):
+            if end is None or end.state == "dead":
+                continue
+            size, recorder = end.bare_header, self.recorder
+            row = recorder.segment(self.clock.now, end.conn, end.peer_name, end.name, "rst",
+                                   0, None, b"", False, size)
+            item = (Control("rst"), row)
+            if path:
+                self.transport.network.carry(path, size, item, end._reset_arrived,
+                                             recorder.segment_lost)
+            else:
+                end._reset_arrived(item)
+
+    def _reset_arrived(self, item: tuple) -> None:
+        self.recorder.arrivals[item[1]] = self.clock.now
+        self._on_control(item[0])
 
 
 class DatagramEnd(_End):

@@ -14,7 +14,8 @@ from mqttsim.scenario import load
 from mqttsim.scenario.load import ScenarioError, apply_overrides, from_dict, load_file, parse_set
 from mqttsim.protocol.bridge import BridgeTopic
 from mqttsim.scenario.model import (BridgeSpec, BrokerSpec, ClientSpec, Crash, EdgeSpec, LinkSpec,
-                                    PublishSpec, Scenario, SizeSpec, SubscriptionSpec, TcpSpec,
+                                    MiddleboxSpec, PublishSpec, Scenario, SizeSpec,
+                                    SubscriptionSpec, TcpSpec,
                                     WillSpec)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
@@ -267,8 +268,9 @@ def test_the_format_knows_every_field_of_the_model():
     assert set(load.SIZE) == names(SizeSpec) and set(load.CRASH) == names(Crash)
     assert set(load.DIRECTION) == names(LinkParams) | {"gilbert"}
     # [[brokers]] holds broker and other_brokers; restart_timeout is [base, cap]
+    assert set(load.MIDDLEBOX) == names(MiddleboxSpec)
     assert set(load.SCHEMA) == (names(Scenario) - {"source", "raw", "other_brokers"}) | {
-        "version", "qos", "keepalive", "clean", "retain", "link", "brokers"}
+        "version", "qos", "keepalive", "clean", "retain", "link", "brokers", "middlebox"}
     assert set(load.BRIDGE) == (names(BridgeSpec) - {"restart_base", "restart_cap"}) | {
         "restart_timeout"}
     assert set(load.BRIDGE_TOPIC) == {"pattern", "direction", "qos", "local_prefix",

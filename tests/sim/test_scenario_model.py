@@ -48,7 +48,8 @@ def in_code() -> Scenario:
 
 
 def keys_within(data, schema, path="") -> None:
-    """Every key of ``data`` is one the file format has (load.SCHEMA)."""
+    """Every key of ``data`` is one the file format has (load.SCHEMA); ``size`` may be a
+    number and ``middlebox`` false instead of a table."""
     if isinstance(schema, list):
         for i, item in enumerate(data if isinstance(data, list) else [data]):
             if not isinstance(item, str):
@@ -56,7 +57,7 @@ def keys_within(data, schema, path="") -> None:
         return
     for key, value in data.items():
         assert key in schema, f"{path}.{key} is not a scenario file key"
-        if schema[key] is not None and key not in ("size",):
+        if schema[key] is not None and key not in ("size",) and value is not False:
             keys_within(value, schema[key], f"{path}.{key}")
 
 
