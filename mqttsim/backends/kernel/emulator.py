@@ -12,6 +12,13 @@ packets, so routers' queues are shared as in the simulator. What survives the la
 written to the destination's TUN at its arrival time; the kernel there takes it as if it
 came off a wire.
 
+A middlebox on a route (``[middlebox]``: a NAT, firewall or load balancer with an idle
+timeout) is the world's ``MiddleboxHop`` in the path, asked with the real packet's 5-tuple
+(``mqttsim.world.middlebox.FlowTable``, the simulator's own rule): a client's SYN opens a
+flow, any packet of it refreshes it, and once it has idled out its packets are dropped or,
+with ``on_idle = "reset"``, answered with a forged RST to each host (``packets.resets_for``)
+sent on from the middlebox's place on the path.
+
 Times are scenario seconds: ``time.monotonic() - origin`` (CLOCK_MONOTONIC is one clock
 for every process on the machine, so the driver and the emulator agree on scenario time).
 Every packet is logged (sent, arrival or drop with the hop, its bytes) and handed back at
@@ -69,7 +76,8 @@ class Emulator:
     """Forwards packets between TUN fds through the scenario's links."""
 
     def __init__(self, config: EmulatorConfig, origin: float):
-        from ...world.network import Network
+        from ...world.network import MiddleboxHop, Network
+        self._middlebox_hop = MiddleboxHop
         self.config, self.origin = config, origin
         self.network = Network(config.scenario, None, config.seed)
         self.names = [name for name, _, _ in config.hosts]
@@ -95,12 +103,14 @@ class Emulator:
         if found is None:
             broker = self.network.broker
             a, b = self.names[src], self.names[dst]
+            # open_paths: the links, and the host's middlebox if it is behind one (its
+            # flows are told apart by their 5-tuples here, not by the path)
             if b == broker:
-                found = self.network.paths(a)[0]
+                found = self.network.open_paths(a)[0]
             elif a == broker:
-                found = self.network.paths(b)[1]
+                found = self.network.open_paths(b)[1]
             else:
-                found = self.network.paths(a)[0] + self.network.paths(b)[1]
+                found = self.network.open_paths(a)[0] + self.network.open_paths(b)[1]
             self._paths[key] = found
         return found
 
@@ -154,12 +164,49 @@ class Emulator:
     def _hop(self, t: float, packet: bytes, path: list, index: int, dst: int,
              row: list) -> None:
         hop = path[index]
+        if hop.__class__ is self._middlebox_hop:
+            self._middlebox(t, packet, path, index, dst, row)
+            return
         arrival = hop.link.arrival(t, len(packet))
         if arrival is None:
             row[5], row[6] = hop.link.last_dropped, hop.name
             return
         heapq.heappush(self._heap, (arrival, next(self._order), packet, path, index + 1, dst,
                                     row))
+
+    def _middlebox(self, t: float, packet: bytes, path: list, index: int, dst: int,
+                   row: list) -> None:
+        """The packet meets a middlebox at ``t``: on along the path, dropped, or dropped and
+        answered with a RST to each host (each sent on from here along its own path)."""
+        from ...world.middlebox import DROP_REASON, Verdict
+        from .packets import ACK, SYN, parse, resets_for
+        hop = path[index]
+        header = parse(packet)
+        if header is None:  # not TCP: the middlebox tracks TCP flows only
+            heapq.heappush(self._heap, (t, next(self._order), packet, path, index + 1, dst, row))
+            return
+        ends = ((header.src, header.src_port), (header.dst, header.dst_port))
+        flow = ends if hop.outbound else ends[::-1]  # (client side, broker side)
+        opens = hop.outbound and header.flags & (SYN | ACK) == SYN
+        verdict = hop.table.packet(flow, t, opens)
+        if verdict is Verdict.FORWARD:
+            heapq.heappush(self._heap, (t, next(self._order), packet, path, index + 1, dst, row))
+            return
+        row[5], row[6] = DROP_REASON, hop.name
+        if verdict is not Verdict.RESET:
+            return
+        src = row[1]
+        back, forward = resets_for(header)
+        for rst, sender, receiver, route, at in (
+                (forward, src, dst, path, index),
+                (back, dst, src, self.path(dst, src), None)):
+            if at is None:  # the same middlebox on the way back
+                at = next(i for i, h in enumerate(route) if h.__class__ is self._middlebox_hop
+                          and h.table is hop.table)
+            forged = [t, sender, receiver, len(rst), None, None, None, rst]
+            self.log.packets.append(forged)
+            heapq.heappush(self._heap, (t, next(self._order), rst, route, at + 1, receiver,
+                                        forged))
 
     def _due(self, now: float) -> None:
         heap = self._heap
@@ -187,7 +234,7 @@ class Emulator:
                           "unroutable": self.unroutable, "write_errors": self.write_errors,
                           "late_max": self.late_max,
                           "late_mean": self.late_sum / self.written if self.written else 0.0,
-                          "hosts": self.names}
+                          "hosts": self.names, "middleboxes": self.network.middlebox_rows()}
         return self.log
 
 

@@ -50,6 +50,46 @@ def parse(packet: bytes) -> TcpHeader | None:
                      offset_flags & 0x3F, total - ihl - data_offset, total)
 
 
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071): ones' complement of the ones' complement sum."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def reset_packet(src: bytes, dst: bytes, src_port: int, dst_port: int, seq: int,
+                 ack: int | None = None) -> bytes:
+    """An IPv4 packet holding a bare TCP RST (with ACK when ``ack`` is given), as a
+    middlebox forges one in the name of ``src``: 20 bytes of IP header (RFC 791), 20 of TCP
+    (RFC 9293 3.1), both checksums set (the TCP one over the pseudo-header)."""
+    flags = RST | (ACK if ack is not None else 0)
+    tcp = struct.pack("!HHIIHHHH", src_port, dst_port, seq % MOD, (ack or 0) % MOD,
+                      (5 << 12) | flags, 0, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, PROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, PROTO_TCP, 0,
+                     src, dst)
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    return ip + tcp
+
+
+def resets_for(header: TcpHeader) -> tuple[bytes, bytes]:
+    """The two RSTs a middlebox answers a segment of a forgotten flow with, each with the
+    sequence number its receiver expects (RFC 9293 3.10.7.1: a RST is accepted when its
+    sequence number is RCV.NXT; RFC 5961 3.2): (to the segment's sender, in the name of its
+    peer: seq = the segment's ACK; to its receiver, in the name of the sender: seq = the
+    segment's own)."""
+    back = (reset_packet(header.dst, header.src, header.dst_port, header.src_port, header.ack)
+            if header.flags & ACK else
+            reset_packet(header.dst, header.src, header.dst_port, header.src_port, 0,
+                         header.seq + header.payload + (1 if header.flags & (SYN | FIN) else 0)))
+    forward = reset_packet(header.src, header.dst, header.src_port, header.dst_port, header.seq)
+    return back, forward
+
+
 def kind_of(flags: int, payload: int) -> str:
     """The segments table's kind: syn, synack, rst, fin, data or ack."""
     if flags & SYN:
