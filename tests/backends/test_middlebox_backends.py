@@ -1,4 +1,4 @@
-"""The kernel backend's middlebox: the simulator's idle-timeout rule applied to real TCP.
+"""The middlebox on the real backends: the simulator's idle-timeout rule on real TCP and sockets.
 
 First without root (pipes stand in for TUN devices): the emulator keys flows by the real
 5-tuple, a client's SYN opens one, an idled-out flow's segment is dropped or answered with
@@ -129,44 +129,61 @@ def parse_all(data: bytes) -> list:
     return packets
 
 
-# --- On Linux's TCP
+# --- On Linux's TCP, and on the sockets backend's relay
 
 MISSING = missing_requirement()
+IDLE, KEEPALIVE = 1.5, 2  # and 1 s (MQTT's smallest keepalive) for "ok"
+
+
+def behind_middleboxes() -> Scenario:
+    """dev-drop behind a NAT that drops, dev-reset behind a load balancer that resets, both
+    with a keepalive above the idle timeout; ok behind the NAT with one below it."""
+    return Scenario.from_dict({
+        "name": "nat", "duration": 3.6, "link": {"latency": 0.01},
+        "routers": ["home", "lb"],
+        "links": [{"a": "home", "b": "broker"}, {"a": "lb", "b": "broker"}],
+        "middlebox": {"idle_timeout": IDLE, "on_idle": "drop"},
+        "clients": [{"name": "dev-drop", "keepalive": KEEPALIVE, "attach": "home"},
+                    {"name": "dev-reset", "keepalive": KEEPALIVE, "attach": "lb",
+                     "middlebox": {"on_idle": "reset"}},
+                    {"name": "ok", "keepalive": 1, "attach": "home"}]})
+
+
+def broken_as_the_rules_say(res, backend: str) -> None:
+    conns = res.connections
+    first = conns.groupby("client").first()
+    # silently dropped: the broker gives up 1.5 keepalives after the CONNECT
+    dropped = first.loc["dev-drop"]
+    assert dropped["broker_reason"] == "keepalive", backend
+    assert dropped["t_down"] == pytest.approx(1.5 * KEEPALIVE, abs=0.3), backend
+    # reset: both ends at the PINGREQ, one keepalive after the CONNECT
+    reset = first.loc["dev-reset"]
+    assert reset["client_reason"] == "reset", backend
+    # the real server names the socket error it got: ECONNRESET
+    assert reset["broker_reason"] == "reset" or (
+        reset["broker_reason"] == "transport" and "reset" in reset["detail"]), backend
+    assert reset["t_down"] == pytest.approx(KEEPALIVE, abs=0.3), backend
+    assert (conns["client"] == "dev-reset").sum() == 2, backend  # and it reconnected
+    # keepalive 1 s < 1.5 s: never forgotten
+    assert first.loc["ok", "t_down"] != first.loc["ok", "t_down"], backend  # NaN
 
 
 @pytest.mark.realtime
 @pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}")
 def test_kernel_a_keepalive_longer_than_the_idle_timeout_breaks_real_tcp_as_in_the_sim():
-    idle, keepalive = 1.5, 2  # and 1 s (MQTT's smallest keepalive) for "ok"
-    sc = Scenario.from_dict({
-        "name": "nat", "duration": 3.6, "link": {"latency": 0.01},
-        "routers": ["home", "lb"],
-        "links": [{"a": "home", "b": "broker"}, {"a": "lb", "b": "broker"}],
-        "middlebox": {"idle_timeout": idle, "on_idle": "drop"},
-        "clients": [{"name": "dev-drop", "keepalive": keepalive, "attach": "home"},
-                    {"name": "dev-reset", "keepalive": keepalive, "attach": "lb",
-                     "middlebox": {"on_idle": "reset"}},
-                    {"name": "ok", "keepalive": 1, "attach": "home"}]})
+    sc = behind_middleboxes()
     try:
-        results = {backend: run(sc, seed=1, backend=backend) for backend in ("kernel", "sim")}
+        res = run(sc, seed=1, backend="kernel")
     finally:
         assert not [n for n in list_namespaces() if n.startswith(f"mqs-{os.getpid()}-")]
-    for backend, res in results.items():
-        conns = res.connections.set_index("client", drop=False)
-        first = res.connections.groupby("client").first()
-        # silently dropped: the broker gives up 1.5 keepalives after the CONNECT
-        dropped = first.loc["dev-drop"]
-        assert dropped["broker_reason"] == "keepalive", backend
-        assert dropped["t_down"] == pytest.approx(1.5 * keepalive, abs=0.3), backend
-        # reset: both ends at the PINGREQ, one keepalive after the CONNECT
-        reset = first.loc["dev-reset"]
-        assert reset["client_reason"] == "reset", backend
-        # the real server names the socket error it got: ECONNRESET
-        assert reset["broker_reason"] == "reset" or (
-            reset["broker_reason"] == "transport" and "reset" in reset["detail"]), backend
-        assert reset["t_down"] == pytest.approx(keepalive, abs=0.3), backend
-        assert len(conns.loc[["dev-reset"]]) == 2, backend  # and it reconnected
-        # keepalive 1 s < 1.5 s: never forgotten
-        assert first.loc["ok", "t_down"] != first.loc["ok", "t_down"], backend  # NaN
-    segments = results["kernel"].segments
-    assert (segments["dropped"] == "middlebox_idle").sum() > 0
+    broken_as_the_rules_say(res, "kernel")
+    broken_as_the_rules_say(run(sc, seed=1), "sim")
+    assert (res.segments["dropped"] == "middlebox_idle").sum() > 0
+    rows = {row["middlebox"]: row for row in res.stats["emulator_middleboxes"]}
+    assert rows["middlebox@lb"]["resets"] >= 1 and rows["middlebox@home"]["dropped"] >= 1
+
+
+@pytest.mark.realtime
+def test_sockets_the_relay_applies_the_same_middlebox():
+    res = run(behind_middleboxes(), seed=1, backend="sockets", time_scale=2)
+    broken_as_the_rules_say(res, "sockets")
