@@ -31,9 +31,10 @@ NOTEBOOKS = ROOT / "notebooks"
 ALL = sorted(p for p in NOTEBOOKS.glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 LESSONS = ["00-start-here", "01-packets", "02-topics", "03-qos", "04-keepalive",
            "05-sessions", "06-sweeps-and-reports", "08-duplicates-and-offline",
-           "09-dead-connections", "10-retained-and-wills", "11-your-own-client"]
+           "09-dead-connections", "10-retained-and-wills", "11-your-own-client",
+           "12-nat-and-mqtt5"]
 # The lessons of issue 17, one per recurring question: each opens with a `parameters` cell.
-QUESTION_LESSONS = LESSONS[-4:]
+QUESTION_LESSONS = LESSONS[-5:]
 OWN_CLIENT = "11-your-own-client"
 KERNEL_MISSING = missing_requirement()
 EXERCISE_NOTEBOOKS = sorted((NOTEBOOKS / "exercises").glob("*.ipynb"))
@@ -59,6 +60,8 @@ EXPECTED = {
     "10-retained-and-wills": ["waited (s)", "will, s after death"],
     OWN_CLIENT: (["skipping the real run"] if KERNEL_MISSING else
                  ["device->broker", "20 of 20 messages acknowledged"]),
+    "12-nat-and-mqtt5": ["pingresp_timeout", "middlebox@broker", "commands lost", "expired",
+                         "session_expired", "worker-2"],
 }
 
 
