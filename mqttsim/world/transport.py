@@ -503,8 +503,9 @@ class TcpEnd(_End):
             if end is None or end.state == "dead":
                 continue
             size, recorder = end.bare_header, self.recorder
+            # its sequence number: the next the receiving end expects (RFC 9293 3.10.7.1)
             row = recorder.segment(self.clock.now, end.conn, end.peer_name, end.name, "rst",
-                                   0, None, b"", False, size)
+                                   end.receiver.expected, None, b"", False, size)
             item = (Control("rst"), row)
             if path:
                 self.transport.network.carry(path, size, item, end._reset_arrived,
