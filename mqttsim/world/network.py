@@ -89,13 +89,16 @@ class Network:
             if at not in self.topology.route(client.name, getattr(client, "broker", None))[1:]:
                 raise ValueError(f"client {client.name!r}: middlebox.at = {at!r} is not on its "
                                  f"route to the broker")
+            # One table per node and settings: clients that set their own (a layer over
+            # [middlebox]) get a middlebox of their own there, named with its settings.
             name = f"middlebox@{at}"
             table = self.middleboxes.get(name)
+            if table is not None and (table.idle_timeout, table.on_idle) != (
+                    spec.idle_timeout, spec.on_idle):
+                name = f"middlebox@{at}({spec.idle_timeout:g}s,{spec.on_idle})"
+                table = self.middleboxes.get(name)
             if table is None:
                 table = self.middleboxes[name] = FlowTable(spec.idle_timeout, spec.on_idle)
-            elif (table.idle_timeout, table.on_idle) != (spec.idle_timeout, spec.on_idle):
-                raise ValueError(f"client {client.name!r}: the middlebox at {at!r} is already "
-                                 f"set up differently for another client (one per node)")
             self._middlebox_of[client.name] = (name, at, table)
 
     def _add_hop(self, src: str, dst: str, params: LinkParams, seed: int) -> None:

@@ -152,3 +152,17 @@ def test_without_a_middlebox_nothing_changes():
     res = run(plain, seed=1)
     assert (res.outcomes["outcome"] == "delivered").all()
     assert res.connections["t_down"].isna().all()
+
+
+def test_clients_with_their_own_settings_at_one_node_get_a_middlebox_each():
+    sc = Scenario.from_dict({
+        "duration": 200, "middlebox": {"idle_timeout": 60},
+        "clients": [{"name": "nat", "keepalive": 90, "subscribe": "t"},
+                    {"name": "lb", "keepalive": 90, "subscribe": "t",
+                     "middlebox": {"idle_timeout": 350, "on_idle": "reset"}}]})
+    res = run(sc, seed=1)
+    first = res.connections.groupby("client").first()
+    assert first.loc["nat", "broker_reason"] == "keepalive"  # 90 s > 60 s: forgotten
+    assert first.loc["lb", "t_down"] != first.loc["lb", "t_down"]  # 90 s < 350 s: NaN, kept
+    hops = set(res.segments["hop"].dropna())
+    assert hops == {"middlebox@broker"}  # only the 60 s one dropped anything
