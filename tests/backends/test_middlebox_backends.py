@@ -132,14 +132,15 @@ def parse_all(data: bytes) -> list:
 # --- On Linux's TCP, and on the sockets backend's relay
 
 MISSING = missing_requirement()
-IDLE, KEEPALIVE = 1.5, 2  # and 1 s (MQTT's smallest keepalive) for "ok"
+IDLE, KEEPALIVE = 1.6, 2  # and 1 s (MQTT's smallest keepalive) for "ok"
+SLACK = 0.4  # seconds: real timers on a loaded machine run late
 
 
 def behind_middleboxes() -> Scenario:
     """dev-drop behind a NAT that drops, dev-reset behind a load balancer that resets, both
     with a keepalive above the idle timeout; ok behind the NAT with one below it."""
     return Scenario.from_dict({
-        "name": "nat", "duration": 3.6, "link": {"latency": 0.01},
+        "name": "nat", "duration": 3.8, "link": {"latency": 0.01},
         "routers": ["home", "lb"],
         "links": [{"a": "home", "b": "broker"}, {"a": "lb", "b": "broker"}],
         "middlebox": {"idle_timeout": IDLE, "on_idle": "drop"},
@@ -151,18 +152,19 @@ def behind_middleboxes() -> Scenario:
 
 def broken_as_the_rules_say(res, backend: str) -> None:
     conns = res.connections
+    backend = f"{backend}:\n{conns[['client', 't_up', 't_down', 'broker_reason', 'client_reason']]}"
     first = conns.groupby("client").first()
     # silently dropped: the broker gives up 1.5 keepalives after the CONNECT
     dropped = first.loc["dev-drop"]
     assert dropped["broker_reason"] == "keepalive", backend
-    assert dropped["t_down"] == pytest.approx(1.5 * KEEPALIVE, abs=0.3), backend
+    assert dropped["t_down"] == pytest.approx(1.5 * KEEPALIVE, abs=SLACK), backend
     # reset: both ends at the PINGREQ, one keepalive after the CONNECT
     reset = first.loc["dev-reset"]
     assert reset["client_reason"] == "reset", backend
     # the real server names the socket error it got: ECONNRESET
     assert reset["broker_reason"] == "reset" or (
         reset["broker_reason"] == "transport" and "reset" in reset["detail"]), backend
-    assert reset["t_down"] == pytest.approx(KEEPALIVE, abs=0.3), backend
+    assert reset["t_down"] == pytest.approx(KEEPALIVE, abs=SLACK), backend
     assert (conns["client"] == "dev-reset").sum() == 2, backend  # and it reconnected
     # keepalive 1 s < 1.5 s: never forgotten
     assert first.loc["ok", "t_down"] != first.loc["ok", "t_down"], backend  # NaN
