@@ -22,7 +22,7 @@ TOPIC = "fleet/trucks/truck-0042/telemetry/gps/position"
 
 def scenario() -> Scenario:
     return Scenario.from_dict({
-        "name": "v5", "duration": 1.5, "version": 5, "qos": 1,
+        "name": "v5", "duration": 2.0, "version": 5, "qos": 1,
         "clients": [
             {"name": "display-rm2", "receive_maximum": 2, "subscribe": "burst",
              "link": {"latency": LATENCY}},
