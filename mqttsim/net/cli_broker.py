@@ -57,7 +57,8 @@ def build_server(args: argparse.Namespace, log):
     settings = _settings(args.config_file)
     try:
         listeners = [Listener(item.host, item.port,
-                              item.tls.ssl_context() if item.tls is not None else None)
+                              item.tls.ssl_context() if item.tls is not None else None,
+                              item.protocol)
                      for item in settings.listeners]
     except OSError as exc:  # ssl.SSLError included: a certificate or key that does not load
         raise _ConfigError(f"{args.config_file}: TLS listener: {exc}") from None
@@ -113,8 +114,9 @@ async def serve(args: argparse.Namespace) -> int:
                "port with -p)" if address_in_use(exc) else exc.strerror or str(exc))
         print(f"mqttsim broker: cannot listen on {where}: {why}", file=sys.stderr)
         return EXIT_FAILURE
-    for host, port in server.addresses:
-        log.write(f"Opening listen socket on {host} port {port}.")
+    for listener, (host, port) in server.bound:
+        kind = " websockets" if listener.protocol == "websockets" else ""
+        log.write(f"Opening{kind} listen socket on {host} port {port}.")
     from .bridge import start_bridges
     bridges = await start_bridges(server, getattr(server, "bridge_settings", ()), log.write)
     stop = asyncio.Event()

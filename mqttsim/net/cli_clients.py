@@ -83,6 +83,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", default=None, help="client private key (PEM), for TLS")
     parser.add_argument("--insecure", action="store_true",
                         help="TLS without checking the broker's host name (testing only)")
+    parser.add_argument("-L", "--url", default=None,
+                        help="the broker as a URL: mqtt(s)://[user[:password]@]host[:port]/"
+                             "topic as mosquitto's -L, or ws(s)://[user[:password]@]host"
+                             "[:port][/path] for MQTT over WebSockets (path default /mqtt)")
+    parser.add_argument("--ws", action="store_true",
+                        help="MQTT over WebSockets to -h/-p (default port 8080, path /mqtt; "
+                             "wss:// with --cafile)")
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -132,9 +139,51 @@ def _will(args: argparse.Namespace) -> Will | None:
     return Will(args.will_topic, payload, args.will_qos, args.will_retain)
 
 
+URL_PORTS = {"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}  # a URL's defaults
+WS_PORT = 8080  # --ws without -p: the WebSocket listener of the usual classroom config
+
+
+def apply_url(args: argparse.Namespace) -> None:
+    """``-L URL``: set host, port, user, password, TLS and transport from it (raises
+    ``UsageError``). As mosquitto_pub/sub's -L, an mqtt(s):// URL's path is the topic; a
+    ws(s):// URL's path is the WebSocket resource (``/mqtt`` when none), as MQTT.js and paho
+    take it, and the topic comes from -t."""
+    from urllib.parse import unquote, urlsplit
+
+    args.websocket_path = "/mqtt"
+    if args.url is None:
+        return
+    try:
+        url = urlsplit(args.url)
+        port = url.port
+    except ValueError as exc:
+        raise UsageError(f"-L {args.url}: {exc}.") from None
+    if url.scheme not in URL_PORTS or not url.hostname:
+        raise UsageError(f"-L {args.url}: expected mqtt://, mqtts://, ws:// or wss:// "
+                         "followed by a host.")
+    args.host = url.hostname
+    args.port = port if port is not None else URL_PORTS[url.scheme]
+    if url.username is not None:
+        args.username = unquote(url.username)
+    if url.password is not None:
+        args.password = unquote(url.password)
+    args.url_tls = url.scheme in ("mqtts", "wss")
+    if url.scheme in ("ws", "wss"):
+        args.ws = True
+        args.websocket_path = (url.path or "/mqtt") + (f"?{url.query}" if url.query else "")
+    elif url.path.strip("/"):
+        topic = unquote(url.path[1:])
+        if isinstance(args.topic, list):
+            args.topic.append(topic)
+        elif args.topic is None:
+            args.topic = topic
+
+
 def make_client(args: argparse.Namespace, tool: str,
                 on_event: Callable | None = None) -> Client:
     """A ``Client`` configured from the common options (raises ``UsageError``)."""
+    if not hasattr(args, "websocket_path"):
+        apply_url(args)
     version = VERSIONS[args.protocol_version]
     if args.password is not None and args.username is None and version != MQTT_5:
         raise UsageError("A password was given without a user name (MQTT 3.1/3.1.1 forbid it).")
@@ -142,7 +191,12 @@ def make_client(args: argparse.Namespace, tool: str,
     if problem is not None:
         raise UsageError(f"-p {args.port}: {problem}.")
     tls = _tls_context(args)
-    port = args.port if args.port is not None else (8883 if tls else 1883)
+    if tls is None and getattr(args, "url_tls", False):
+        tls = ssl.create_default_context()  # mqtts:// or wss:// without --cafile: system CAs
+        if args.insecure:
+            tls.check_hostname = False
+    default_port = WS_PORT if args.ws else (8883 if tls else 1883)
+    port = args.port if args.port is not None else default_port
     session_expiry = SESSION_NEVER_EXPIRES if args.disable_clean_session and version == MQTT_5 \
         else 0
     if args.will_topic is not None:
@@ -151,7 +205,8 @@ def make_client(args: argparse.Namespace, tool: str,
                   keepalive=args.keepalive, clean_session=not args.disable_clean_session,
                   session_expiry=session_expiry, username=args.username,
                   password=args.password, will=_will(args), tls=tls,
-                  on_event=on_event)
+                  on_event=on_event, transport="websockets" if args.ws else "tcp",
+                  websocket_path=args.websocket_path)
 
 
 def _check(validate: Callable, topic: str, version: int) -> None:
@@ -410,6 +465,7 @@ def _check_sub_args(args: argparse.Namespace, version: int) -> None:
 
 async def _sub_main(args: argparse.Namespace) -> int:
     out = _Output()
+    apply_url(args)
     version = VERSIONS[args.protocol_version]
     _check_sub_args(args, version)
     client = make_client(args, "sub", _debug_printer(out, args.debug, version))
@@ -505,6 +561,7 @@ def _payload(args: argparse.Namespace) -> bytes | None:
 
 async def _pub_main(args: argparse.Namespace) -> int:
     out = _Output()
+    apply_url(args)
     version = VERSIONS[args.protocol_version]
     if args.topic is None:
         raise UsageError("Both topic and message must be supplied.")

@@ -149,10 +149,17 @@ class Client:
                  tls: ssl.SSLContext | None = None, server_hostname: str | None = None,
                  connect_timeout: float = 10.0, max_inflight: int = 20,
                  properties: Properties = NO_PROPERTIES,
-                 on_event: Callable[[Any], None] | None = None):
+                 on_event: Callable[[Any], None] | None = None,
+                 transport: str = "tcp", websocket_path: str = "/mqtt"):
         if isinstance(password, str):
             password = password.encode()
+        if transport not in ("tcp", "websockets"):
+            raise ValueError(f"transport must be 'tcp' or 'websockets', not {transport!r}")
         self.host, self.port = host, port
+        # MQTT over WebSockets (mqttsim.net.websocket) as paho's transport="websockets": the
+        # same engine, behind a WebSocket handshake to ``websocket_path``; with ``tls`` it is
+        # wss://.
+        self.transport, self.websocket_path = transport, websocket_path
         self.tls, self.server_hostname = tls, server_hostname
         self.connect_timeout = connect_timeout
         self.engine = ClientEngine(ClientConfig(
@@ -200,10 +207,18 @@ class Client:
         self._closing = False
         self._drop_end_markers()  # a reconnect: messages not yet read stay readable
         hostname = self.server_hostname or (self.host if self.tls is not None else None)
-        transport, _ = await asyncio.wait_for(
-            loop.create_connection(lambda: _Transport(self), self.host, self.port,
-                                   ssl=self.tls, server_hostname=hostname),
-            self.connect_timeout)
+        if self.transport == "websockets":
+            from .websocket import open_connection
+
+            transport, _ = await open_connection(
+                lambda: _Transport(self), self.host, self.port, path=self.websocket_path,
+                ssl=self.tls, server_hostname=hostname, timeout=self.connect_timeout,
+                subprotocol="mqttv3.1" if self.engine.version == 3 else "mqtt")
+        else:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: _Transport(self), self.host, self.port,
+                                       ssl=self.tls, server_hostname=hostname),
+                self.connect_timeout)
         self._transport = transport
         if transport.is_closing():  # the broker hung up at once
             await self._closed

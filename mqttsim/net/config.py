@@ -37,6 +37,10 @@ Defaults, as mosquitto 2.0 documents them (mosquitto.conf(5)):
 - Bridges: a ``connection NAME`` line and the bridge options after it (``address``,
   ``topic``, ``cleansession``, ``restart_timeout``...), read by mqttsim/net/bridge_config.py
   into ``BrokerSettings.bridges``; ``mqttsim broker`` runs them (mqttsim/net/bridge.py).
+- ``protocol websockets`` (per listener, like the TLS options): MQTT over WebSockets
+  (mqttsim.net.websocket), with TLS when the listener has ``certfile``/``keyfile``, as in
+  mosquitto; ``protocol mqtt`` is the default. ``http_dir`` and ``websockets_log_level`` are
+  not read (no static HTTP files are served).
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ class ListenerSettings:
     host: str | None = LOCAL_ONLY_HOST
     port: int = DEFAULT_PORT
     tls: TlsSettings | None = None
+    protocol: str = "mqtt"  # or "websockets"
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ class _Listener:
     port: int
     line: int
     tls: dict = field(default_factory=dict)  # option -> (value, line)
+    protocol: str = "mqtt"
 
 
 def load_config(path: str | os.PathLike) -> BrokerSettings:
@@ -247,8 +253,9 @@ class _Parser(BridgeOptions):
         self._tls(self.boolean(value))
 
     def opt_protocol(self, value: str) -> None:
-        if value != "mqtt":
-            raise self.error(f"only 'mqtt' is supported, not {value!r}")
+        if value not in ("mqtt", "websockets"):
+            raise self.error(f"{value!r} is not mqtt or websockets")
+        self.current().protocol = value
 
     def opt_per_listener_settings(self, value: str) -> None:
         if self.boolean(value):
@@ -391,7 +398,7 @@ class _Parser(BridgeOptions):
         """Check a listener's TLS options as a set (certfile and keyfile go together)."""
         tls = {option: value for option, (value, _) in listener.tls.items()}
         if not tls:
-            return ListenerSettings(listener.host, listener.port)
+            return ListenerSettings(listener.host, listener.port, protocol=listener.protocol)
         self.number = max(line for _, line in listener.tls.values())
         for needed in ("certfile", "keyfile"):
             if needed not in tls:
@@ -408,4 +415,4 @@ class _Parser(BridgeOptions):
                              "certificates against")
         return ListenerSettings(listener.host, listener.port, TlsSettings(
             tls["certfile"], tls["keyfile"], tls.get("cafile"),
-            bool(tls.get("require_certificate", False))))
+            bool(tls.get("require_certificate", False))), listener.protocol)

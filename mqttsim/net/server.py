@@ -43,11 +43,14 @@ FLUSH_AFTER_BYTES = 256 * 1024
 
 @dataclass(frozen=True)
 class Listener:
-    """One listening socket: address, port (0 = any free one) and optional TLS context."""
+    """One listening socket: address, port (0 = any free one), optional TLS context, and
+    ``protocol``: ``"mqtt"`` (MQTT on TCP) or ``"websockets"`` (MQTT over WebSockets,
+    mqttsim.net.websocket), as mosquitto.conf's per-listener ``protocol`` option."""
 
     host: str = "127.0.0.1"
     port: int = 1883
     ssl: _ssl.SSLContext | None = None
+    protocol: str = "mqtt"
 
 
 def uvloop_available() -> bool:
@@ -164,6 +167,7 @@ class BrokerServer:
         # runner uses it so that the broker's events carry the scenario's connection ids.
         self.connection_id = connection_id
         self.addresses: list[tuple[str, int]] = []
+        self.bound: list[tuple[Listener, tuple[str, int]]] = []  # each address's listener
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._protocols: dict[int, _Connection] = {}
@@ -186,12 +190,13 @@ class BrokerServer:
         try:
             for listener in self.listeners:
                 server = await self.loop.create_server(
-                    lambda: _Connection(self), listener.host, listener.port,
+                    self._protocol_factory(listener), listener.host, listener.port,
                     ssl=listener.ssl, backlog=LISTEN_BACKLOG, reuse_address=True)
                 self._servers.append(server)
                 for sock in server.sockets:
                     sockname = sock.getsockname()
                     self.addresses.append((sockname[0], sockname[1]))
+                    self.bound.append((listener, (sockname[0], sockname[1])))
         except BaseException:
             for server in self._servers:
                 server.close()
@@ -199,6 +204,25 @@ class BrokerServer:
             raise
         self._arm_timer()
         return self.addresses[0]
+
+    def _protocol_factory(self, listener: Listener) -> Callable[[], asyncio.Protocol]:
+        """MQTT straight on the socket, or behind a WebSocket handshake (the same
+        ``_Connection`` underneath, so the TCP path pays nothing for WebSockets)."""
+        if listener.protocol == "websockets":
+            from .websocket import server_protocol_factory
+
+            return server_protocol_factory(lambda: _Connection(self))
+        if listener.protocol != "mqtt":
+            raise ValueError(f"listener protocol must be 'mqtt' or 'websockets', "
+                             f"not {listener.protocol!r}")
+        return lambda: _Connection(self)
+
+    def address_of(self, protocol: str) -> tuple[str, int]:
+        """The first bound address of a listener speaking ``protocol``."""
+        for listener, address in self.bound:
+            if listener.protocol == protocol:
+                return address
+        raise LookupError(f"no {protocol} listener")
 
     @property
     def address(self) -> tuple[str, int]:

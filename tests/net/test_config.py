@@ -111,7 +111,7 @@ def test_password_and_acl_files(tmp_path: Path) -> None:
      "mosquitto.conf:1: bridge_protocol_version: a bridge option needs a .connection NAME."),
     ("persistence\n", "mosquitto.conf:1: persistence: missing value"),
     ("log_type chatty\n", "mosquitto.conf:1: log_type: 'chatty' is not one of"),
-    ("protocol websockets\n", "mosquitto.conf:1: protocol: only 'mqtt' is supported"),
+    ("protocol http\n", "mosquitto.conf:1: protocol: 'http' is not mqtt or websockets"),
     ("per_listener_settings true\n", "mosquitto.conf:1: per_listener_settings: per-listener"),
     ("\npassword_file /nonexistent/pw\n", "mosquitto.conf:2: password_file: .*No such file"),
 ])
