@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := mosquitto mosquitto-clients tshark chromium chromium-driver iproute2 openssl nodejs npm
+DEB_PACKAGES := mosquitto mosquitto-clients tshark chromium chromium-driver iproute2 openssl
 PYTEST_ARGS ?=
 # The suite runs on every core (pytest-xdist); work-stealing keeps the few long tests (the
 # backend agreement runs, notebooks) from leaving a worker idle at the end.

@@ -29,8 +29,8 @@ from mqttsim.net.server import Listener, ServerThread
 pytestmark = [pytest.mark.realtime, pytest.mark.timeout(120)]
 
 MQTT_JS = "mqtt@5"  # the npm package MQTT.js; its tarball carries dist/mqtt.min.js
-INSTALL = ("sudo apt-get install -y chromium chromium-driver nodejs npm && "
-           "pip install selenium")
+INSTALL = ("sudo apt-get install -y chromium chromium-driver && pip install selenium "
+           "(npm comes with Node.js)")
 WAIT = 20.0
 
 PAGE = """<!doctype html>
