@@ -4,8 +4,10 @@ Flags, output and exit statuses follow Debian's mosquitto-clients 2.0 so a tutor
 for those tools works with these, and vice versa: ``-h`` is the host (help is ``--help``
 only), ``-d`` prints the packet log in mosquitto's words, a refused connection prints
 mosquitto's sentence and exits with the CONNACK code, ``-W`` exits 27 ("Timed out").
-Differences: no automatic reconnect (a broken connection ends the program with status 1), and
-a publish refused with an MQTT 5 reason code >= 0x80 makes ``pub`` exit 1, not just warn.
+``sub`` reconnects after a broken connection as mosquitto_sub does (libmosquitto's loop: a
+new attempt every second, the subscriptions made again after each CONNACK; a refused CONNACK
+ends it); ``pub`` does not, as mosquitto_pub does not. Difference: a publish refused with an
+MQTT 5 reason code >= 0x80 makes ``pub`` exit 1, not just warn.
 """
 
 from __future__ import annotations
@@ -179,8 +181,11 @@ def apply_url(args: argparse.Namespace) -> None:
             args.topic = topic
 
 
+SUB_RECONNECT_DELAY = 1.0  # libmosquitto's default reconnect_delay, constant (no back-off)
+
+
 def make_client(args: argparse.Namespace, tool: str,
-                on_event: Callable | None = None) -> Client:
+                on_event: Callable | None = None, **options) -> Client:
     """A ``Client`` configured from the common options (raises ``UsageError``)."""
     if not hasattr(args, "websocket_path"):
         apply_url(args)
@@ -206,7 +211,7 @@ def make_client(args: argparse.Namespace, tool: str,
                   session_expiry=session_expiry, username=args.username,
                   password=args.password, will=_will(args), tls=tls,
                   on_event=on_event, transport="websockets" if args.ws else "tcp",
-                  websocket_path=args.websocket_path)
+                  websocket_path=args.websocket_path, **options)
 
 
 def _check(validate: Callable, topic: str, version: int) -> None:
@@ -468,7 +473,9 @@ async def _sub_main(args: argparse.Namespace) -> int:
     apply_url(args)
     version = VERSIONS[args.protocol_version]
     _check_sub_args(args, version)
-    client = make_client(args, "sub", _debug_printer(out, args.debug, version))
+    client = make_client(args, "sub", _debug_printer(out, args.debug, version),
+                         reconnect=True, reconnect_delay=SUB_RECONNECT_DELAY,
+                         reconnect_max_delay=SUB_RECONNECT_DELAY)
     status = await _connect(client)
     if status:
         return status
@@ -510,7 +517,10 @@ async def _consume(client: Client, args: argparse.Namespace, out: _Output) -> in
             received += 1
             if args.count and received >= args.count:
                 return 0
-    except ClientError as exc:  # the broker closed the connection (no reconnect here)
+    except ConnectionRefused as exc:  # on a reconnect: mosquitto_sub's words, and it ends
+        print(_refused_text(exc, client.version), file=sys.stderr)
+        return exc.reason_code or 1
+    except ClientError as exc:  # the connection broke while subscribing
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     return 0

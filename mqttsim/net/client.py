@@ -17,6 +17,19 @@ async with Client("127.0.0.1", 1883, client_id="demo") as c:
 
 ``BlockingClient`` runs the same client on an event loop in a background thread, for notebooks
 and scripts that do not use asyncio.
+
+Automatic reconnect (``reconnect=True``; off by default, as in aiomqtt, on in paho's network
+loop): after a connection that had reached CONNACK breaks, the client connects again after
+``reconnect_delay`` seconds, doubling the wait for every failed attempt up to
+``reconnect_max_delay`` (``reconnect_delay()`` in mqttsim.protocol.client_config, the same
+schedule the simulated clients keep), and subscribes again to what it had subscribed (as
+mosquitto_sub does after every CONNACK). A refused CONNACK ends it, as it ends mosquitto_sub.
+Meanwhile ``messages`` goes on and ``publish`` keeps working: the engine holds what is
+published in its queue, the offline buffer (``max_queued`` messages, None: no limit; QoS 0
+only with ``queue_qos0_offline``), and sends it after the next CONNACK. What the engine drops
+(queue full, QoS 0 while offline, in-flight messages a clean session discards) makes that
+``publish`` raise ``MessageNotDelivered`` and is counted in ``client.dropped`` by reason;
+QoS 1/2 messages in flight are resent with DUP when the session is resumed [MQTT-4.4.0-1].
 """
 
 from __future__ import annotations
@@ -25,12 +38,14 @@ import asyncio
 import socket
 import ssl
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import events as ev
-from ..protocol.client import ClientConfig, ClientEngine
+from ..protocol.client import ClientConfig, ClientEngine, _as_list, _as_subscription
+from ..protocol.client_config import reconnect_delay
 from ..protocol.packets import Subscription, Will
 from ..protocol.properties import NO_PROPERTIES, Properties
 
@@ -150,7 +165,10 @@ class Client:
                  connect_timeout: float = 10.0, max_inflight: int = 20,
                  properties: Properties = NO_PROPERTIES,
                  on_event: Callable[[Any], None] | None = None,
-                 transport: str = "tcp", websocket_path: str = "/mqtt"):
+                 transport: str = "tcp", websocket_path: str = "/mqtt",
+                 reconnect: bool = False, reconnect_delay: float = 1.0,
+                 reconnect_max_delay: float = 30.0, max_queued: int | None = None,
+                 queue_qos0_offline: bool = False):
         if isinstance(password, str):
             password = password.encode()
         if transport not in ("tcp", "websockets"):
@@ -162,10 +180,18 @@ class Client:
         self.transport, self.websocket_path = transport, websocket_path
         self.tls, self.server_hostname = tls, server_hostname
         self.connect_timeout = connect_timeout
+        if reconnect_delay <= 0 or reconnect_max_delay < reconnect_delay:
+            raise ValueError("reconnect_delay must be > 0 and reconnect_max_delay at least "
+                             "reconnect_delay")
+        if max_queued is not None and max_queued < 1:
+            raise ValueError("max_queued must be at least 1 (None: no limit)")
+        self.reconnect = reconnect
+        self.reconnect_delay, self.reconnect_max_delay = reconnect_delay, reconnect_max_delay
         self.engine = ClientEngine(ClientConfig(
             client_id=client_id, version=version, keepalive=keepalive,
             clean_session=clean_session, session_expiry=session_expiry, username=username,
             password=password, will=will, max_inflight=max_inflight,
+            max_queued=max_queued, queue_qos0_offline=queue_qos0_offline,
             connect_timeout=connect_timeout, properties=properties,
             emit_packet_events=on_event is not None))
         self.on_event = on_event
@@ -185,6 +211,13 @@ class Client:
         self._writable.set()
         self._closed_error: ClientError | None = None
         self._closing = False
+        # Reconnect state: the connection broke and another one is on its way.
+        self.dropped: Counter = Counter()  # messages the engine gave up on, by reason
+        self.reconnects = 0  # connections re-established automatically
+        self.last_error: ClientError | None = None  # why the last connection ended
+        self._over = False  # this connection's end was handled (_connection_over)
+        self._reconnect_task: asyncio.Task | None = None
+        self._subscriptions: dict[str, tuple[Subscription, Properties]] = {}  # to renew
 
     @property
     def client_id(self) -> str:
@@ -195,17 +228,32 @@ class Client:
     def version(self) -> int:
         return self.engine.version
 
+    @property
+    def connected(self) -> bool:
+        """CONNACK received and the connection still up."""
+        return self._transport is not None and self.engine.state == "connected"
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the engine's queue (the offline buffer while disconnected)."""
+        return self.engine.queued_count
+
     # -- connecting and disconnecting ----------------------------------------------------
     async def connect(self) -> ev.Connected:
         """Open the connection and wait for CONNACK; raises ``ConnectionRefused`` on a refusal."""
-        if self._transport is not None:
+        if self._transport is not None or self._reconnect_task is not None:
             raise ClientError("already connected")
-        loop = self._loop = asyncio.get_running_loop()
-        self._connected = loop.create_future()
-        self._closed = loop.create_future()
         self._closed_error = None
         self._closing = False
         self._drop_end_markers()  # a reconnect: messages not yet read stay readable
+        return await self._open()
+
+    async def _open(self) -> ev.Connected:
+        """One connection: transport (and WebSocket handshake), CONNECT, CONNACK."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._connected = loop.create_future()
+        self._closed = loop.create_future()
+        self._over = False
         hostname = self.server_hostname or (self.host if self.tls is not None else None)
         if self.transport == "websockets":
             from .websocket import open_connection
@@ -230,7 +278,15 @@ class Client:
         return connected
 
     async def disconnect(self) -> None:
-        """Send DISCONNECT (the broker then discards the will) and close the connection."""
+        """Send DISCONNECT (the broker then discards the will) and close the connection;
+        stops reconnecting too."""
+        task = self._reconnect_task
+        if task is not None and self._transport is None:
+            self._closing = True  # between connections: nothing to send DISCONNECT on
+            task.cancel()
+            self._reconnect_task = None
+            self._finish(ConnectionLost("clean", "disconnected while reconnecting"))
+            return
         if self._transport is None or self._closed is None:
             return  # never connected, or the connection is already over
         self._closing = True
@@ -264,13 +320,20 @@ class Client:
         packet_id = self.engine.subscribe(topic_filters, self._now(), qos, properties)
         future = self._subs[packet_id] = self._loop.create_future()
         self._after()
-        return await future
+        granted = await future
+        subs = [_as_subscription(item, qos) for item in _as_list(topic_filters)]
+        for sub, code in zip(subs, granted):
+            if code < 0x80:  # renewed after an automatic reconnect
+                self._subscriptions[sub.topic_filter] = (sub, properties)
+        return granted
 
     async def unsubscribe(self, topic_filters: str | Iterable[str]) -> tuple[int, ...]:
         """UNSUBSCRIBE and wait for UNSUBACK; returns its reason codes (empty before MQTT 5)."""
         self._require_open()
         packet_id = self.engine.unsubscribe(topic_filters, self._now())
         future = self._unsubs[packet_id] = self._loop.create_future()
+        for topic_filter in _as_list(topic_filters):
+            self._subscriptions.pop(topic_filter, None)
         self._after()
         return await future
 
@@ -281,20 +344,101 @@ class Client:
         of the final acknowledgement (0 for QoS 0; MQTT 5 may say 0x10 "No matching
         subscribers"). A refusal (code >= 0x80) is returned, not raised, like SUBACK's."""
         await self._writable.wait()
-        self._require_open()
+        if not self._reconnecting():  # else the engine holds it (the offline buffer)
+            self._require_open()
         number = self.engine.publish(topic, payload, qos, retain, self._now(), properties)
-        future = None
-        if qos:
-            future = self._published[number] = self._loop.create_future()
+        future = self._published[number] = self._loop.create_future()
+        self._dispatch(self.engine.take_events())  # a drop (queue full...) is known now
         self._after()
-        if future is None:
+        if not qos:
+            self._published.pop(number, None)
+            if future.done():
+                return future.result()  # raises MessageNotDelivered if it was dropped
             return 0
         return await future
 
     async def wait_closed(self) -> None:
-        """Wait until the connection is over (for whatever reason)."""
-        if self._closed is not None:
+        """Wait until the connection is over (for whatever reason; with ``reconnect``,
+        until the client stopped reconnecting)."""
+        while self._closed is not None:
             await asyncio.shield(self._closed)
+            task = self._reconnect_task
+            if task is None:
+                return
+            await asyncio.shield(task)
+
+    # -- automatic reconnect ---------------------------------------------------------------
+    def _reconnecting(self) -> bool:
+        return self._reconnect_task is not None and not self._closing
+
+    def _connection_over(self, error: ClientError) -> None:
+        """This connection ended: reconnect later if asked to and it had been up, else
+        end everything (``_finish``)."""
+        if self._over:
+            return
+        self._over = True
+        self.last_error = error
+        if (self.reconnect and not self._closing and self._closed_error is None
+                and not isinstance(error, ConnectionRefused)
+                and (self._reconnect_task is not None or
+                     (self._connected is not None and self._connected.done()
+                      and not self._connected.cancelled()
+                      and self._connected.exception() is None))):
+            # What cannot outlive the connection fails; published messages stay with the
+            # engine (sent again, or dropped by the session rules and reported then).
+            waiting = [self._connected, *self._subs.values(), *self._unsubs.values()]
+            self._subs.clear()
+            self._unsubs.clear()
+            for future in waiting:
+                if future is not None and not future.done():
+                    future.set_exception(error)
+            if self._reconnect_task is None:
+                self._reconnect_task = self._loop.create_task(self._reconnect_loop())
+            return
+        self._finish(error)
+
+    async def _reconnect_loop(self) -> None:
+        """Connect again with back-off until CONNACK, a refusal, or ``disconnect()``."""
+        failures = 0
+        try:
+            while not self._closing:
+                await asyncio.sleep(reconnect_delay(self.reconnect_delay,
+                                                    self.reconnect_max_delay, failures))
+                failures += 1
+                if self._transport is not None:  # the broken one is still closing
+                    await asyncio.shield(self._closed)
+                try:
+                    await self._open()
+                except ConnectionRefused as exc:
+                    self._reconnect_task = None
+                    self._finish(exc)  # the broker said no: final, as for mosquitto_sub
+                    return
+                except (OSError, asyncio.TimeoutError, ClientError) as exc:
+                    if not isinstance(exc, ClientError):
+                        self.last_error = ConnectionLost("transport", str(exc) or
+                                                         type(exc).__name__)
+                    if self._transport is not None:
+                        self._transport.abort()
+                    continue
+                self.reconnects += 1
+                self._reconnect_task = None
+                await self._resubscribe()
+                return
+        finally:
+            if self._reconnect_task is asyncio.current_task():
+                self._reconnect_task = None
+
+    async def _resubscribe(self) -> None:
+        """Subscribe again to every filter granted before (one SUBSCRIBE per set of
+        properties), as mosquitto_sub does after each CONNACK."""
+        groups: dict[int, tuple[Properties, list[Subscription]]] = {}
+        for sub, properties in self._subscriptions.values():
+            groups.setdefault(id(properties), (properties, []))[1].append(sub)
+        for properties, subs in groups.values():
+            try:
+                await self.subscribe(subs, properties=properties)
+            except ClientError:
+                return  # the new connection broke already: the next reconnect renews
 
     # -- driver ----------------------------------------------------------------------------
     def _drop_end_markers(self) -> None:
@@ -349,8 +493,8 @@ class Client:
             self._timer, self._timer_at = None, None
         self._transport = None
         self._writable.set()
-        if self._closed_error is None:  # the engine did not say why: the socket broke
-            self._finish(ConnectionLost("transport", detail))
+        if not self._over:  # the engine did not say why: the socket broke
+            self._connection_over(ConnectionLost("transport", detail))
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -370,18 +514,20 @@ class Client:
             elif kind is ev.Unsubscribed:
                 _resolve(self._unsubs.pop(event.packet_id, None), tuple(event.reason_codes))
             elif kind is ev.MessageDropped:
+                self.dropped[event.reason] += 1
                 future = self._published.pop(event.message, None)
                 if future is not None and not future.done():
                     future.set_exception(MessageNotDelivered(event.reason))
             elif kind is ev.Connected:
                 _resolve(self._connected, event)
             elif kind is ev.ConnectionRefused:
-                self._finish(ConnectionRefused(event.reason_code, event.reason))
+                self._connection_over(ConnectionRefused(event.reason_code, event.reason))
             elif kind is ev.ConnectionClosed:
-                self._finish(ConnectionLost(event.reason, event.detail, event.rule))
+                self._connection_over(ConnectionLost(event.reason, event.detail, event.rule))
 
     def _finish(self, error: ClientError) -> None:
         """The connection is over: fail everything still waiting and end ``messages``."""
+        self._over = True
         if self._closed_error is None:
             self._closed_error = error
         error = self._closed_error
@@ -471,7 +617,7 @@ class BlockingClient:
         if self._loop.is_closed():
             return
         try:
-            if self._client._transport is not None:
+            if self._client._transport is not None or self._client._reconnect_task:
                 self.disconnect()
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)

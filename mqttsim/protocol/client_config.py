@@ -44,3 +44,12 @@ class ClientConfig:
         if self.retry_policy is not None:
             return self.retry_policy
         return TIMER if self.version == MQTT_3_1 else ON_RECONNECT
+
+
+def reconnect_delay(first: float, most: float, failures: int) -> float:
+    """How long a client waits before its next connection attempt: ``first`` after a
+    connection broke, doubled for every attempt in a row that did not reach CONNACK, never
+    more than ``most`` (exponential back-off, as paho's ``reconnect_delay_set(min, max)``).
+    The simulated clients (mqttsim.world.hosts) and ``mqttsim.net.client.Client`` both wait
+    this long, so a scenario and a real client reconnect on the same schedule."""
+    return min(most, first * 2 ** failures)

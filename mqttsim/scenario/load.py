@@ -80,11 +80,11 @@ BROKER_TOPIC_ALIAS_MAXIMUM = 10
 SUBSCRIPTION = _keys("topic", "qos", "no_local", "retain_as_published")
 WILL = _keys("topic", "message", "qos", "retain")
 CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "session_expiry",
-               "attach", "connect_at", "disconnect_at", "reconnect_delay",
-               "reconnect_max_delay", "retry_policy", "retry_interval", "ping_timeout",
-               "max_inflight", "stop_reading_at", "broker", "receive_maximum",
-               "topic_alias_maximum", subscribe=[SUBSCRIPTION], publish=[PUBLISH], link=LINK,
-               crashes=[CRASH], will=WILL, middlebox=MIDDLEBOX)
+               "attach", "connect_at", "disconnect_at", "reconnect", "reconnect_delay",
+               "reconnect_max_delay", "max_queued", "queue_qos0_offline", "retry_policy",
+               "retry_interval", "ping_timeout", "max_inflight", "stop_reading_at", "broker",
+               "receive_maximum", "topic_alias_maximum", subscribe=[SUBSCRIPTION],
+               publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL, middlebox=MIDDLEBOX)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
                "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
@@ -360,10 +360,13 @@ def _client(t: Table, d: _Defaults, base: _LinkLayer, broker: str,
         connect_at=connect_at,
         disconnect_at=t.get("disconnect_at", number(above=connect_at,
                                                     unit="seconds, after connect_at"), None),
+        reconnect=t.get("reconnect", boolean, True),
         reconnect_delay=reconnect_delay,
         reconnect_max_delay=t.get("reconnect_max_delay", number(
             lo=reconnect_delay, unit="seconds, at least reconnect_delay"),
             max(30.0, reconnect_delay)),
+        max_queued=t.get("max_queued", integer(lo=1, unit="messages"), None),
+        queue_qos0_offline=t.get("queue_qos0_offline", boolean, False),
         crashes=_crashes(t, "crashes"),
         retry_policy=t.get("retry_policy", choice("on_reconnect", "timer"), None),
         retry_interval=t.get("retry_interval", POSITIVE_SECONDS, 20.0),

@@ -129,8 +129,18 @@ class ClientSpec:
     link: LinkSpec = field(default_factory=LinkSpec)  # its access link
     connect_at: float = 0.0
     disconnect_at: float | None = None  # sends DISCONNECT then (like pub after -m)
+    # After a broken connection the client connects again (reconnect_delay() in
+    # mqttsim.protocol.client_config: the same schedule as Client(reconnect=True)); a refused
+    # CONNACK ends it, as it ends mosquitto_sub. reconnect = false: it stays away.
+    reconnect: bool = True
     reconnect_delay: float = 1.0  # first wait after a broken connection; doubles each try
     reconnect_max_delay: float = 30.0
+    # The client's own queue, behind its in-flight window and while it has no connection
+    # (the offline buffer; Client(max_queued=...)): None = no limit. A message that finds
+    # it full is dropped (drops table: side client, reason queue_full); QoS 0 published
+    # without a connection is dropped (qos0_offline) unless queue_qos0_offline.
+    max_queued: int | None = None
+    queue_qos0_offline: bool = False
     crashes: tuple[Crash, ...] = ()
     retry_policy: str | None = None  # "on_reconnect" | "timer"; None: by version
     retry_interval: float = 20.0

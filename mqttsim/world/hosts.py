@@ -19,6 +19,7 @@ from ..protocol import events as ev
 from ..protocol.broker import BrokerEngine
 from ..protocol.broker_state import BrokerConfig, BrokerStore, RetainedMessage, Session
 from ..protocol.client import ClientConfig, ClientEngine
+from ..protocol.client_config import reconnect_delay
 from ..protocol.packets import Subscription, Will
 from ..protocol.properties import NO_PROPERTIES, Properties
 from .clock import Alarm, Clock, never
@@ -222,7 +223,8 @@ class ClientProcess:
         engine = ClientEngine(ClientConfig(
             client_id=s.client_id, version=s.version, keepalive=s.keepalive,
             clean_session=s.clean, session_expiry=s.session_expiry, will=will,
-            max_inflight=s.max_inflight, retry_policy=s.retry_policy,
+            max_inflight=s.max_inflight, max_queued=s.max_queued,
+            queue_qos0_offline=s.queue_qos0_offline, retry_policy=s.retry_policy,
             retry_interval=s.retry_interval, ping_timeout=s.ping_timeout,
             properties=connect_properties(s), emit_packet_events=True))
         # The packets table is built from PacketSent alone, unless arrivals come from it.
@@ -268,10 +270,10 @@ class ClientProcess:
         self._reconnect_later()
 
     def _reconnect_later(self) -> None:
-        if self.finished or not self.alive:
-            return
         s = self.spec
-        delay = min(s.reconnect_max_delay, s.reconnect_delay * 2 ** self.failures)
+        if self.finished or not self.alive or not s.reconnect:
+            return
+        delay = reconnect_delay(s.reconnect_delay, s.reconnect_max_delay, self.failures)
         self.failures += 1
         self.clock.call_at(self.clock.now + delay, self.connect)
 
@@ -326,7 +328,9 @@ class ClientProcess:
         if self._connack_due:
             more = []
             for e in events:
-                if e.__class__ is ev.Connected:
+                if e.__class__ is ev.ConnectionRefused:
+                    self.finished = True  # the broker said no: no reconnect (mosquitto_sub)
+                elif e.__class__ is ev.Connected:
                     self._connack_due = False
                     self.failures = 0
                     recorder.up(self.end.conn, e.t, e.session_present)
