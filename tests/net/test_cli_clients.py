@@ -430,6 +430,23 @@ def test_right_password_is_accepted(auth_broker: Live) -> None:
     assert finish(sub)[:2] == (0, b"in\n")
 
 
+@pytest.mark.parametrize("tool", ["mosquitto_sub", "sub"])
+def test_L_url_gives_user_password_host_port_and_topic_as_mosquitto(auth_broker: Live,
+                                                                    tool: str) -> None:
+    url = f"mqtt://alice:secret@127.0.0.1:{auth_broker.port}/url/{tool}"
+    sub = subscribed(auth_broker, tool, "-L", url, "-C", "1", "-v")
+    done = mqttsim("pub", "-L", url, "-m", "by url")
+    assert done.returncode == 0, done.stderr
+    assert finish(sub)[:2] == (0, f"url/{tool} by url\n".encode())
+
+
+def test_L_refuses_a_url_it_cannot_use() -> None:
+    done = mqttsim("pub", "-L", "http://127.0.0.1/x", "-m", "1")
+    assert done.returncode == 1
+    assert done.stderr.decode().strip() == ("Error: -L http://127.0.0.1/x: expected mqtt://, "
+                                            "mqtts://, ws:// or wss:// followed by a host.")
+
+
 def test_nobody_listening_is_connection_refused() -> None:
     from support.mosquitto import free_port
     done = mqttsim("pub", "-t", "x", "-m", "1", "-p", str(free_port()))
