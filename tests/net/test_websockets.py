@@ -119,6 +119,26 @@ def test_v311_MQTT_6_0_0_1_a_text_frame_closes_the_connection(broker) -> None:
         time.sleep(0.02)
 
 
+def test_v5_MQTT_6_0_0_1_2_3_4_an_mqtt5_session_over_websockets(broker) -> None:
+    """The four rules with MQTT 5 packets: ``mqtt`` offered and selected, CONNECT split over
+    two frames, SUBSCRIBE and PINGREQ in one frame, then a text frame ends it (1003)."""
+    connect = encode(Connect("ws-v5", True, 30), 5)
+    subscribe = encode(Subscribe(3, (Subscription("v5/#", 1),)), 5)
+    with ws_connect(ws_url(broker), subprotocols=["mqtt"], open_timeout=WAIT) as ws:
+        assert ws.subprotocol == "mqtt"
+        ws.send(connect[:2])
+        ws.send(connect[2:])
+        connack = receive_at_least(ws, 3)
+        assert connack[0] == 0x20 and connack[3] == 0  # CONNACK, reason code Success
+        ws.send(subscribe + b"\xc0\x00")
+        rest = receive_at_least(ws, 8)  # SUBACK (id 3, granted 1) and PINGRESP
+        assert rest == b"\x90\x04\x00\x03\x00\x01\xd0\x00"
+        ws.send("text")
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd.code == 1003
+
+
 def test_a_plain_http_request_gets_an_http_error_not_a_hang(broker) -> None:
     import socket
 

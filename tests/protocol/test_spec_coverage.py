@@ -27,20 +27,12 @@ V311_THRESHOLD = 0.90
 
 NOT_APPLICABLE = {
     "3.1.1": {
-        "MQTT-6.0.0-1": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-2": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-3": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-4": "WebSocket transport: mqttsim speaks MQTT over TCP only",
         "MQTT-3.8.3-2": "binds only servers without wildcard support; the broker matches "
                         "'+' and '#' (test_subscription_tree.py, test_topics.py)",
         "MQTT-7.0.0-1": "binds only bridging servers; mqttsim has no bridge (revisit if one "
                         "is added)",
     },
     "5.0": {
-        "MQTT-6.0.0-1": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-2": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-3": "WebSocket transport: mqttsim speaks MQTT over TCP only",
-        "MQTT-6.0.0-4": "WebSocket transport: mqttsim speaks MQTT over TCP only",
         "MQTT-3.2.2-12": "binds servers whose Maximum QoS is below 2; the broker always "
                          "supports QoS 2 (no setting lowers it, it advertises no Maximum QoS: "
                          "test_v5_MQTT_3_2_2_9_and_10), so no valid Will QoS exceeds it (Will "
