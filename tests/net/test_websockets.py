@@ -298,7 +298,7 @@ def test_broker_command_serves_tcp_websockets_and_secure_websockets(tmp_path: Pa
             assert wait_listening(port, WAIT, alive=lambda: broker.poll() is None)
         sub = subprocess.Popen([sys.executable, "-m", "mqttsim", "sub", "-L",
                                 f"ws://127.0.0.1:{ws}/mqtt", "-t", "mixed/#", "-v",
-                                "-q", "1", "-C", "2", "-W", "20"],
+                                "-q", "1", "-C", "3", "-W", "20"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
         secure = PahoWs("127.0.0.1", wss, "paho-wss", tls_ca=cert)
@@ -316,10 +316,16 @@ def test_broker_command_serves_tcp_websockets_and_secure_websockets(tmp_path: Pa
                                "-t", "mixed/wss", "-m", "sealed", "-q", "1"],
                               cwd=ROOT, capture_output=True, text=True, timeout=WAIT)
         assert done.returncode == 0, done.stderr
+        done = subprocess.run([sys.executable, "-m", "mqttsim", "pub", "--ws", "-h",
+                               "127.0.0.1", "-p", str(ws), "-t", "mixed/ws", "-m", "framed",
+                               "-q", "1"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=WAIT)
+        assert done.returncode == 0, done.stderr
         out, err = sub.communicate(timeout=WAIT)
         assert sub.returncode == 0, err
-        assert out == "mixed/tcp plain\nmixed/wss sealed\n"
-        assert secure.wait(2) == [("mixed/tcp", b"plain", 1), ("mixed/wss", b"sealed", 1)]
+        assert out == "mixed/tcp plain\nmixed/wss sealed\nmixed/ws framed\n"
+        assert secure.wait(3) == [("mixed/tcp", b"plain", 1), ("mixed/wss", b"sealed", 1),
+                                  ("mixed/ws", b"framed", 1)]
     finally:
         if secure is not None:
             secure.close()
