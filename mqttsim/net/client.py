@@ -254,18 +254,23 @@ class Client:
         self._closed = loop.create_future()
         self._over = False
         hostname = self.server_hostname or (self.host if self.tls is not None else None)
-        if self.transport == "websockets":
-            from .websocket import open_connection
+        try:
+            if self.transport == "websockets":
+                from .websocket import open_connection
 
-            transport, _ = await open_connection(
-                lambda: _Transport(self), self.host, self.port, path=self.websocket_path,
-                ssl=self.tls, server_hostname=hostname, timeout=self.connect_timeout,
-                subprotocol="mqttv3.1" if self.engine.version == 3 else "mqtt")
-        else:
-            transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: _Transport(self), self.host, self.port,
-                                       ssl=self.tls, server_hostname=hostname),
-                self.connect_timeout)
+                transport, _ = await open_connection(
+                    lambda: _Transport(self), self.host, self.port, path=self.websocket_path,
+                    ssl=self.tls, server_hostname=hostname, timeout=self.connect_timeout,
+                    subprotocol="mqttv3.1" if self.engine.version == 3 else "mqtt")
+            else:
+                transport, _ = await asyncio.wait_for(
+                    loop.create_connection(lambda: _Transport(self), self.host, self.port,
+                                           ssl=self.tls, server_hostname=hostname),
+                    self.connect_timeout)
+        except BaseException:  # no connection at all: nothing will ever settle these
+            self._connected.cancel()
+            self._closed.set_result(None)
+            raise
         self._transport = transport
         if transport.is_closing():  # the broker hung up at once
             await self._closed

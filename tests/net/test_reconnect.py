@@ -171,6 +171,30 @@ def test_client_without_reconnect_still_ends_when_the_connection_breaks() -> Non
     asyncio.run(asyncio.wait_for(main(), WAIT))
 
 
+def test_disconnect_while_reconnecting_stops_and_fails_what_waits() -> None:
+    port = free_port()
+    broker = ServerThread(port=port)
+    broker.start()
+
+    async def main() -> None:
+        client = Client("127.0.0.1", port, reconnect=True, reconnect_delay=0.05,
+                        reconnect_max_delay=0.1)
+        await client.connect()
+        await asyncio.get_running_loop().run_in_executor(None, broker.stop)
+        waiting = asyncio.ensure_future(client.publish("t", b"never", 1))
+        await asyncio.sleep(0.2)  # a few refused attempts
+        assert not waiting.done() and client.queued == 1
+        await client.disconnect()
+        with pytest.raises(client_module.ConnectionLost, match="disconnected while"):
+            await waiting
+        assert [m async for m in client.messages] == []  # ends, no error
+        await asyncio.wait_for(client.wait_closed(), 1.0)
+        await asyncio.sleep(0.2)
+        assert client.reconnects == 0 and not client.connected  # and it stays away
+
+    asyncio.run(asyncio.wait_for(main(), WAIT))
+
+
 def test_blocking_client_reconnects_and_its_messages_go_on() -> None:
     port = free_port()
     broker = ServerThread(port=port)
