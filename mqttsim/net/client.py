@@ -30,6 +30,8 @@ only with ``queue_qos0_offline``), and sends it after the next CONNACK. What the
 (queue full, QoS 0 while offline, in-flight messages a clean session discards) makes that
 ``publish`` raise ``MessageNotDelivered`` and is counted in ``client.dropped`` by reason;
 QoS 1/2 messages in flight are resent with DUP when the session is resumed [MQTT-4.4.0-1].
+One difference from the simulated clients: the first ``connect()`` raises when it fails (as
+mosquitto_sub exits), where a scenario's client keeps trying from its first attempt.
 """
 
 from __future__ import annotations
