@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 try:
     from websockets.client import ClientProtocol
-    from websockets.exceptions import InvalidURI
+    from websockets.exceptions import InvalidState, InvalidURI
     from websockets.frames import Opcode
     from websockets.http11 import Request, Response
     from websockets.server import ServerProtocol
@@ -180,7 +180,11 @@ class _Adapter(asyncio.Protocol):
     def send(self, data: bytes | bytearray | memoryview) -> None:
         if self.closing or not data:
             return
-        self.ws.send_binary(data)
+        try:
+            self.ws.send_binary(data)
+        except InvalidState:  # a close frame came in first: the connection is ending
+            self._close_tcp()
+            return
         self._write_out()
 
     def close(self) -> None:

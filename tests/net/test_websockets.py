@@ -138,6 +138,33 @@ def test_v5_MQTT_6_0_0_1_2_3_4_an_mqtt5_session_over_websockets(broker) -> None:
         assert closed.value.rcvd.code == 1003
 
 
+def test_a_websocket_close_without_disconnect_publishes_the_will(broker) -> None:
+    """A close frame ends the network connection, not the MQTT session: no DISCONNECT came,
+    so the will goes out [MQTT-3.1.2-8], as after a TCP reset."""
+    from mqttsim.protocol.packets import Will
+
+    async def main() -> tuple:
+        tcp_host, tcp_port = broker.server.address_of("mqtt")
+        async with Client(tcp_host, tcp_port, client_id="will-watcher") as watcher:
+            await watcher.subscribe("wills/#", 1)
+            loop = asyncio.get_running_loop()
+
+            def browser_tab_closes() -> None:
+                connect = encode(Connect("ws-will", True, 30,
+                                         will=Will("wills/ws", b"gone", 1, False)), 4)
+                with ws_connect(ws_url(broker), subprotocols=["mqtt"],
+                                open_timeout=WAIT) as ws:
+                    ws.send(connect)
+                    assert receive_at_least(ws, 4) == CONNACK_OK
+                # leaving the block sends a close frame (1000) and waits for the broker's
+
+            await loop.run_in_executor(None, browser_tab_closes)
+            message = await asyncio.wait_for(watcher.messages.__anext__(), WAIT)
+            return message.topic, message.payload, message.qos
+
+    assert asyncio.run(main()) == ("wills/ws", b"gone", 1)
+
+
 def test_a_plain_http_request_gets_an_http_error_not_a_hang(broker) -> None:
     import socket
 
