@@ -195,6 +195,36 @@ def test_disconnect_while_reconnecting_stops_and_fails_what_waits() -> None:
     asyncio.run(asyncio.wait_for(main(), WAIT))
 
 
+def test_a_refused_connack_on_reconnect_ends_it_as_it_ends_mosquitto_sub() -> None:
+    from mqttsim.net.client import ConnectionRefused
+    from mqttsim.net.config import RefuseAll
+
+    port = free_port()
+    broker = ServerThread(port=port)
+    broker.start()
+
+    async def main() -> None:
+        nonlocal broker
+        client = Client("127.0.0.1", port, reconnect=True, reconnect_delay=0.05,
+                        reconnect_max_delay=0.1)
+        await client.connect()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, broker.stop)
+        broker = ServerThread(port=port, auth=RefuseAll())  # back, but says "not authorised"
+        await loop.run_in_executor(None, broker.start)
+        with pytest.raises(ConnectionRefused) as refused:
+            async for _ in client.messages:
+                pass
+        assert refused.value.reason_code == 5
+        await asyncio.sleep(0.3)
+        assert client.reconnects == 0 and client._reconnect_task is None  # it stopped
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), WAIT))
+    finally:
+        broker.stop()
+
+
 def test_blocking_client_reconnects_and_its_messages_go_on() -> None:
     port = free_port()
     broker = ServerThread(port=port)

@@ -64,3 +64,13 @@ def test_offline_buffer_is_bounded_and_its_drops_are_counted():
     outcomes = res.outcomes[res.outcomes["expected"]]
     delivered = outcomes[outcomes["outcome"] != "lost"].groupby("publisher").size().to_dict()
     assert delivered == {"pub1": 16, "pub0": 13, "keep0": 20}
+
+
+def test_a_refused_connack_ends_the_reconnecting_as_it_ends_mosquitto_sub():
+    # MQTT 3.1 client ids are 1-23 characters: the broker answers "identifier rejected".
+    sub = subscriber("sub", "t", qos=1, version=3, client_id="x" * 30)
+    res = run(scenario([sub], duration=20, link={"latency": 0.001}), seed=1)
+    c = res.connections
+    assert len(c) == 1 and c.iloc[0]["reason"] == "refused"
+    assert "identifier rejected" in c.iloc[0]["detail"]
+    assert list(res.packets["type"]) == ["CONNECT", "CONNACK"]  # and no second attempt
