@@ -96,11 +96,17 @@ class Comparison:
     def __str__(self) -> str:
         shown = self.table.copy()
         shown["agree"] = shown["agree"].map({True: "yes", False: "NO", None: ""})
+        # Rows about the whole run (connections, the clock lag) have no QoS: a dash, not NaN.
+        shown["qos"] = shown["qos"].map(_qos_cell)
         verdict = ("the backends agree" if self.agree else
                    f"the backends DISAGREE on {len(self.disagreements)} rows")
         with pd.option_context("display.width", 120, "display.max_rows", 500,
                                "display.float_format", "{:.4g}".format):
             return f"{shown.to_string(index=False)}\n\n{verdict}"
+
+
+def _qos_cell(qos: Any) -> str:
+    return "-" if qos is None or pd.isna(qos) else str(int(qos))
 
 
 def compare(scenario: Any, seed: int = 1, time_scale: float = 1.0, broker: Any = None,
