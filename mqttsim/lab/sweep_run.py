@@ -109,9 +109,12 @@ class Submitted:
         for future in self.futures:
             future.cancel()  # a Dask executor's futures cancel their cluster task too
         if self.owned:
+            # Read the workers before shutdown(), which forgets them (sets _processes to
+            # None): terminated after it, the runs they are in the middle of would keep the
+            # interpreter's exit waiting for them (minutes for a long run).
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
             self.executor.shutdown(wait=False, cancel_futures=True)
-            processes = getattr(self.executor, "_processes", None) or {}
-            for process in list(processes.values()):
+            for process in processes:
                 process.terminate()  # a run may take minutes: do not wait for it
         return late
 

@@ -328,26 +328,45 @@ def test_cli_sweep_refuses_an_unknown_key(tmp_path, capsys) -> None:
     assert cache_files(tmp_path) == []
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A foreground command in a terminal gets SIGINT with its default action. A test run
+    started in the background by a shell without job control (``make test &`` in a script)
+    inherits SIGINT *ignored*, and so would the sweep: it would finish all its runs and exit
+    0, the ``assert 0 == 130`` this test once failed with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_ctrl_c_keeps_finished_runs_and_writes_them(tmp_path) -> None:
-    """A real SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
+    """A real SIGINT to the whole process group, as a terminal's Ctrl-C sends it.
+
+    Deterministic by construction: the first two runs (one per worker) are short, every
+    later one simulates a million seconds (minutes of CPU), and the SIGINT goes out only once
+    the two short runs are in the cache, that is once the sweep's parent is inside its
+    Ctrl-C handling and both workers have installed theirs. However slow the machine, the
+    sweep can neither finish before the SIGINT nor be interrupted before it began; and the
+    long runs must be stopped, not waited for.
+    """
     out, cache = tmp_path / "out", tmp_path / "cache"
     process = subprocess.Popen(
         [sys.executable, "-m", "mqttsim", "sweep", str(SCENARIOS / "intermittent.toml"),
-         "--grid", "link.latency=0.01,0.02,0.03,0.04", "--seeds", "10", "--workers", "2",
+         "--grid", "duration=5,1000000", "--seeds", "2", "--workers", "2",
          "--out", str(out), "--cache-dir", str(cache), "-q"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while len(cache_files(cache)) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
             time.sleep(0.02)
+        assert len(cache_files(cache)) == 2, "the two short runs did not finish in 60 s"
         os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the workers too
+            process.wait(timeout=10)
     assert process.returncode == 130, stderr
-    assert "sweep interrupted" in stderr
-    runs = pd.read_csv(out / "sweep.csv")[["link.latency", "seed"]].drop_duplicates()
-    assert 2 <= len(runs) < 40
+    assert "sweep interrupted: 2 of 4 runs done and kept" in stderr, stderr
+    runs = pd.read_csv(out / "sweep.csv")[["duration", "seed"]].drop_duplicates()
+    assert runs.values.tolist() == [[5.0, 0], [5.0, 1]]
     assert json.loads((out / "sweep.json").read_text())["complete"] is False
