@@ -255,6 +255,20 @@ def _log_if_wide(values: np.ndarray, set_scale: Any) -> None:
         set_scale("log")
 
 
+def _steady_linear_axis(ax: Axes, values: np.ndarray) -> None:
+    """Plain tick labels, and zero at the bottom when the values barely vary.
+
+    Latencies that are all 20 ms up to float rounding (1e-14 s) would otherwise get a
+    zoomed-in axis with an offset label ("1e-14 + 2e-2"): rounding noise drawn as if the
+    latency varied. Seen from zero, a constant latency is a flat row of points."""
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    finite = values[np.isfinite(values)]
+    if len(finite) and finite.min() >= 0:
+        low, high = float(finite.min()), float(finite.max())
+        if high > 0 and high - low <= 0.05 * high:
+            ax.set_ylim(0, high * 1.25)
+
+
 def latency_cdf(res: Any, ax: Axes | None = None) -> Figure:
     """Per QoS, the share of expected messages delivered within x seconds of publishing.
 
@@ -319,6 +333,8 @@ def latency_over_time(res: Any, ax: Axes | None = None) -> Figure:
             ax.axvspan(start, end, color=OUTAGE_COLOR, alpha=0.12, lw=0,
                        label="link outage" if i == 0 else None)
     _log_if_wide(latency.to_numpy(dtype=float), ax.set_yscale)
+    if ax.get_yscale() == "linear":
+        _steady_linear_axis(ax, latency.to_numpy(dtype=float))
     if (out["outcome"] == "lost").any():  # a strip below the data for the crosses
         low, high = ax.get_ylim()
         ax.set_ylim((low / (high / low) ** 0.1 if ax.get_yscale() == "log"

@@ -211,6 +211,27 @@ def test_latency_over_time_plots_each_delivery_marks_losses_and_shades_outages(i
     assert ax.get_xlabel() == "publish time (s)" and ax.get_ylabel() == "latency (s)"
 
 
+def test_latency_over_time_draws_a_constant_latency_flat_without_an_offset_label():
+    """05-sessions' clean session: every delivery takes 20 ms up to float rounding, which
+    matplotlib zoomed into with a "1e-14 + 2e-2" offset, as if the latency varied."""
+    away = story([{"name": "laptop", "subscribe": [{"topic": "chat/#", "qos": 1}],
+                   "crashes": [{"at": 20.0, "down": 30.0}]},
+                  {"name": "friend", "publish": {"topic": "chat/friend", "interval": 5.0,
+                                                 "start": 2.0, "stop": 72.0, "qos": 1}}],
+                 duration=80.0, link={"latency": 0.01})
+    res = run(away, seed=1)
+    latency = res.outcomes["latency"].dropna().astype(float)
+    assert 0 < latency.max() - latency.min() < 1e-9  # the rounding noise is there
+    fig = latency_over_time(res)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    low, high = ax.get_ylim()
+    assert low <= 0 < latency.max() < high  # seen from zero (and the strip for the losses)
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(set(labels)) == len(labels) >= 3, labels
+
+
 # --- Bytes -------------------------------------------------------------------------------
 
 def test_bytes_per_message_counts_mqtt_bytes_and_the_segments_that_carried_them(sensor):
