@@ -53,7 +53,8 @@ EXPECTED = {
     "04-keepalive": ["PINGRESP", "silence / keepalive", "1.5"],
     "05-sessions": ["broker:queue_full", "broker:qos0_offline", "takeover", "status/pump",
                     "Publishing will of fan"],
-    "06-sweeps-and-reports": ["read from the cache", "lossy-2g-sweep.html", "figures"],
+    "06-sweeps-and-reports": ["read from the cache", "href='reports/lossy-2g-sweep.html'",
+                              "href='reports/lossy-2g-run.html'", "figures"],
     "08-duplicates-and-offline": ["messages reached the phone twice", "queue_full",
                                   "qos0_offline"],
     "09-dead-connections": ["tcp_timeout", "pingresp_timeout", "never"],
@@ -134,6 +135,12 @@ def _check_outputs(path: Path, notebook: nbformat.NotebookNode, seconds: float) 
     if path.stem == "00-start-here":
         # Simulated, then for real with mqttsim's broker (then mosquitto, when installed).
         assert len(re.findall(r"^sensor 12$", text, flags=re.M)) >= 2, text
+    for href in re.findall(r"href=['\"]([^'\"]+\.html)['\"]", text):
+        # A link to a written file opens only if the file lies under JupyterLab's root,
+        # i.e. beside the notebook (a temporary folder elsewhere cannot be opened).
+        written = (path.parent / href).resolve()
+        assert written.is_file(), f"{path.name} links to {href}, which is not there"
+        assert written.is_relative_to(path.parent.resolve()), f"{href} is outside the lab"
     if path.parent.name == "exercises":
         assert "Not answered yet" in text  # the placeholder answer is not judged wrong
 
@@ -195,7 +202,8 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
     dirty = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"
              and (c.outputs or c.execution_count is not None)]
     assert not dirty, (f"{path.name}: cells {dirty} have outputs; clear them with "
-                       f"`jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}`")
+                       f"`jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}` "
+                       f"(`make lab` works in copies in work/, so that notebooks/ stays clean)")
 
 
 def test_a_returned_lab_figure_shows_as_an_image_without_matplotlib_inline(kernel_name):
