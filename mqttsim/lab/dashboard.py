@@ -42,12 +42,19 @@ VERSIONS = (("3.1", 3), ("3.1.1", 4), ("5.0", 5))
 TOP_DEFAULTS = {"qos": 0, "keepalive": 60, "clean": True, "version": 4}
 CLIENT_KEYS = {"qos": "QoS", "keepalive": "keepalive", "clean": "clean session",
                "version": "protocol version"}
-LADDER_PACKETS = 40
-AS_IS = "as-is"  # the bandwidth choice that keeps the scenario's own (None would read as unset)
+# A ladder of 12 packets is about 14 inches tall (with TCP's retransmissions): more would make
+# the panel a long scroll of identical PUBLISH arrows. The chart sits in a box of
+# LADDER_BOX_HEIGHT that scrolls, and starts shortly before the first outage, where there is
+# something to see ("ladder from" moves it).
+LADDER_PACKETS = 12
+LADDER_BOX_HEIGHT = "520px"
+LADDER_LEAD = 2.0  # seconds of the ladder before the first outage
+AS_IS = "as-is"  # the choice that keeps the scenario's own value (None would read as unset)
 
 
-def dashboard(scenario: Any, seed: int = 1, run: bool = False) -> Dashboard:
-    """An ipywidgets panel over ``scenario`` (a ``Scenario``); ``run=True`` runs it once now.
+def dashboard(scenario: Any, seed: int = 1, run: bool = True) -> Dashboard:
+    """An ipywidgets panel over ``scenario`` (a ``Scenario``), showing its first run
+    (``run=False``: empty until Run is pressed).
 
     Display it as the last expression of a cell. ``.run()`` is the Run button."""
     dash = Dashboard(scenario, seed=seed)
@@ -107,10 +114,19 @@ class Dashboard(widgets.VBox):
         self.keepalive = control("keepalive", widgets.IntSlider(
             value=keepalive, min=0, max=max(120, keepalive), description="keepalive (s)",
             style=style, layout=layout))
+        # Clients that name their own QoS would ignore a new default: then the buttons start
+        # at "as set" and a QoS chosen overrides every publish and subscription.
+        self._own_qos = _own_qos_keys(raw)
+        qos_options = [("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2)]
+        if self._own_qos:
+            qos_options.insert(0, ("as set", AS_IS))
         self.qos = control("qos", widgets.ToggleButtons(
-            options=[("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2)],
-            value=int(raw.get("qos", TOP_DEFAULTS["qos"])), description="QoS", style={
-                "description_width": "120px", "button_width": "64px"}))
+            options=qos_options, description="QoS",
+            value=AS_IS if self._own_qos else int(raw.get("qos", TOP_DEFAULTS["qos"])),
+            tooltips=(["each client's own QoS, as the scenario sets it"] * bool(self._own_qos)
+                      + ["every publish and subscription at QoS 0", "... at QoS 1",
+                         "... at QoS 2"]),
+            style={"description_width": "120px", "button_width": "64px"}))
         self.clean = control("clean", widgets.Checkbox(
             value=bool(raw.get("clean", TOP_DEFAULTS["clean"])), description="clean session",
             style=style, layout=layout))
@@ -124,12 +140,18 @@ class Dashboard(widgets.VBox):
         self.ladder_client = widgets.Dropdown(
             options=names, value=(publishers or names)[0], description="ladder of",
             style=style, layout=layout)
-        self.ladder_start = widgets.FloatText(value=0.0, description="ladder from (s)",
-                                              style=style, layout=layout)
+        outages = [span for c in scenario.clients for span in
+                   (*c.link.up.outages, *c.link.down.outages)]
+        first_outage = min((o.start for o in outages), default=None)
+        self.ladder_start = widgets.FloatText(
+            value=max(0.0, first_outage - LADDER_LEAD) if first_outage else 0.0,
+            description="ladder from (s)", style=style, layout=layout)
         self.button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.button.on_click(lambda _: self.run())
         self.status = widgets.HTML()
         self.outputs = {name: widgets.Output() for name in ("outcomes", "timeline", "ladder")}
+        self.outputs["ladder"].layout = widgets.Layout(max_height=LADDER_BOX_HEIGHT,
+                                                       overflow="auto")
         notes = self._notes(gilbert)
         left = widgets.VBox([self.loss, self.latency, self.bandwidth, self.outage_start,
                              self.outage_length, self.keepalive])
@@ -179,8 +201,10 @@ class Dashboard(widgets.VBox):
             spans = [[start, start + length]] if length > 0 else []
             result.update({key: spans for key in self._link_keys("outages")})
         for name in ("keepalive", "qos", "clean", "version"):
-            if self._changed(name):
+            if self._changed(name) and getattr(self, name).value != AS_IS:
                 result[name] = getattr(self, name).value
+        if "qos" in result:
+            result.update(dict.fromkeys(self._own_qos, result["qos"]))
         return result
 
     def scenario(self) -> Any:
@@ -196,10 +220,15 @@ class Dashboard(widgets.VBox):
         for key, what in CLIENT_KEYS.items():
             own = [c.get("name", "?") for c in self.base.raw.get("clients", [])
                    if key in c or (key == "qos" and _sets_qos(c))]
-            if own:
-                lines.append(f"{', '.join(own)} set{'s' * (len(own) == 1)} {what} "
-                             f"{'itself' if len(own) == 1 else 'themselves'}: the {what} "
-                             "control applies to the other clients only.")
+            if not own:
+                continue
+            who = (f"{', '.join(own)} set{'s' * (len(own) == 1)} {what} "
+                   f"{'itself' if len(own) == 1 else 'themselves'}")
+            if key == "qos":
+                lines.append(f"{who}: the QoS buttons start at 'as set' (each keeps its own); "
+                             "QoS 0, 1 or 2 puts every publish and subscription at that QoS.")
+            else:
+                lines.append(f"{who}: the {what} control applies to the other clients only.")
         own_link = [c.get("name", "?") for c in self.base.raw.get("clients", []) if "link" in c]
         if own_link:
             lines.append(f"{', '.join(own_link)} describe{'s' * (len(own_link) == 1)} "
@@ -240,6 +269,28 @@ class Dashboard(widgets.VBox):
         self.status.value = (f"seed {res.seed}, {changed}: " + "; ".join(parts)
                              if parts else f"seed {res.seed}, {changed}: no messages")
         return res
+
+
+def _entries(value: Any) -> list:
+    """A publish or subscribe value as a list of entries (one table or filter: a list of one)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _own_qos_keys(raw: dict) -> list[str]:
+    """The override keys of every QoS a client sets itself: its own ``qos``, and each
+    publish and subscription that names one (``clients.<name>.publish.<i>.qos``)."""
+    keys = []
+    for client in raw.get("clients", []):
+        name = client.get("name")
+        if "qos" in client:
+            keys.append(f"clients.{name}.qos")
+        for kind in ("publish", "subscribe"):
+            for i, entry in enumerate(_entries(client.get(kind))):
+                if isinstance(entry, dict) and "qos" in entry:
+                    keys.append(f"clients.{name}.{kind}.{i}.qos")
+    return keys
 
 
 def _sets_qos(client: dict) -> bool:

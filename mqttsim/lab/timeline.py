@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.artist import Artist
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
 
 from ._base import (client_downtime, client_outages, new_axes, numeric, publish_qos,
                     scenario_of, table)
@@ -121,8 +123,11 @@ def connection_timeline(res: Any, ax: Axes | None = None,
         labels.append((t_down[i], y, text))
         ended += 1
     if ended <= MAX_TEXT_LABELS:
+        placed = _PlacedLabels(zorder=2.99)  # drawn just before the labels (zorder 3)
+        ax.add_artist(placed)
         for x, y, text in labels:
-            ax.text(x, y - 0.3, text, ha="right", va="bottom", fontsize=7, gid="reason-label")
+            ax.add_artist(_ReasonLabel(placed, x, y - 0.3, text, ha="right", va="bottom",
+                                       fontsize=7, gid="reason-label"))
 
     ax.set_yticks(range(len(rows)), rows)
     for label, name in zip(ax.get_yticklabels(), rows):
@@ -139,6 +144,43 @@ def connection_timeline(res: Any, ax: Axes | None = None,
         ax.legend(legend.values(), legend.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0),
                   frameon=False, fontsize=8)
     return fig
+
+
+class _PlacedLabels(Artist):
+    """Draws nothing: at each draw it forgets where the reason labels went last time."""
+
+    def __init__(self, zorder: float):
+        super().__init__()
+        self.set_zorder(zorder)
+        self.boxes: list[Any] = []
+
+    def draw(self, renderer: Any) -> None:
+        self.boxes = []
+
+
+class _ReasonLabel(Text):
+    """A disconnect reason that is drawn only where it overlaps no reason already drawn.
+
+    Two disconnects of one client a few seconds apart would print their reasons on top of
+    each other (the axis is minutes wide). What a label needs is known only when it is drawn
+    (the figure's final size, the font), so each one checks at draw time and the later one
+    gives way; its marker and the legend still say what happened. ``drawn`` says whether it
+    was shown in the last draw."""
+
+    def __init__(self, placed: _PlacedLabels, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.placed, self.drawn = placed, False
+
+    def draw(self, renderer: Any) -> None:
+        self.drawn = False
+        if not self.get_visible():
+            return
+        box = self.get_window_extent(renderer).expanded(1.05, 1.0)
+        if any(box.overlaps(other) for other in self.placed.boxes):
+            return
+        self.placed.boxes.append(box)
+        super().draw(renderer)
+        self.drawn = True
 
 
 def _shade(ax: Axes, y_of: dict[str, int], spans: dict[str, list[tuple[float, float]]],

@@ -30,7 +30,7 @@ def shown_png(dash: Dashboard, name: str) -> bytes:
 
 def test_untouched_controls_run_the_scenario_as_it_is() -> None:
     sc = small_intermittent()
-    dash = dashboard(sc)
+    dash = dashboard(sc, run=False)
     assert isinstance(dash, widgets.Widget)
     assert dash.overrides() == {}
     assert dash.scenario() is sc
@@ -40,7 +40,7 @@ def test_untouched_controls_run_the_scenario_as_it_is() -> None:
 
 
 def test_button_click_applies_every_control_and_redraws_the_figures() -> None:
-    dash = dashboard(small_intermittent())
+    dash = dashboard(small_intermittent(), run=False)
     dash.loss.value = 0.05
     dash.latency.value = 0.1
     dash.bandwidth.value = 512_000.0
@@ -52,7 +52,12 @@ def test_button_click_applies_every_control_and_redraws_the_figures() -> None:
     dash.seed.value = 7
     assert dash.overrides() == {"link.loss": 0.05, "link.latency": 0.1,
                                 "link.bandwidth": 512_000.0, "link.outages": [[40.0, 60.0]],
-                                "keepalive": 5, "qos": 1, "clean": True, "version": 5}
+                                "keepalive": 5, "qos": 1, "clean": True, "version": 5,
+                                # the meters and the monitor set their own QoS: overridden
+                                "clients.meter-q0.publish.0.qos": 1,
+                                "clients.meter-q1.publish.0.qos": 1,
+                                "clients.meter-q2.publish.0.qos": 1,
+                                "clients.monitor.subscribe.0.qos": 1}
     dash.button.click()
 
     res = dash.results
@@ -94,7 +99,7 @@ def test_second_run_replaces_the_figures_instead_of_adding_more() -> None:
 
 def test_link_controls_reach_per_direction_values_and_name_clients_they_miss() -> None:
     sc = Scenario.load(f"{SCENARIOS}/lossy-2g.toml")
-    dash = dashboard(sc)
+    dash = dashboard(sc, run=False)
     assert "40 kbit/s" in dash.bandwidth.label  # the scenario's own uplink
     dash.bandwidth.value = math.inf
     built = dash.scenario()
@@ -106,8 +111,62 @@ def test_link_controls_reach_per_direction_values_and_name_clients_they_miss() -
 
 
 def test_a_control_that_cannot_reach_a_client_is_named() -> None:
-    notes = dashboard(small_intermittent()).children[2].value
+    notes = dashboard(small_intermittent(), run=False).children[2].value
     assert "meter-q0, meter-q1, meter-q2 set QoS themselves" in notes
+    assert "'as set'" in notes  # ... and what the QoS buttons do about it
+    sc = Scenario.from_dict({"name": "own-keepalive", "duration": 5.0, "clients": [
+        {"name": "sub", "subscribe": "t", "keepalive": 30}]})
+    notes = dashboard(sc, run=False).children[2].value
+    assert "sub sets keepalive itself: the keepalive control applies to the other" in notes
+
+
+def test_qos_buttons_change_what_happens_when_every_client_sets_its_own_qos() -> None:
+    """intermittent.toml: every meter and the monitor name their QoS. The buttons start at
+    "as set" (the file's mix), and QoS 0 puts every message at QoS 0: the QoS 1 and 2 meters'
+    backlog is then lost in the outages too."""
+    dash = dashboard(small_intermittent())
+    assert dash.qos.value == "as-is" and dash.overrides() == {}
+    mixed = outcome_counts(dash.results)
+    assert set(mixed.index) == {0, 1, 2}
+    dash.qos.value = 0
+    dash.button.click()
+    for client in dash.results.scenario.clients:
+        assert {p.qos for p in client.publish} <= {0}, client
+        assert {s.qos for s in client.subscribe} <= {0}, client
+    counts = outcome_counts(dash.results)
+    assert list(counts.index) == [0]
+    assert counts.loc[0, "lost"] > mixed.loc[0, "lost"]  # the QoS 1 and 2 backlog is lost now
+    assert "QoS 0:" in dash.status.value and "QoS 1:" not in dash.status.value
+    dash.qos.value = "as-is"
+    assert dash.overrides() == {}
+
+
+def test_a_scenario_with_one_default_qos_has_no_as_set_button() -> None:
+    dash = dashboard(Scenario.load(f"{SCENARIOS}/seed-sensor.toml"), run=False)
+    assert [value for _, value in dash.qos.options] == [0, 1, 2] and dash.qos.value == 0
+    dash.qos.value = 2
+    assert dash.overrides() == {"qos": 2}
+
+
+def test_the_panel_shows_the_first_run_without_a_click() -> None:
+    dash = dashboard(small_intermittent())
+    assert dash.results is not None and dash.results.seed == 1
+    for name in dash.outputs:
+        assert shown_png(dash, name).startswith(b"\x89PNG")
+    assert "delivered" in dash.status.value
+    assert dashboard(small_intermittent(), run=False).results is None
+
+
+def test_the_ladder_is_short_scrolls_and_starts_before_the_first_outage() -> None:
+    dash = dashboard(small_intermittent())
+    assert dash.ladder_start.value == 58.0  # the outage is at 60 s
+    png = shown_png(dash, "ladder")
+    height_px = int.from_bytes(png[20:24], "big")  # the PNG header's IHDR height
+    assert height_px <= 80 * 15, height_px  # at most 15 inches at the panel's 80 dpi
+    box = dash.outputs["ladder"].layout
+    assert box.overflow == "auto" and box.max_height
+    title = dash.figures["ladder"].axes[0].get_title()
+    assert "first 12 packets" in title and "58" in title
 
 
 def test_impossible_scenario_is_reported_not_raised() -> None:

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 
 from mqttsim import Scenario, run
@@ -223,7 +224,7 @@ def test_latency_over_time_draws_a_constant_latency_flat_without_an_offset_label
     latency = res.outcomes["latency"].dropna().astype(float)
     assert 0 < latency.max() - latency.min() < 1e-9  # the rounding noise is there
     fig = latency_over_time(res)
-    fig.canvas.draw()
+    FigureCanvasAgg(fig).draw()
     ax = fig.axes[0]
     assert ax.yaxis.get_offset_text().get_text() == ""
     low, high = ax.get_ylim()
@@ -305,6 +306,28 @@ def test_timeline_has_a_bar_per_connection_and_each_end_marked_with_its_reason(i
     q1_bar = next(b for b in bars if b.get_y() < 1 < b.get_y() + b.get_height())
     assert to_rgba(q1_bar.get_facecolor()) == BLUE
     assert ax.get_xlabel() == "time (s)"
+
+
+def test_timeline_reason_labels_never_overlap():
+    """Two crashes of one client 4 s apart on a 300 s axis: the two "reset" labels would
+    cover each other; the later one gives way (its marker and the legend remain)."""
+    res = run(story([{"name": "sub", "subscribe": "t",
+                      "crashes": [{"at": 100.0, "down": 1.0}, {"at": 104.0, "down": 1.0}]},
+                     {"name": "pub", "publish": {"topic": "t", "interval": 10.0}}],
+                    duration=300.0), seed=1)
+    fig = connection_timeline(res)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    ax = fig.axes[0]
+    labels = by_gid(ax, "reason-label")
+    assert len(labels) >= 2 and len(by_gid(ax, "end:" + labels[0].get_text().split()[0])) >= 2
+    renderer = canvas.get_renderer()
+    drawn = [t for t in labels if getattr(t, "drawn", True)]
+    boxes = [t.get_window_extent(renderer) for t in drawn]
+    assert drawn and drawn[0] is labels[0]
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other), [t.get_text() for t in drawn]
 
 
 def test_timeline_shows_takeover_and_crash_and_picks_clients():
