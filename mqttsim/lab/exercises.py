@@ -77,6 +77,11 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _join(hints: list[str]) -> str:
+    """Several hints as sentences: each ends with its own full stop (or question mark)."""
+    return " ".join(h if h.endswith((".", "?", "!")) else h + "." for h in hints)
+
+
 def _parts(answer: Any, keys: tuple, what: str) -> tuple[dict | None, str]:
     """``answer`` as a dict with exactly ``keys``, or (None, what is wrong with it)."""
     if not isinstance(answer, Mapping):
@@ -134,7 +139,7 @@ def _check_publish_bytes(answer: Any) -> tuple[bool, str]:
         hints.append("'qos1_extra' is not right: what does a QoS 1 PUBLISH carry that a "
                      "QoS 0 one must not [MQTT-2.3.1-5]? How many bytes is it?")
     if hints:
-        return False, " ".join(hints)
+        return False, _join(hints)
     return True, ("these are the codec's bytes exactly; `mqttsim decode` on them prints the "
                   "PUBLISH back.")
 
@@ -201,7 +206,7 @@ def _check_topic_filters(answer: Any) -> tuple[bool, str]:
                          "remember that '#' also matches the parent level itself "
                          "(4.7.1.2)")
     if hints:
-        return False, "; ".join(hints) + "."
+        return False, _join(hints)
     return True, "exactly what the broker's subscription tree decides."
 
 
@@ -242,22 +247,26 @@ def _check_qos_packets(answer: Any) -> tuple[bool, str]:
     parts, problem = _parts(answer, (0, 1, 2), "packet counts per QoS")
     if parts is None:
         return False, problem
-    hints = []
+    hints, one_hop = [], []
     for qos in (0, 1, 2):
         value = _number(parts[qos])
         right = _flow_packets(qos)
         if value == right:
             continue
         if value is not None and value == right / 2:
-            hints.append(f"QoS {qos}: you counted one hop; the message crosses two (publisher "
-                         "to broker, broker to subscriber), each with its own handshake")
+            one_hop.append(str(qos))
         else:
             hints.append({0: "QoS 0: no acknowledgement at all (section 4.3.1)",
                           1: "QoS 1: each hop is a PUBLISH and its acknowledgement (4.3.2)",
                           2: "QoS 2: each hop is a four-packet handshake (4.3.3)"}[qos]
                          + f" - your count {parts[qos]!r} is not right")
+    if one_hop:  # said once, however many levels it concerns
+        levels = " and ".join(filter(None, (", ".join(one_hop[:-1]), one_hop[-1])))
+        hints.insert(0, f"QoS {levels}: you counted one hop; the message crosses two "
+                        "(publisher to broker, broker to subscriber), each with its own "
+                        "handshake")
     if hints:
-        return False, "; ".join(hints) + "."
+        return False, _join(hints)
     return True, "count them yourself in res.packets, or in the ladder diagrams of 03-qos."
 
 
@@ -310,13 +319,15 @@ def _check_keepalive(answer: Any) -> tuple[bool, str]:
 # --- 5. Persistent sessions --------------------------------------------------------------
 
 def session_scenario() -> Any:
-    """A phone subscribed at QoS 1 is away from 10 s to 25 s; a friend writes every 2 s."""
+    """A phone subscribed at QoS 1 is away from 10 s to 24 s; a friend writes every 2 s, at
+    odd seconds: nothing is published at the instants the phone leaves or comes back, so
+    which messages it missed is never a matter of milliseconds."""
     from ..scenario import Scenario
     return Scenario.from_dict({
         "name": "phone-away", "duration": 40.0, "qos": 1, "clean": False,
         "link": {"latency": 0.01},
         "clients": [{"name": "phone", "subscribe": "chat/#",
-                     "crashes": [{"at": 10.0, "down": 15.0}]},
+                     "crashes": [{"at": 10.0, "down": 14.0}]},
                     {"name": "friend", "publish": {"topic": "chat/friend", "interval": 2.0,
                                                    "start": 1.0, "stop": 34.0}}]})
 
@@ -343,14 +354,15 @@ def _check_sessions(answer: Any) -> tuple[bool, str]:
                      "published while the phone was away is gone; it gets messages again "
                      "once it has reconnected and subscribed again. Count res.received")
     if hints:
-        return False, "; ".join(hints) + "."
+        return False, _join(hints)
     return True, "the difference is the messages the broker queued for the absent phone."
 
 
 # --- 6. Loss over TCP and over datagrams -------------------------------------------------
 
 def loss_scenario() -> Any:
-    """One sensor publishing at QoS 0 every second over a link that loses 10 % of packets."""
+    """One sensor publishing at QoS 0 every second for a minute (60 messages, from 2 s to
+    61 s) over a link that loses 10 % of packets."""
     from ..scenario import Scenario
     return Scenario.from_dict({
         "name": "lossy-qos0", "duration": 70.0, "qos": 0,
@@ -358,7 +370,7 @@ def loss_scenario() -> Any:
         "clients": [{"name": "display", "subscribe": "sensor", "link": {"loss": 0.0}},
                     {"name": "sensor", "connect_at": 1.0,
                      "publish": {"topic": "sensor", "interval": 1.0, "start": 2.0,
-                                 "stop": 61.0}}]})
+                                 "count": 60}}]})
 
 
 @lru_cache(maxsize=None)
@@ -381,7 +393,7 @@ def _check_loss(answer: Any) -> tuple[bool, str]:
                      "QoS 0 message; run loss_scenario().with_(transport='datagram') with "
                      "seed=1 and count the 'lost' outcomes")
     if hints:
-        return False, "; ".join(hints) + "."
+        return False, _join(hints)
     return True, "TCP turned the loss into delay (look at the latency), datagrams into loss."
 
 
@@ -408,4 +420,4 @@ def check(exercise: str, answer: Any) -> Verdict:
     if _unanswered(answer):
         return Verdict(exercise, False, NOT_ANSWERED, answered=False)
     correct, message = EXERCISES[exercise].checker(answer)
-    return Verdict(exercise, correct, message)
+    return Verdict(exercise, correct, _join([message]))

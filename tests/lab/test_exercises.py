@@ -5,9 +5,14 @@ how the checkers compute theirs from the codec and the simulator."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from mqttsim.lab.exercises import EXERCISES, NOT_ANSWERED, Verdict, check
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RIGHT = {
     "publish-bytes": {"wire": "30 0a 00 06 73 65 6e 73 6f 72 31 32", "qos1_extra": 2},
@@ -18,9 +23,9 @@ RIGHT = {
     "qos-packets": {0: 2, 1: 4, 2: 8},
     # Last PINGREQ at 20 s (one keepalive after the SUBACK), then 1.5 x 20 s of silence.
     "keepalive": 50.0,
-    # Published at 1, 3, ..., 33 s: 17 messages. Away 10-25 s: a clean session misses the
-    # 8 published from 11 to 25 s (the one at 25 s goes out before it has subscribed again).
-    "sessions": {"clean_false": 17, "clean_true": 9},
+    # Published at 1, 3, ..., 33 s: 17 messages. Away 10-24 s: a clean session misses the
+    # 7 published from 11 to 23 s; the one at 25 s comes a second after it is back.
+    "sessions": {"clean_false": 17, "clean_true": 10},
     "loss": {"tcp": 0, "datagram": 4},
 }
 
@@ -28,9 +33,9 @@ RIGHT = {
 def revealed(verdict: Verdict, exercise: str) -> list[str]:
     """Pieces of the right answer that appear in the verdict's text."""
     right = RIGHT[exercise]
-    text = str(verdict) + verdict._repr_html_()
+    text = str(verdict) + re.sub(r"<[^>]*>", "", verdict._repr_html_())  # words, not styles
     pieces = {"publish-bytes": ["30 0a", "300a"], "keepalive": ["50"],
-              "sessions": ["17", " 9"], "loss": [" 4"]}.get(exercise, [])
+              "sessions": ["17", "10"], "loss": [" 4"]}.get(exercise, [])
     if exercise == "qos-packets":
         pieces = [f"{q}: {n}" for q, n in right.items()]
     return [p for p in pieces if p in text]
@@ -79,7 +84,8 @@ WRONG = [
     ("topic-filters", {"invalid": INVALID, "matching": {"home/#", "nonsense/#"}},
      "not among the filters"),
     ("topic-filters", {"invalid": "home/kitchen+", "matching": set()}, "should be a set"),
-    ("qos-packets", {0: 1, 1: 2, 2: 4}, "two"),
+    ("qos-packets", {0: 1, 1: 2, 2: 4}, "QoS 0, 1 and 2: you counted one hop"),
+    ("qos-packets", {0: 2, 1: 2, 2: 4}, "QoS 1 and 2: you counted one hop"),
     ("qos-packets", {0: 2, 1: 3, 2: 8}, "QoS 1"),
     ("qos-packets", {0: 2, 1: 4}, "no answer yet for 2"),
     ("keepalive", 60.0, "last packet it received"),
@@ -87,7 +93,7 @@ WRONG = [
     ("keepalive", 10.0, "before the link even died"),
     ("keepalive", 45.0, "1.5 x rule"),
     ("keepalive", "soon", "one number"),
-    ("sessions", {"clean_false": 9, "clean_true": 9}, "MQTT-3.1.2-5"),
+    ("sessions", {"clean_false": 10, "clean_true": 10}, "MQTT-3.1.2-5"),
     ("sessions", {"clean_false": 17, "clean_true": 17}, "MQTT-3.1.2-6"),
     ("sessions", [17, 9], "expected a dict"),
     ("loss", {"tcp": 6, "datagram": 4}, "TCP resends"),
@@ -116,3 +122,38 @@ def test_answers_may_be_written_in_other_natural_forms() -> None:
     assert check("topic-filters", {"invalid": ["home/kitchen+", "home/#/temperature"],
                                    "matching": list(RIGHT["topic-filters"]["matching"])})
     assert check("keepalive", 50.4)  # within a second
+
+
+def test_a_hint_is_said_once_and_hints_are_separate_sentences() -> None:
+    one_hop = check("qos-packets", {0: 1, 1: 2, 2: 4}).message
+    assert one_hop.count("you counted one hop") == 1, one_hop
+    two = check("publish-bytes", {"wire": "30 08 00 06 73 65 6e 73 6f 72 31 32",
+                                  "qos1_extra": 1}).message
+    assert "after itself. 'qos1_extra'" in two, two
+    for exercise, answer, _ in WRONG:
+        message = check(exercise, answer).message
+        assert message.rstrip()[-1] in ".?!", message
+
+
+def test_the_session_story_has_no_message_at_the_instants_the_phone_leaves_or_returns() -> None:
+    """Exercise 5 was ambiguous when a message went out exactly as the phone came back."""
+    from mqttsim.lab.exercises import session_scenario
+    sc = session_scenario()
+    phone = next(c for c in sc.clients if c.name == "phone")
+    friend = next(c for c in sc.clients if c.name == "friend").publish[0]
+    sent = [friend.start + i * friend.interval
+            for i in range(int((friend.stop - friend.start) / friend.interval) + 1)]
+    for crash in phone.crashes:
+        for instant in (crash.at, crash.at + crash.down):
+            assert min(abs(t - instant) for t in sent) >= 0.5, (instant, sent)
+    text = (ROOT / "notebooks" / "exercises" / "ex5-sessions.ipynb").read_text()
+    crash = phone.crashes[0]
+    assert f"crashes at {crash.at:g} s and is back at {crash.at + crash.down:g} s" in text
+
+
+def test_the_loss_story_sends_the_sixty_messages_the_question_says() -> None:
+    from mqttsim import run
+    from mqttsim.lab.exercises import loss_scenario
+    assert len(run(loss_scenario(), seed=1).published) == 60
+    text = (ROOT / "notebooks" / "exercises" / "ex6-loss-over-tcp.ipynb").read_text()
+    assert "once a second for a minute (60 messages" in text
