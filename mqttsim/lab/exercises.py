@@ -413,6 +413,13 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in (
 )}
 
 
+# Exercises 7-12 live in their own module, which uses the helpers above (hence the import
+# here, after them, and not at the top).
+from .exercises_mqtt import MQTT_EXERCISES  # noqa: E402
+
+EXERCISES.update({e.id: e for e in MQTT_EXERCISES})
+
+
 def check(exercise: str, answer: Any) -> Verdict:
     """Check ``answer`` to ``exercise`` (an id of ``EXERCISES``); never reveals the answer."""
     if exercise not in EXERCISES:

@@ -15,9 +15,10 @@ import os
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["CapturedSegment", "write_pcap", "assign_addresses", "initial_sequence_number",
-           "BROKER_NAME", "LINKTYPE_RAW"]
+__all__ = ["CapturedSegment", "write_pcap", "read_pcap", "assign_addresses",
+           "initial_sequence_number", "BROKER_NAME", "LINKTYPE_RAW"]
 
 BROKER_NAME = "broker"
 LINKTYPE_RAW = 101  # packets start at the IPv4 header: no link layer to invent
@@ -163,3 +164,71 @@ def write_pcap(path: str | os.PathLike[str], segments: Iterable[CapturedSegment]
             frame = _packet(seg, addrs[seg.src], addrs[seg.dst], ip_id)
             out.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
     return len(segs)
+
+
+# --- Reading a capture back ------------------------------------------------------------------
+
+_LINK_HEADER = {LINKTYPE_RAW: 0, 1: 14, 113: 16}  # raw IPv4, Ethernet, Linux cooked (SLL)
+_MAGICS = {0xA1B2C3D4: 1e-6, 0xA1B23C4D: 1e-9}  # microsecond and nanosecond pcaps
+_FLAG_LETTERS = (("S", 0x02), ("F", 0x01), ("R", 0x04), ("P", _PSH), ("A", _ACK))
+READ_COLUMNS = ("t", "src", "dst", "src_port", "dst_port", "flags", "seq", "ack", "length",
+                "payload")
+
+
+def read_pcap(path: str | os.PathLike[str]) -> Any:
+    """The TCP/IPv4 packets of a classic pcap file as a DataFrame, one row per packet.
+
+    Columns: ``t`` (seconds since the first packet), ``src``/``dst`` (IPv4 addresses),
+    ``src_port``/``dst_port``, ``flags`` (letters of S, F, R, P, A, as tshark's summary
+    names them), ``seq``/``ack`` (raw 32-bit numbers), ``length`` (TCP payload bytes:
+    tshark's ``tcp.len``) and ``payload`` (those bytes). Reads what ``Results.to_pcap``
+    writes and captures of raw IP, Ethernet or Linux cooked frames (tcpdump -i any); other
+    packets (ARP, IPv6, UDP) are skipped. Headers are read as RFC 791 and RFC 9293 lay them
+    out; the file format is libpcap's (both byte orders, micro- or nanosecond stamps).
+    """
+    import pandas as pd
+    data = open(path, "rb").read()
+    if len(data) < 24:
+        raise ValueError(f"{path}: not a pcap file (only {len(data)} bytes)")
+    for order in "<>":
+        magic = struct.unpack(order + "I", data[:4])[0]
+        if magic in _MAGICS:
+            unit = _MAGICS[magic]
+            break
+    else:
+        raise ValueError(f"{path}: not a classic pcap file (magic {data[:4].hex()}); "
+                         "pcapng files can be converted with: editcap -F pcap IN OUT")
+    linktype = struct.unpack(order + "I", data[20:24])[0] & 0x0FFFFFFF
+    if linktype not in _LINK_HEADER:
+        raise ValueError(f"{path}: link type {linktype} is not raw IP, Ethernet or Linux "
+                         "cooked capture")
+    rows, offset, first = [], 24, None
+    while offset + 16 <= len(data):
+        sec, frac, caught, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
+        frame = data[offset + 16:offset + 16 + caught]
+        offset += 16 + caught
+        stamp = sec + frac * unit
+        first = stamp if first is None else first
+        packet = _tcp_row(frame[_LINK_HEADER[linktype]:], frame, linktype)
+        if packet is not None:
+            rows.append((round(stamp - first, 9), *packet))
+    return pd.DataFrame(rows, columns=list(READ_COLUMNS))
+
+
+def _tcp_row(ip: bytes, frame: bytes, linktype: int) -> tuple | None:
+    """(src, dst, ports, flags, seq, ack, length, payload) of an IPv4/TCP packet, else None."""
+    if linktype == 1 and frame[12:14] != b"\x08\x00":  # Ethernet: IPv4 only
+        return None
+    if linktype == 113 and frame[14:16] != b"\x08\x00":
+        return None
+    if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+        return None
+    ihl, total = (ip[0] & 0x0F) * 4, struct.unpack("!H", ip[2:4])[0]
+    tcp = ip[ihl:total]
+    if len(tcp) < 20:
+        return None
+    src_port, dst_port, seq, ack, offset_byte, flag_bits = struct.unpack("!HHIIBB", tcp[:14])
+    payload = tcp[(offset_byte >> 4) * 4:]
+    flags = "".join(letter for letter, bit in _FLAG_LETTERS if flag_bits & bit)
+    return (str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20])),
+            src_port, dst_port, flags, seq, ack, len(payload), bytes(payload))

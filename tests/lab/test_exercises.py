@@ -27,6 +27,24 @@ RIGHT = {
     # 7 published from 11 to 23 s; the one at 25 s comes a second after it is back.
     "sessions": {"clean_false": 17, "clean_true": 10},
     "loss": {"tcp": 0, "datagram": 4},
+    # kitchen retains 5 messages (1-9 s), bath's is not retained, garage retains one: at 12 s
+    # the display gets kitchen#5 and garage's.
+    "retained": {"received": 2, "kitchen_seq": 5},
+    # polite's DISCONNECT discards its will; crashy's reset publishes it at once; faraway's
+    # last PINGREQ is at 10 s, its link dies at 15 s: 10 + 1.5 x 10 = 25 s.
+    "wills": {"wills_from": {"crashy", "faraway"}, "faraway_at": 25.0},
+    # 22 messages (1, 3, ..., 43 s). Expiry 10 s: the session is gone at 20 s with the 5
+    # queued (11-19 s), and the 5 published while no session existed (21-29 s) go nowhere.
+    "session-expiry": {"expiry_60": 22, "expiry_10": 12},
+    # 30 jobs from 2 s, every 0.5 s; 8 of them before w3 subscribes at 6 s (4 each to w1 and
+    # w2), then 22 in turn over three workers, w1 first: 8, 7, 7.
+    "shared-subscriptions": {"w1": 12, "w2": 11, "w3": 7, "logger": 30},
+    # 10 messages while away (11-29 s): the first 5 fill the queue, the last 5 are refused.
+    "offline-queue": {"received": 17, "dropped": 5, "kept": "oldest"},
+    # Two connections, each a 3-segment handshake; 11 MQTT packets, each in its own segment,
+    # with the pure ACKs and the FIN exchange; pub sends CONNECT 17 + PUBLISH 14 (QoS 1:
+    # 2 + 2 + 6 + 2 + 2) + DISCONNECT 2 bytes.
+    "capture": {"frames": 29, "with_mqtt": 11, "pub_bytes": 33},
 }
 
 
@@ -35,7 +53,11 @@ def revealed(verdict: Verdict, exercise: str) -> list[str]:
     right = RIGHT[exercise]
     text = str(verdict) + re.sub(r"<[^>]*>", "", verdict._repr_html_())  # words, not styles
     pieces = {"publish-bytes": ["30 0a", "300a"], "keepalive": ["50"],
-              "sessions": ["17", "10"], "loss": [" 4"]}.get(exercise, [])
+              "sessions": ["17", "10"], "loss": [" 4"], "retained": ["#5"],
+              "wills": ["25"], "session-expiry": ["22", "12"],
+              "shared-subscriptions": ["12", "11", " 7", "30"],
+              "offline-queue": ["17", "keeps the oldest"], "capture": ["29", "11", "33"],
+              }.get(exercise, [])
     if exercise == "qos-packets":
         pieces = [f"{q}: {n}" for q, n in right.items()]
     return [p for p in pieces if p in text]
@@ -99,6 +121,25 @@ WRONG = [
     ("loss", {"tcp": 6, "datagram": 4}, "TCP resends"),
     ("loss", {"tcp": 0, "datagram": 0}, "nobody resends"),
     ("loss", {"tcp": 0, "datagram": 4, "udp": 4}, "unexpected key"),
+    ("retained", {"received": 3, "kitchen_seq": 5}, "without RETAIN is not kept"),
+    ("retained", {"received": 2, "kitchen_seq": 1}, "replaces the one before"),
+    ("wills", {"wills_from": {"polite", "crashy", "faraway"}, "faraway_at": 25.0},
+     "MQTT-3.14.4-3"),
+    ("wills", {"wills_from": {"faraway"}, "faraway_at": 25.0}, "MQTT-3.1.2-8"),
+    ("wills", {"wills_from": {"crashy", "faraway"}, "faraway_at": 15.0}, "last packet it"),
+    ("wills", {"wills_from": {"crashy", "faraway"}, "faraway_at": 12.0}, "before faraway"),
+    ("wills", {"wills_from": "crashy", "faraway_at": 25.0}, "should be a set"),
+    ("session-expiry", {"expiry_60": 12, "expiry_10": 12}, "less than its session expiry"),
+    ("session-expiry", {"expiry_60": 22, "expiry_10": 22}, "discards it"),
+    ("shared-subscriptions", {"w1": 10, "w2": 10, "w3": 10, "logger": 0}, "ordinary"),
+    ("shared-subscriptions", {"w1": 30, "w2": 30, "w3": 30, "logger": 30}, "exactly one"),
+    ("shared-subscriptions", {"w1": 10, "w2": 10, "w3": 10, "logger": 30}, "in turn"),
+    ("offline-queue", {"received": 17, "dropped": 5, "kept": "newest"}, "refuses"),
+    ("offline-queue", {"received": 22, "dropped": 0, "kept": "oldest"}, "at most 5"),
+    ("offline-queue", {"received": 17, "dropped": 5, "kept": "some"}, "'oldest' or"),
+    ("capture", {"frames": 11, "with_mqtt": 11, "pub_bytes": 33}, "TCP's own too"),
+    ("capture", {"frames": 29, "with_mqtt": 29, "pub_bytes": 33}, "payload is not empty"),
+    ("capture", {"frames": 29, "with_mqtt": 11, "pub_bytes": 14}, "not only the PUBLISH"),
 ]
 
 
