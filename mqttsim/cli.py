@@ -261,6 +261,8 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.lab.cli_lab", "add_sweep_arguments", "run_sweep")),
     Command("report", "write an HTML report of a run or sweep directory (--out of run/sweep)",
             *_lazy("mqttsim.lab.cli_lab", "add_report_arguments", "run_report")),
+    Command("grade", "grade a folder of submitted exercise notebooks (--key: the answers)",
+            *_lazy("mqttsim.lab.grade")),
 )
 
 

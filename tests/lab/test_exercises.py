@@ -198,3 +198,19 @@ def test_the_loss_story_sends_the_sixty_messages_the_question_says() -> None:
     assert len(run(loss_scenario(), seed=1).published) == 60
     text = (ROOT / "notebooks" / "exercises" / "ex6-loss-over-tcp.ipynb").read_text()
     assert "once a second for a minute (60 messages" in text
+
+
+def test_the_answer_key_agrees_with_the_answers_worked_out_by_hand() -> None:
+    from mqttsim.lab.grade import answer_key
+    key = answer_key()
+    assert set(key) == set(RIGHT)
+    for exercise, right in RIGHT.items():
+        if exercise == "publish-bytes":
+            assert key[exercise] == right
+        elif exercise == "keepalive":
+            assert abs(key[exercise] - right) <= 1.0
+        elif exercise == "wills":
+            assert key[exercise]["wills_from"] == right["wills_from"]
+            assert abs(key[exercise]["faraway_at"] - right["faraway_at"]) <= 1.0
+        else:
+            assert key[exercise] == right, exercise
