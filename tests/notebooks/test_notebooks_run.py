@@ -250,3 +250,35 @@ def test_a_returned_lab_figure_shows_as_an_image_without_matplotlib_inline(kerne
     outputs = notebook.cells[0]["outputs"]
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert len(images) == 1, outputs  # once, as a picture, not "<Figure size ...>"
+
+
+# Notebooks without a parameters cell, and why.
+NO_PARAMETERS = {"ex2-topic-filters": "nothing to vary: the question is twelve given filters"}
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
+def test_notebook_has_a_parameters_cell_whose_names_it_uses(path: Path) -> None:
+    """papermill's convention: one code cell tagged `parameters`, whose values a teacher can
+    override to run the notebook over many settings; each name it sets must be used after
+    it (in code, or in the commented example code of an exercise's workspace)."""
+    if path.stem in NO_PARAMETERS:
+        pytest.skip(NO_PARAMETERS[path.stem])
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    names = re.findall(r"^([A-Za-z_]\w*)\s*=", cells[tagged[0]].source, flags=re.M)
+    assert names, f"{path.name}: the parameters cell sets nothing"
+    later = "\n".join(c.source for c in cells[tagged[0] + 1:])
+    unused = [n for n in names if not re.search(rf"\b{n}\b", later)]
+    assert not unused, f"{path.name}: parameters {unused} are never used"
+
+
+def test_papermill_runs_a_notebook_with_overridden_parameters(kernel_name: str,
+                                                              tmp_path: Path) -> None:
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "06-two-seeds.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "06-sweeps-and-reports.ipynb"), str(out), kernel_name=kernel_name,
+        parameters={"SEEDS": 2, "LOSSES": [0.0, 0.1]}, cwd=str(NOTEBOOKS), progress_bar=False)
+    text = output_text(nbformat.read(out, as_version=4))
+    assert "2 grid points x 2 seeds" in text
