@@ -165,7 +165,7 @@ def grade(folder: Path | str, timeout: float = 120.0, kernel_name: str | None = 
         # The kernel died or hung in the first submission without a verdict: that one is
         # an error, the ones after it run on in a new kernel.
         culprit = left[0][0]
-        errors[culprit] = f"the notebook stopped its kernel ({stopped})"
+        errors[culprit] = f"did not finish: its kernel died or it ran too long ({stopped})"
         waiting = left[1:]
     for key, _ in runnable:
         verdict, row = verdicts.get(key), rows[key]
