@@ -4,7 +4,6 @@ gets one row per notebook and never stops; `--key` gives answers that pass every
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
