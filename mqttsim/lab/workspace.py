@@ -25,7 +25,8 @@ from pathlib import Path
 __all__ = ["prepare_workspace", "Prepared", "MANIFEST"]
 
 MANIFEST = ".copied-from-notebooks.json"  # in TARGET: the digest of each source when copied
-COPIED_SUFFIXES = (".ipynb", ".md")
+# The notebooks and what they read beside them (11-your-own-client runs my_client.py).
+COPIED_SUFFIXES = (".ipynb", ".md", ".py", ".toml", ".txt", ".csv", ".json")
 
 
 @dataclass
@@ -44,11 +45,12 @@ def _digest(path: Path) -> str:
 def _sources(source: Path) -> list[Path]:
     return sorted(p.relative_to(source) for p in source.rglob("*")
                   if p.is_file() and p.suffix in COPIED_SUFFIXES
-                  and ".ipynb_checkpoints" not in p.parts and "reports" not in p.parts)
+                  and not {".ipynb_checkpoints", "__pycache__", "reports"} & set(p.parts))
 
 
 def prepare_workspace(source: Path | str, target: Path | str) -> Prepared:
-    """Copy each notebook (and README) of ``source`` missing from ``target``; never overwrite."""
+    """Copy each notebook of ``source`` (with the files beside it: ``COPIED_SUFFIXES``)
+    missing from ``target``; never overwrite."""
     source, target = Path(source), Path(target)
     if not source.is_dir():
         raise FileNotFoundError(f"no notebooks folder {source}")

@@ -37,6 +37,9 @@ def test_every_notebook_is_copied_in_the_same_layout(tmp_path: Path) -> None:
     assert set(committed) <= set(done.copied)
     for relative in committed:
         assert (tmp_path / "work" / relative).read_bytes() == (NOTEBOOKS / relative).read_bytes()
+    # What notebooks read beside them comes along (11-your-own-client runs my_client.py).
+    beside = [p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.glob("*.py")]
+    assert beside and set(beside) <= set(done.copied)
 
 
 def test_a_students_copy_is_never_overwritten_and_new_notebooks_arrive(tmp_path: Path) -> None:
