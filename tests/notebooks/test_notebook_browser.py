@@ -1,7 +1,7 @@
 """Notebooks in a real browser: JupyterLab, headless Chromium, Run All, and the reader sees
-what the lesson promises and a rendered figure: `sensor 12` in 00-start-here, and in
-08-duplicates-and-offline (one of issue 17's lessons) the messages received twice and the
-queue drops. One JupyterLab serves both; each notebook gets a browser of its own.
+what the lesson promises (support/lessons.py's EXPECTED) and a rendered figure: 00-start-here
+and one notebook per lesson of issue 17. One JupyterLab serves them all; each notebook gets a
+browser of its own.
 
 Follows ../shared/recipes/browser-notebook-test.md (proven on this kind of machine): JupyterLab
 on a free loopback port with its settings, data and runtime directories in tmp; Debian's
@@ -27,13 +27,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.lessons import BROWSER_LESSONS, EXPECTED
 
 ROOT = Path(__file__).resolve().parents[2]
-# notebook: (text the reader must see, each at least this often)
-NOTEBOOKS = {
-    "00-start-here": {"sensor 12": 2},
-    "08-duplicates-and-offline": {"messages reached the phone twice": 1, "queue_full": 1},
-}
+# The lessons run here instead of in test_notebooks_run.py's nbclient kernel: the same real
+# kernel, seen through JupyterLab as a student sees it. Each must show every text
+# test_notebooks_run.EXPECTED names for it (00-start-here: `sensor 12` twice, simulated and
+# for real), a rendered figure and no traceback. One notebook per lesson of issue 17 (11 runs
+# real TCP in network namespaces: nbclient, which also checks they are all removed).
+NOTEBOOKS = {name: {text: (2 if text == "sensor 12" else 1) for text in EXPECTED[name]}
+             for name in BROWSER_LESSONS}
 INSTALL = "sudo apt-get install -y chromium chromium-driver && pip install selenium jupyterlab"
 
 KERNEL_STATE_JS = """

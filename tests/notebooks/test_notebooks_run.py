@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from support.lessons import BROWSER_LESSONS, EXPECTED, KERNEL_MISSING, OWN_CLIENT
 
-from mqttsim.backends.kernel import list_namespaces, missing_requirement
+from mqttsim.backends.kernel import list_namespaces
 from mqttsim.backends.kernel.netns import remove_stale
 from mqttsim.lab.exercises import EXERCISES
 
@@ -36,36 +37,10 @@ LESSONS = ["00-start-here", "01-packets", "02-topics", "03-qos", "04-keepalive",
            "12-nat-and-mqtt5"]
 # The lessons of issue 17, one per recurring question: each opens with a `parameters` cell.
 QUESTION_LESSONS = LESSONS[-5:]
-OWN_CLIENT = "11-your-own-client"
-KERNEL_MISSING = missing_requirement()
 EXERCISE_NOTEBOOKS = sorted((NOTEBOOKS / "exercises").glob("*.ipynb"))
 CELL_TIMEOUT = 120  # seconds for one cell; the whole notebook must take under MAX_SECONDS
 MAX_SECONDS = 60
 KERNEL = "mqttsim-tests"
-
-# What a student reading each lesson must be able to see in its outputs.
-EXPECTED = {
-    "00-start-here": ["sensor 12", "Received PINGREQ from sub", "Sending SUBACK"],
-    "01-packets": ["Connection Accepted", "unacceptable protocol version",
-                   "identifier rejected", "bad user name or password", "not authorized",
-                   "[MQTT-3.3.2-2]", "(failure)", "MQTT-4.8.0-2"],
-    "02-topics": ["[MQTT-4.7.1-2]", "[MQTT-4.7.1-3]", "[MQTT-4.7.3-1]", "one-level"],
-    "03-qos": ["retransmissions", "duplicate", "MQTT 3.1 (timer retry)"],
-    "04-keepalive": ["PINGRESP", "silence / keepalive", "1.5"],
-    "05-sessions": ["broker:queue_full", "broker:qos0_offline", "takeover", "status/pump",
-                    "Publishing will of fan"],
-    "06-sweeps-and-reports": ["read from the cache", "href='reports/lossy-2g-sweep.html'",
-                              "href='reports/lossy-2g-run.html'", "figures"],
-    "08-duplicates-and-offline": ["messages reached the phone twice", "queue_full",
-                                  "qos0_offline"],
-    "09-dead-connections": ["tcp_timeout", "pingresp_timeout", "never"],
-    "10-retained-and-wills": ["waited (s)", "will, s after death"],
-    OWN_CLIENT: (["skipping the real run"] if KERNEL_MISSING else
-                 ["device->broker", "20 of 20 messages acknowledged"]),
-    "12-nat-and-mqtt5": ["pingresp_timeout", "middlebox@broker", "commands lost", "expired",
-                         "session_expired", "worker-2"],
-}
-
 
 @pytest.fixture(scope="session")
 def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -117,7 +92,9 @@ def test_the_lessons_and_exercises_exist() -> None:
     assert len(EXERCISE_NOTEBOOKS) >= 5
 
 
-NOT_EXERCISES = [p for p in ALL if p not in EXERCISE_NOTEBOOKS]
+# BROWSER_LESSONS run in a real browser (test_notebook_browser.py, checked there against
+# EXPECTED), so not a second time here.
+NOT_EXERCISES = [p for p in ALL if p not in EXERCISE_NOTEBOOKS and p.stem not in BROWSER_LESSONS]
 
 
 @pytest.mark.parametrize("path", NOT_EXERCISES, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
@@ -138,7 +115,7 @@ def _check_outputs(path: Path, notebook: nbformat.NotebookNode, seconds: float) 
         assert images(notebook) >= 1, f"{path.name} shows no figure"
     if path.stem == "00-start-here":
         # Simulated, then for real with mqttsim's broker (then mosquitto, when installed).
-        assert len(re.findall(r"^sensor 12$", text, flags=re.M)) >= 2, text
+        assert len(re.findall(r"^sensor 12$", text, flags=re.MULTILINE)) >= 2, text
     for href in re.findall(r"href=['\"]([^'\"]+\.html)['\"]", text):
         # A link to a written file opens only if the file lies under JupyterLab's root,
         # i.e. beside the notebook (a temporary folder elsewhere cannot be opened).
@@ -269,7 +246,7 @@ def test_notebook_has_a_parameters_cell_whose_names_it_uses(path: Path) -> None:
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
-    names = re.findall(r"^([A-Za-z_]\w*)\s*=", cells[tagged[0]].source, flags=re.M)
+    names = re.findall(r"^([A-Za-z_]\w*)\s*=", cells[tagged[0]].source, flags=re.MULTILINE)
     assert names, f"{path.name}: the parameters cell sets nothing"
     later = "\n".join(c.source for c in cells[tagged[0] + 1:])
     unused = [n for n in names if not re.search(rf"\b{n}\b", later)]
