@@ -12,12 +12,11 @@ or as root it fails and names the install command, as the notebook browser test 
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from support.browser import chromium
 
 from mqttsim import Scenario, run
 from mqttsim.lab import report, sweep
@@ -25,7 +24,6 @@ from mqttsim.lab.report_text import outcome_sentences
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "data" / "scenarios"
-INSTALL = "sudo apt-get install -y chromium chromium-driver && pip install selenium"
 A4_WIDTH_MM, MARGIN_MM = 210, 12  # the report's @page margin: 14mm 12mm
 PX_PER_MM = 96 / 25.4
 # Everything laid out wider than the page, and what it is (for the failure message).
@@ -43,37 +41,11 @@ return {scroll: document.documentElement.scrollWidth, body: document.body.scroll
 """
 
 
-def _tools() -> tuple[str, str]:
-    missing = [n for n in ("chromium", "chromedriver") if shutil.which(n) is None]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium")
-    if missing:
-        message = f"{', '.join(missing)} missing; install with: {INSTALL}"
-        if os.environ.get("CI") or os.geteuid() == 0:
-            pytest.fail(message)
-        pytest.skip(message)
-    return shutil.which("chromium"), shutil.which("chromedriver")
-
-
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    chromium, chromedriver = _tools()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--no-default-browser-check",
-                 "--disable-extensions", "--hide-scrollbars", "--window-size=1280,900",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver = chromium(tmp_path / "chromium-profile", "--hide-scrollbars",
+                      "--window-size=1280,900")
     try:
-        driver.set_page_load_timeout(30)
-        driver.set_script_timeout(30)
         yield driver
     finally:
         driver.quit()

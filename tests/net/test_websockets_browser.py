@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from support.browser import chromium, require
 
 from mqttsim.net.client import Client
 from mqttsim.net.server import Listener, ServerThread
@@ -60,23 +60,10 @@ start('v5', 5);
 """
 
 
-def _require(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium")
-    if missing:
-        message = f"{', '.join(missing)} missing; install with: {INSTALL}"
-        if os.environ.get("CI") or os.geteuid() == 0:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def mqtt_js(tmp_path_factory) -> Path:
     """MQTT.js's browser bundle, from the npm registry's ``mqtt`` package."""
-    _require("npm")
+    require("npm", modules=(), install=INSTALL)
     folder = tmp_path_factory.mktemp("mqttjs")
     packed = subprocess.run(["npm", "pack", MQTT_JS, "--json", "--pack-destination",
                              str(folder)], capture_output=True, text=True, timeout=120,
@@ -92,9 +79,7 @@ def mqtt_js(tmp_path_factory) -> Path:
 
 
 def test_mqtt_js_in_chromium_subscribes_and_publishes_through_the_broker(mqtt_js, tmp_path):
-    _require("chromium", "chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    require("chromium", "chromedriver", install=INSTALL)
     from selenium.webdriver.support.ui import WebDriverWait
 
     broker = ServerThread(listeners=[Listener("127.0.0.1", 0, protocol="websockets"),
@@ -125,17 +110,7 @@ def test_mqtt_js_in_chromium_subscribes_and_publishes_through_the_broker(mqtt_js
 
         def open_page() -> None:
             nonlocal driver
-            options = webdriver.ChromeOptions()
-            options.binary_location = shutil.which("chromium")
-            for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--no-first-run",
-                         "--no-default-browser-check", "--disable-extensions",
-                         f"--user-data-dir={tmp_path / 'profile'}"):
-                options.add_argument(flag)
-            driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")),
-                                      options=options)
-            driver.set_page_load_timeout(30)
+            driver = chromium(tmp_path / "profile")
             driver.get(page.as_uri())
             WebDriverWait(driver, WAIT, 0.1).until(lambda d: d.execute_script(
                 "const s = window.state; return s.errors.length > 0 || "

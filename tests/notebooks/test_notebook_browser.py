@@ -4,11 +4,8 @@ and one notebook per lesson of issue 17. One JupyterLab serves them all; each no
 browser of its own.
 
 Follows ../shared/recipes/browser-notebook-test.md (proven on this kind of machine): JupyterLab
-on a free loopback port with its settings, data and runtime directories in tmp; Debian's
-``chromium`` and ``chromedriver`` driven by Selenium, with both paths given so Selenium
-Manager never downloads anything. Without chromium the test skips only on a developer's
-machine (not root, CI unset); under CI or as root it fails and names the install command,
-because ``make test`` installs it there and a silent skip would hide a broken set-up.
+on a free loopback port with its settings, data and runtime directories in tmp, and the
+headless Chromium of support/browser.py.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.browser import chromium, require
 from support.lessons import BROWSER_LESSONS, EXPECTED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,24 +58,8 @@ return {text: outs.map(o => o.innerText).join('\\n'),
 """
 
 
-def _missing_tools() -> list[str]:
-    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
-    for module in ("selenium", "jupyterlab"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    return missing
-
-
-def _require_tools() -> tuple[str, str]:
-    missing = _missing_tools()
-    if missing:
-        message = f"{', '.join(missing)} missing; install with: {INSTALL}"
-        if os.environ.get("CI") or os.geteuid() == 0:
-            pytest.fail(message)  # make test installs them here: missing means broken
-        pytest.skip(message)
-    return shutil.which("chromium"), shutil.which("chromedriver")
+def _require_tools() -> None:
+    require("chromium", "chromedriver", modules=("selenium", "jupyterlab"), install=INSTALL)
 
 
 def _free_port() -> int:
@@ -165,27 +147,14 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_notebook_runs_in_a_browser_and_shows_its_result_and_a_figure(jupyter_lab,
                                                                       name: str) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, token, root = jupyter_lab
     tmp = root / name
     tmp.mkdir()
     expected = NOTEBOOKS[name]
-    chromium, chromedriver = _require_tools()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--no-default-browser-check",
-                 "--disable-extensions", "--window-size=1400,1000",
-                 f"--user-data-dir={tmp / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver = chromium(tmp / "chromium-profile", "--window-size=1400,1000", timeout=60)
     try:
-        driver.set_page_load_timeout(60)
-        driver.set_script_timeout(30)
         # A workspace of its own: the shared one would reopen the other notebook's tab.
         driver.get(f"{base}/lab/workspaces/{name}/tree/demo-{name}.ipynb?token={token}")
         WebDriverWait(driver, 90, 0.25).until(
