@@ -35,7 +35,7 @@ Reasons of a lost pair, ``side:reason`` (side: where the message stopped, ``publ
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from ..netmodel.workload import read_tag
@@ -84,6 +84,30 @@ class _Identify:
         return candidates[-1]  # every candidate already matched: a further copy
 
 
+def received_copies(identify: _Identify, receipts: Iterable[tuple]
+                    ) -> dict[tuple[int, str], list[tuple]]:
+    """Each (message index, subscriber)'s copies as (t, qos, dup, retain), in arrival order."""
+    copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for sub, topic, payload, qos, dup, retain, t in receipts:
+        index = identify.find(sub, topic, payload, t, "receipt")
+        if index is not None:
+            copies[(index, sub)].append((t, qos, dup, retain))
+    return copies
+
+
+def granted_subscriptions(subscriptions: Iterable[tuple],
+                          options: Mapping[tuple[str, str], Subscription]
+                          ) -> Iterator[tuple[str, str, _Granted]]:
+    """(client, filter, granted) for every subscription the broker granted (code < 0x80),
+    with the options the client asked for besides QoS."""
+    for client, f, code, t, order in subscriptions:
+        if code < 0x80:
+            asked = options.get((client, f))
+            yield client, f, _Granted(
+                Subscription(f, code, asked.no_local, asked.retain_as_published)
+                if asked is not None else Subscription(f, code), (t, order))
+
+
 def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Iterable[tuple],
                  drops: Iterable[tuple], subscriptions: Iterable[tuple],
                  connections: Iterable[dict], clean: dict[str, bool],
@@ -102,11 +126,7 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
     vanished = "qos0_datagram_lost" if transport == "datagram" else "qos0_connection_lost"
     tcp = transport != "datagram"
     identify = _Identify(publishes)
-    copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
-    for sub, topic, payload, qos, dup, retain, t in receipts:
-        index = identify.find(sub, topic, payload, t, "receipt")
-        if index is not None:
-            copies[(index, sub)].append((t, qos, dup, retain))
+    copies = received_copies(identify, receipts)
     t_broker: dict[int, tuple[float, int]] = {}
     for publisher, topic, payload, _qos, _dup, t, order in accepts:
         index = identify.find(publisher, topic, payload, t, "accept")
@@ -123,13 +143,7 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
         else:
             broker_drop.setdefault((index, client), reason)
     options, versions = options or {}, versions or {}
-    granted: list[tuple[str, str, _Granted]] = []
-    for client, f, code, t, order in subscriptions:
-        if code < 0x80:
-            asked = options.get((client, f))
-            granted.append((client, f, _Granted(
-                Subscription(f, code, asked.no_local, asked.retain_as_published)
-                if asked is not None else Subscription(f, code), (t, order))))
+    granted = list(granted_subscriptions(subscriptions, options))
     by_topic: dict[str, tuple[list, dict]] = {}  # topic -> matching (plain, share groups)
     online = _online_intervals(connections)
 

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
-
 from functools import partial
+from typing import NamedTuple
 
 from ..protocol.bridge import local_topic, remote_topic
 from ..protocol.packets import Subscription
 from ..protocol.routing import recipients
 from .outcomes import (OUTCOME_COLUMNS, _Granted, _Identify, _in_force, _matching,
-                       _online_intervals, _row, _why_lost)
+                       _online_intervals, _row, _why_lost, granted_subscriptions,
+                       received_copies)
 
 _QOS, _REASON = OUTCOME_COLUMNS.index("qos"), OUTCOME_COLUMNS.index("reason")
 _OUTCOME = OUTCOME_COLUMNS.index("outcome")
@@ -72,11 +72,7 @@ def bridged_outcome_rows(publishes: list[tuple], receipts: Iterable[tuple],
     vanished = "qos0_datagram_lost" if transport == "datagram" else "qos0_connection_lost"
     tcp = transport != "datagram"
     identify = _Identify(publishes)
-    copies: dict[tuple[int, str], list[tuple]] = defaultdict(list)
-    for sub, topic, payload, qos, dup, retain, t in receipts:
-        index = identify.find(sub, topic, payload, t, "receipt")
-        if index is not None:
-            copies[(index, sub)].append((t, qos, dup, retain))
+    copies = received_copies(identify, receipts)
     accepted: dict[tuple[int, str], tuple[float, int]] = {}
     for publisher, topic, payload, _qos, _dup, t, order in accepts:
         index = identify.find(publisher, topic, payload, t, f"accept-{publisher}")
@@ -91,12 +87,8 @@ def bridged_outcome_rows(publishes: list[tuple], receipts: Iterable[tuple],
                                                                            reason)
     options, versions = options or {}, versions or {}
     granted: dict[str, list[tuple[str, str, _Granted]]] = defaultdict(list)
-    for client, f, code, t, order in subscriptions:
-        if code < 0x80:
-            asked = options.get((client, f))
-            granted[home.get(client, "")].append((client, f, _Granted(
-                Subscription(f, code, asked.no_local, asked.retain_as_published)
-                if asked is not None else Subscription(f, code), (t, order))))
+    for client, f, entry in granted_subscriptions(subscriptions, options):
+        granted[home.get(client, "")].append((client, f, entry))
     matches: dict[tuple[str, str], tuple[list, dict]] = {}
     online = _online_intervals(connections)
 
