@@ -29,6 +29,7 @@ from .auth import AllowAll
 from .broker_packets import PacketHandlersMixin
 from .broker_routing import RoutingMixin
 from .broker_sessions import SessionsMixin
+from .broker_sys import SysTreeMixin
 from .broker_state import (BrokerConfig, BrokerStore, Connection, ConnState, RetainedMessage,
                            Session, Timer)
 from .decoder import Decoder
@@ -44,7 +45,8 @@ _AWAITING, _CONNECTED, _CLOSING = (ConnState.AWAITING_CONNECT, ConnState.CONNECT
 _new_sent = ev.PacketSent
 
 
-class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPackets):
+class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixin,
+                   TracesPackets):
     """All protocol state of one broker."""
 
     def __init__(self, config: BrokerConfig | None = None, auth=None, authz=None,
@@ -85,6 +87,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
         self._held_acks: dict[Hashable, deque] = {}
         self._hold_timers: set[Hashable] = set()  # publisher connections with a timer armed
         self._route_blockers: set[str] = set()  # congested sessions the last PUBLISH went to
+        self._init_sys_counters()  # $SYS/broker/... (broker_sys.py)
 
     # -- driver interface ------------------------------------------------------------------
     def connection_made(self, conn: Hashable, now: float) -> None:
@@ -94,6 +97,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
         cfg = self.config
         self.connections[conn] = Connection(
             conn, Decoder(None, cfg.max_packet_size, cfg.max_user_properties), now, now)
+        self.sys_sockets += 1
         self._schedule(now + self.config.connect_timeout, Timer.CONNECT, conn)
 
     def receive(self, conn: Hashable, data: bytes, now: float) -> list:
@@ -102,14 +106,17 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
         if c is None or c.state is _CLOSING:
             return self.take_events()  # after a refusal or a close, data is ignored [MQTT-3.1.4-5]
         c.last_received = now
+        self.sys_bytes_received += len(data)
         try:
             packets = c.decoder.feed(data)
         except MQTTError as exc:
+            self.sys_packets_received += len(exc.decoded)
             for packet, size in zip(exc.decoded, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
                     return self.take_events()
             self._violation(c, exc, now)
             return self.take_events()
+        self.sys_packets_received += len(packets)
         if self.trace_received or c.state is _AWAITING:
             for packet, size in zip(packets, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
@@ -142,6 +149,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
             return b"", True
         data = bytes(c.out)
         c.out.clear()
+        self.sys_bytes_sent += len(data)
         return data, c.state is _CLOSING
 
     def connection_lost(self, conn: Hashable, now: float, reason: str = "transport",
@@ -278,6 +286,10 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
     def _send(self, c: Connection, packet, now: float) -> int:
         data = encode(packet, c.version or MQTT_3_1_1)
         c.out += data
+        self.sys_packets_sent += 1
+        if packet.__class__ is Publish:
+            self.sys_publish_resent += 1
+            self.sys_publish_bytes_sent += len(packet.payload)
         self._pending.add(c.conn)
         if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
@@ -290,6 +302,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, TracesPacke
             self._send(c, cls(packet_id, code), now)
             return
         c.out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
+        self.sys_packets_sent += 1
         self._pending.add(c.conn)
         if self.trace_sent:
             self._events.append(_new_sent(now, cls(packet_id), 4, c.conn, c.client_id))
@@ -336,5 +349,6 @@ _TIMERS = {
     Timer.EXPIRE: BrokerEngine._timer_expire,
     Timer.RETRY: BrokerEngine._timer_retry,
     Timer.ACKHOLD: BrokerEngine._timer_ackhold,
+    Timer.SYS: BrokerEngine._timer_sys,
 }
 assert set(_TIMERS) == set(Timer), "every kind of timer has its handler"

@@ -28,6 +28,8 @@ class PacketHandlersMixin:
     def _on_publish(self, c: Connection, p: Publish, now: float) -> None:
         session = c.session
         topic, props = p.topic, p.properties
+        self.sys_publish_received += 1
+        self.sys_publish_bytes_received += len(p.payload)
         if props is not NO_PROPERTIES and c.version == MQTT_5:
             topic, props = self._inbound_properties(c, topic, props)
         if p.retain and not self.config.retain_available:
@@ -35,6 +37,8 @@ class PacketHandlersMixin:
                                 "MQTT-3.2.2-14", reason_code=0x9A)
         authz = self.authz
         allowed = authz is None or authz.authorize(c.client_id, session.username, topic, "write")
+        if topic.startswith("$SYS") and not _writable_sys_topic(topic):
+            allowed = False  # the broker's own tree (broker_sys.py), as mosquitto's ACL check
         qos = p.qos
         if qos == 2:
             new = session.incoming.on_publish(p.packet_id)  # dedupe until PUBREL [MQTT-4.3.3-2]
@@ -201,3 +205,12 @@ class PacketHandlersMixin:
     def _on_auth(self, c: Connection, p: Auth, now: float) -> None:
         raise ProtocolError("AUTH without an Authentication Method in CONNECT",
                             "MQTT-4.12.0-7")
+
+
+def _writable_sys_topic(topic: str) -> bool:
+    """Clients may not publish under ``$SYS`` (mosquitto's acl__check_dollar denies it), so
+    no one can fake or clear the broker's statistics; the one exception, as there, is a
+    bridge's ``$SYS/broker/connection/<name>/state``."""
+    levels = topic.split("/")
+    return (len(levels) == 5 and levels[:3] == ["$SYS", "broker", "connection"]
+            and levels[4] == "state")

@@ -109,8 +109,8 @@ class RoutingMixin:
         else:  # an empty retained message clears the topic [MQTT-3.3.1-10][MQTT-3.3.1-11]
             message = None
             self.retained.delete(topic)
-        if self.store is not None:
-            self.store.retained_changed(topic, message)
+        if self.store is not None and not topic.startswith("$SYS/"):
+            self.store.retained_changed(topic, message)  # never $SYS (broker_sys.py)
 
     def _send_retained(self, session: Session, topic_filter: str, entry: SubscriptionEntry,
                        now: float) -> None:
@@ -199,6 +199,8 @@ class RoutingMixin:
             return
         c.out += data
         self._pending.add(c.conn)
+        self.sys_delivered += 1
+        self.sys_publish_bytes_sent += len(msg.payload)
         if self.trace_sent:
             packet = _new_publish(msg.topic, msg.payload, msg.qos, msg.retain, False,
                                   msg.packet_id, props)

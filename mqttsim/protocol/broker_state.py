@@ -55,6 +55,9 @@ class BrokerConfig:
     receive_maximum: int = 65535  # MQTT 5: QoS 2 messages a client may have unreleased
     emit_packet_events: bool = False  # PacketSent/PacketReceived: a trace, like mosquitto -v
     assigned_id_prefix: str = "auto-"
+    # Seconds between updates of the $SYS/broker/... tree (mosquitto.conf sys_interval,
+    # default 10; 0: no tree). Published only once a driver calls BrokerEngine.begin(now).
+    sys_interval: float = 10.0
 
 
 @dataclass(slots=True)
@@ -121,6 +124,7 @@ class Timer(Enum):
     EXPIRE = "expire"  # client id: an offline session's expiry interval is over
     RETRY = "retry"  # client id: MQTT 3.1 resend of unacknowledged messages
     ACKHOLD = "ackhold"  # publisher connection id: held acks reach hold_acks_max_time
+    SYS = "sys"  # None: the $SYS tree's next update (sys_interval)
 
 
 # (state, event) -> next state; any pair not here is a bug in the engine.

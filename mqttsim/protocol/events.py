@@ -196,6 +196,18 @@ class WillPublished:
     conn: Hashable = None
 
 
+@dataclass(frozen=True, slots=True)
+class SysTreeUpdated:
+    """The broker's ``$SYS/broker/...`` tree at one update, every topic with its payload
+    text (published or not: only changed values go out), for tables and plots."""
+
+    t: float
+    values: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.values)
+
+
 Event = (PacketSent | PacketReceived | Connected | ConnectionRefused | ConnectionClosed
          | Subscribed | Unsubscribed | MessageReceived | MessageAcknowledged | MessageDropped
-         | WillPublished)
+         | WillPublished | SysTreeUpdated)
