@@ -23,7 +23,8 @@ Defaults, as mosquitto 2.0 documents them (mosquitto.conf(5)):
   messages are being dropped for client X."); ``retain_available`` true; ``max_packet_size`` 0 = no limit (else at
   least 20, as mosquitto requires); ``max_keepalive`` 65535 (10..65535);
   ``queue_qos0_messages`` false; ``allow_zero_length_clientid`` true; ``auto_id_prefix``
-  ``auto-``.
+  ``auto-``; ``sys_interval`` 10 seconds between updates of the ``$SYS/broker/`` tree
+  (0: no tree).
 - ``persistence`` false; ``persistence_location`` the current directory. Difference:
   ``persistence_file`` defaults to ``mqttsim.db``, not ``mosquitto.db``, because the file is
   SQLite, not mosquitto's format, and must not overwrite a real mosquitto's database.
@@ -306,6 +307,9 @@ class _Parser(BridgeOptions):
     def opt_max_keepalive(self, value: str) -> None:
         self._set(self.integer(value, 10, 65535))
 
+    def opt_sys_interval(self, value: str) -> None:
+        self._set(self.integer(value, 0, 65535))
+
     def opt_queue_qos0_messages(self, value: str) -> None:
         self._set(self.boolean(value))
 
@@ -366,7 +370,8 @@ class _Parser(BridgeOptions):
             queue_qos0=self.get("queue_qos0_messages", base.queue_qos0),
             allow_zero_length_clientid=self.get("allow_zero_length_clientid",
                                                 base.allow_zero_length_clientid),
-            assigned_id_prefix=self.get("auto_id_prefix", base.assigned_id_prefix))
+            assigned_id_prefix=self.get("auto_id_prefix", base.assigned_id_prefix),
+            sys_interval=self.get("sys_interval", base.sys_interval))
         if password_file is not None:
             self.number, self.option = self.values["password_file"][1], "password_file"
             try:

@@ -202,7 +202,11 @@ class BrokerServer:
                 server.close()
             self._servers.clear()
             raise
-        self._arm_timer()
+        from .. import __version__
+
+        # $SYS/broker/version, and uptime counts from here (BrokerEngine.begin)
+        self._emit(self.engine.begin(self.clock.time(), f"mqttsim version {__version__}"))
+        self._flush()
         return self.addresses[0]
 
     def _protocol_factory(self, listener: Listener) -> Callable[[], asyncio.Protocol]:

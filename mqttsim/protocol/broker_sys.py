@@ -139,7 +139,6 @@ class SysTreeMixin:
         values = {
             p + "uptime": f"{int(now - started)} seconds",
             p + "clients/total": total,
-            p + "clients/maximum": self._sys_clients_max,
             p + "clients/connected": connected,
             p + "clients/active": connected,  # mosquitto's deprecated name for the same
             p + "clients/disconnected": total - connected,
@@ -152,6 +151,8 @@ class SysTreeMixin:
             p + "shared_subscriptions/count": shared,
             p + "retained messages/count": retained,
         }
+        if self._sys_clients_max:  # as mosquitto: only once a client came
+            values[p + "clients/maximum"] = self._sys_clients_max
         values.update((p + name, count) for name, count in self._sys_totals().items()
                       if not name.startswith(("sockets", "connections")))
         return {topic: str(value) for topic, value in values.items()}

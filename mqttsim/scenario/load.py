@@ -87,7 +87,8 @@ CLIENT = _keys("name", "client_id", "count", "version", "keepalive", "clean", "s
                publish=[PUBLISH], link=LINK, crashes=[CRASH], will=WILL, middlebox=MIDDLEBOX)
 BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_qos0",
                "hold_acks_when_congested",
-               "persistence", "retry_policy", "retry_interval", restarts=[CRASH])
+               "persistence", "retry_policy", "retry_interval", "sys_interval",
+               restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
             "syn_retries", "header_bytes", "delayed_ack", "congestion", "sack", "timestamps",
             "tail_loss_probe", "frto")
@@ -220,7 +221,8 @@ def _broker(t: Table | None) -> BrokerSpec:
         persistence=t.get("persistence", boolean, d.persistence),
         retry_policy=t.get("retry_policy", choice("on_reconnect", "timer"), None),
         retry_interval=t.get("retry_interval", POSITIVE_SECONDS, d.retry_interval),
-        restarts=_crashes(t, "restarts"))
+        restarts=_crashes(t, "restarts"),
+        sys_interval=t.get("sys_interval", SECONDS, d.sys_interval))
 
 
 def _size(value: Any, where: Where) -> SizeSpec:

@@ -175,6 +175,10 @@ class BrokerSpec:
     retry_policy: str | None = None
     retry_interval: float = 20.0
     restarts: tuple[Crash, ...] = ()
+    # Seconds between updates of the broker's $SYS/broker/... tree (mosquitto's
+    # sys_interval); 0, the default here: no tree, so the tables of existing scenarios stay
+    # as they were. With it, Results.sys has every update's values.
+    sys_interval: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,18 @@ class Results:
         return self._build("published")
 
     @cached_property
+    def sys(self) -> pd.DataFrame:
+        """The broker's ``$SYS/broker/...`` tree at every update (scenario
+        ``[broker] sys_interval``; empty without it): one row per update with ``t``,
+        ``broker`` and a numeric column per topic under ``$SYS/broker/`` (mosquitto's names:
+        ``clients/connected``, ``publish/messages/dropped``, ``load/bytes/received/1min``,
+        ...; ``uptime`` in seconds), to plot next to the outcomes."""
+        table = self._unbuilt.pop("sys", None)
+        if table is None:
+            return pd.DataFrame(columns=["t", "broker"])
+        return table() if callable(table) else table
+
+    @cached_property
     def drops(self) -> pd.DataFrame:
         """Every message dropped on purpose (e.g. a full queue): which side, why, when."""
         return self._build("drops")
@@ -240,12 +252,29 @@ def from_recording(recording: Any, backend: str = "sim") -> Results:
         "received": lambda: _frame(rec.receipts, RECEIPT_COLUMNS),
         "published": lambda: _frame(rec.publishes, PUBLISH_COLUMNS),
         "drops": lambda: _frame(rec.drops, DROP_COLUMNS),
+        "sys": lambda: sys_table(rec.sys_updates),
     }
     stats = {"events": recording.events_processed, "segments": len(rec.segments),
              "retransmitted_segments": sum(map(_RETRANSMISSION, rec.segments)),
              "packets": len(rec.packets)}
     return Results(sc, recording.seed, backend, tables, rec.broker_events if rec.capture else None,
                    rec.payloads if rec.capture else None, stats)
+
+
+def sys_table(updates: list[tuple]) -> pd.DataFrame:
+    """``Results.sys`` from (t, broker, {topic: payload}) rows: numbers, one column per
+    topic without the ``$SYS/broker/`` prefix ("12 seconds" -> 12)."""
+    rows = []
+    for t, broker, values in updates:
+        row = {"t": t, "broker": broker}
+        for topic, payload in values.items():
+            name = topic.removeprefix("$SYS/broker/")
+            try:
+                row[name] = float(payload.split()[0])
+            except (ValueError, IndexError):
+                continue
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["t", "broker"])
 
 
 _RETRANSMISSION = itemgetter(8)  # of a segment row (a bool: summed, the count of True)

@@ -59,7 +59,7 @@ def broker_config(spec: Any) -> BrokerConfig:
                         max_queued_bytes=spec.max_queued_bytes, queue_qos0=spec.queue_qos0,
                         hold_acks_when_congested=spec.hold_acks_when_congested,
                         retry_policy=spec.retry_policy, retry_interval=spec.retry_interval,
-                        emit_packet_events=True)
+                        sys_interval=spec.sys_interval, emit_packet_events=True)
 
 
 def connect_properties(spec: Any) -> Properties:
@@ -94,6 +94,7 @@ class BrokerProcess:
         # The alarm reads the engine's deadline directly (no wrapper call per packet);
         # crash() and restart() point it at ``never`` and at the new engine.
         self.alarm = Alarm(clock, self.engine.next_deadline, self._on_timer)
+        self._handle(self.engine.begin(clock.now))  # $SYS uptime from here (sys_interval)
         for restart in spec.restarts:
             clock.call_at(restart.at, self.crash, restart.down)
 
@@ -172,6 +173,7 @@ class BrokerProcess:
         self.engine = self._new_engine()
         self.up = True
         self.alarm.deadline = self.engine.next_deadline
+        self._handle(self.engine.begin(self.clock.now))
         self.alarm.arm()
 
 

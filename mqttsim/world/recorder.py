@@ -71,6 +71,7 @@ class Recorder:
         self.subscriptions: list[tuple] = []
         self.connections: dict[int, dict] = {}
         self.broker_events: list = []
+        self.sys_updates: list[tuple] = []  # (t, broker, {topic: payload}): the $SYS tree
         self._order = 0
         # Packet rows per side that sends them ("client" or "broker"), per connection.
         self._queued: dict[str, dict[Any, list[list]]] = {"client": {}, "broker": {}}
@@ -211,6 +212,8 @@ class Recorder:
                     self.subscriptions.append((subscriber, topic_filter, granted, e.t, order))
             elif cls is ev.ConnectionClosed:
                 self.closed(e.conn, "broker", e.t, e.reason, e.detail, e.rule)
+            elif cls is ev.SysTreeUpdated:
+                self.sys_updates.append((e.t, broker, e.as_dict()))
         self._order = order
 
     def publish(self, publisher: str, seq: int, topic: str, payload: bytes, qos: int,
