@@ -187,14 +187,19 @@ class RoutingMixin:
     def _deliver(self, c: Connection, session: Session, msg: OutMessage, now: float) -> None:
         """Write a message's first PUBLISH to its subscriber's connection."""
         props = msg.properties
+        topic = msg.topic
         if msg.expires_at is not None:  # forward the time left [MQTT-3.3.2-6]
             left = max(0, math.ceil(msg.expires_at - now))
             props = replace(props, message_expiry_interval=left)
-        data = encode_publish(msg.topic, msg.payload, msg.qos, msg.retain, False,
+        if c.alias_max_out:
+            topic, props = self._alias_out(c, topic, props)
+        data = encode_publish(topic, msg.payload, msg.qos, msg.retain, False,
                               msg.packet_id, props, c.version)
         if c.max_packet_out is not None and len(data) > c.max_packet_out:
             if msg.qos:  # never send above the client's limit [MQTT-3.1.2-24/25]
                 session.flow.inflight.pop(msg.packet_id, None)
+            if topic and props.topic_alias is not None:  # an alias the client never learnt
+                c.aliases_out.pop(topic, None)
             self._drop(session, msg, "packet_too_large", now)
             return
         c.out += data
@@ -202,11 +207,30 @@ class RoutingMixin:
         self.sys_delivered += 1
         self.sys_publish_bytes_sent += len(msg.payload)
         if self.trace_sent:
-            packet = _new_publish(msg.topic, msg.payload, msg.qos, msg.retain, False,
+            packet = _new_publish(topic, msg.payload, msg.qos, msg.retain, False,
                                   msg.packet_id, props)
             self._events.append(_new_sent(now, packet, len(data), c.conn, c.client_id))
         if msg.qos and session.retry_timer:
             self._arm_retry(session)
+
+    @staticmethod
+    def _alias_out(c: Connection, topic: str, props: Properties) -> tuple[str, Properties]:
+        """MQTT 5 topic aliases towards a subscriber that accepts them (Topic Alias Maximum
+        in its CONNECT): a topic's first PUBLISH on the connection carries the name and a new
+        alias, later ones an empty name and the alias alone [MQTT-3.3.2-12], so a long topic
+        name crosses a slow link once. Aliases are given first come, first served, from 1
+        up to the client's maximum and never 0 [MQTT-3.3.2-8][MQTT-3.3.2-11]; topics beyond
+        that go by name. They belong to this connection [MQTT-3.3.2-7] (a new one starts
+        with none, and a PUBLISH resent on it carries its name). Mosquitto 2.0.11 sends no
+        aliases at all."""
+        aliases = c.aliases_out
+        alias = aliases.get(topic)
+        if alias is not None:
+            return "", replace(props, topic_alias=alias)
+        if len(aliases) < c.alias_max_out:
+            alias = aliases[topic] = len(aliases) + 1
+            return topic, replace(props, topic_alias=alias)
+        return topic, props
 
     # -- held acks (BrokerConfig.hold_acks_when_congested) ---------------------------------
     def _hold_ack(self, c: Connection, entry: tuple, now: float) -> None:

@@ -88,6 +88,7 @@ class SessionsMixin:
         c.bridge = p.bridge
         if version == MQTT_5:
             c.max_packet_out = props.maximum_packet_size
+            c.alias_max_out = props.topic_alias_maximum or 0  # [MQTT-3.1.2-26]
             if p.will is not None:
                 c.will_delay = p.will.properties.will_delay_interval or 0
         # A second connection with the same client id takes over [MQTT-3.1.4-2].

@@ -158,6 +158,10 @@ class Connection:
     aliases: dict[int, str] = field(default_factory=dict)
     will_delay: int = 0
     bridge: bool = False  # CONNECT's try_private bit (3.1/3.1.1): see _on_subscribe
+    # MQTT 5: the Topic Alias Maximum the client sent in CONNECT (0: it accepts none), and
+    # the aliases the broker gave topics on this connection (broker_routing._deliver).
+    alias_max_out: int = 0
+    aliases_out: dict[str, int] = field(default_factory=dict)
 
     def move(self, event: str) -> ConnState:
         """Take the transition ``event`` from CONN_TRANSITIONS; an impossible one raises."""

@@ -1,11 +1,10 @@
 """MQTT 5.0 topic aliases (3.3.2.3.4) and Topic Alias Maximum (3.1.2 / 3.2.2), both engines.
 
 The broker as the receiver of aliases (up to its maximum, 0 and above it refused), the
-broker as a sender (never above the subscriber's maximum, never the publisher's aliases:
-the broker chooses no aliases of its own, so a subscriber only ever sees one if the broker
-forwards the *publisher's* one; the last tests publish through an alias, the way a real
-client saves bytes, and check what each subscriber may receive, live and queued), and the
-client's side. Aliases belong to one connection and never outlive it.
+broker as a sender (its own aliases towards a subscriber that allows them, never above the
+subscriber's maximum, never the publisher's aliases; some tests publish through an alias,
+the way a real client saves bytes, and check what each subscriber may receive, live and
+queued), and the client's side. Aliases belong to one connection and never outlive it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from mqttsim.protocol.errors import MQTTError
 from mqttsim.protocol.packets import Disconnect, Puback, Publish
 from mqttsim.protocol.properties import Properties
 
-from support.peer import V5, Peer, Server, broker, connected, of, online, publishes
+from support.peer import (V5, Peer, Server, broker, connected, of, online, persistent,
+                          publishes)
 
 
 # --------------------------------------------------------------------------------------
@@ -202,3 +202,74 @@ def test_v5_MQTT_3_3_2_11_queued_messages_carry_no_alias_of_the_publishers():
     received = publishes(again.read())
     assert [m.payload for m in received] == [b"a", b"b"]
     assert _topics_seen(received, 0) == [TOPIC, TOPIC]
+
+
+# --------------------------------------------------------------------------------------
+# The broker's own aliases towards a subscriber that allows them (issue 18)
+# --------------------------------------------------------------------------------------
+
+def test_v5_MQTT_3_3_2_11_broker_assigns_aliases_to_a_subscriber_that_allows_them():
+    """Topic Alias Maximum 2 in the subscriber's CONNECT: each of the first two topics goes
+    once by name with a new alias, then by alias alone (empty name); a third topic goes by
+    name. The subscriber's engine resolves them back to the names."""
+    b = broker()
+    s = online(b, "s", ("a/#", 1), version=V5, topic_alias_maximum=2)
+    pub = online(b, "p", version=V5)
+    sent = ["a/one", "a/two", "a/one", "a/three", "a/two", "a/three"]
+    for n, topic in enumerate(sent):
+        pub.publish(topic, b"%d" % n, 1, packet_id=n + 1)
+    wire = [(m.topic, m.properties.topic_alias) for m in publishes(s.read())]
+    assert wire == [("a/one", 1), ("a/two", 2), ("", 1), ("a/three", None), ("", 2),
+                    ("a/three", None)]
+    assert all(alias is None or 1 <= alias <= 2 for _, alias in wire)  # [MQTT-3.3.2-8]
+
+
+def test_v5_MQTT_3_3_2_7_broker_aliases_start_afresh_on_a_new_connection():
+    b = broker()
+    s = persistent(b, "s", ("a/#", 1), version=V5, topic_alias_maximum=1)
+    pub = online(b, "p", version=V5)
+    pub.publish("a/x", b"1", 1, packet_id=1)
+    assert [(m.topic, m.properties.topic_alias) for m in publishes(s.read())] == [("a/x", 1)]
+    s.send(Puback(1))
+    s.lose(1)
+    pub.publish("a/x", b"2", 1, packet_id=2, now=2)  # queued for the offline session
+    again = Peer(b, "s2", 3, version=V5)
+    again.connect("s", clean_start=False, session_expiry_interval=100, topic_alias_maximum=1)
+    [first] = publishes(again.read())
+    assert (first.topic, first.properties.topic_alias) == ("a/x", 1)  # named again
+
+
+def test_v5_MQTT_3_3_2_8_aliases_towards_a_client_engine_resolve_to_the_topic_names():
+    """Our own client engine as the subscriber: it announces a maximum and reads aliases."""
+    from mqttsim.protocol.client import ClientConfig, ClientEngine
+    from mqttsim.protocol.packets import Subscription
+
+    b = broker()
+    client = ClientEngine(ClientConfig("sub", version=V5,
+                                       properties=Properties(topic_alias_maximum=3)))
+    b.connection_made("c", 0)
+    client.connect(0)
+    b.receive("c", client.data_to_send(), 0)
+    client.receive(b.take_output("c")[0], 0)
+    client.subscribe([Subscription("t/#", 0)], 0)
+    b.receive("c", client.data_to_send(), 0)
+    client.receive(b.take_output("c")[0], 0)
+    pub = online(b, "p", version=V5)
+    for n in range(3):
+        pub.publish("t/long/topic/name", b"%d" % n)
+    events = client.receive(b.take_output("c")[0], 1)
+    assert [(m.topic, m.packet.payload) for m in of(events, ev.MessageReceived)] == [
+        ("t/long/topic/name", b"0"), ("t/long/topic/name", b"1"), ("t/long/topic/name", b"2")]
+
+
+def test_v5_MQTT_3_3_2_12_an_alias_on_a_packet_too_large_to_send_is_not_taken_as_known():
+    """The first PUBLISH of a topic is dropped for the subscriber's Maximum Packet Size: the
+    alias it would have set never reached the client, so the next one names the topic."""
+    b = broker()
+    s = online(b, "s", ("a/#", 0), version=V5, topic_alias_maximum=1, maximum_packet_size=40)
+    pub = online(b, "p", version=V5)
+    pub.publish("a/x", b"x" * 100)
+    pub.publish("a/x", b"small")
+    pub.publish("a/x", b"again")
+    wire = [(m.topic, m.properties.topic_alias, m.payload) for m in publishes(s.read())]
+    assert wire == [("a/x", 1, b"small"), ("", 1, b"again")]
