@@ -30,6 +30,7 @@ from ..protocol.topics import topic_matches, validate_topic_filter, validate_top
 from .cli_common import pem_error, port_problem
 from .client import Client, ClientError, ConnectionLost, ConnectionRefused, Message
 from .log import client_debug_lines
+from .sub_json import message_json
 
 VERSIONS = {"mqttv31": 3, "31": 3, "mqttv311": 4, "311": 4, "mqttv5": 5, "5": 5}
 EXIT_TIMEOUT = 27  # mosquitto's MOSQ_ERR_TIMEOUT, the status mosquitto_sub -W exits with
@@ -317,10 +318,12 @@ _PADDED = set("lmxX")  # numbers and hex: the 0 flag applies
 _MAX_WIDTH = set("tI")  # a .precision truncates these
 
 
-def format_message(fmt: str, message: Message, now: float | None = None) -> bytes:
+def format_message(fmt: str, message: Message, now: float | None = None,
+                   pretty: bool = False) -> bytes:
     """Render ``message`` with a mosquitto_sub ``-F`` format string (no trailing newline).
 
-    Supported: %% %t %p %q %r %m %l %x %X %I (ISO-8601 time) %U (Unix time), flags ``-``
+    Supported: %% %t %p %q %r %m %l %x %X %I (ISO-8601 time) %U (Unix time), %j and %J
+    (JSON, mqttsim.net.sub_json; ``pretty`` as ``--pretty``), flags ``-``
     and ``0``, width and ``.precision``; escapes \\\\ \\0 \\a \\e \\n \\r \\t \\v; ``@X``
     passed to strftime as %X, @@ and @N (nanoseconds). Raises ``UsageError`` naming an
     unknown sequence, as mosquitto_sub does.
@@ -331,7 +334,7 @@ def format_message(fmt: str, message: Message, now: float | None = None) -> byte
     while i < n:
         char = fmt[i]
         if char == "%":
-            i, piece = _percent(fmt, i + 1, message, now)
+            i, piece = _percent(fmt, i + 1, message, now, pretty)
             out += piece
         elif char == "@":
             if i + 1 >= n:
@@ -356,7 +359,8 @@ def format_message(fmt: str, message: Message, now: float | None = None) -> byte
     return bytes(out)
 
 
-def _percent(fmt: str, i: int, message: Message, now: float) -> tuple[int, bytes]:
+def _percent(fmt: str, i: int, message: Message, now: float,
+             pretty: bool = False) -> tuple[int, bytes]:
     n = len(fmt)
     left = zero = False
     while i < n and fmt[i] in "-0":
@@ -375,6 +379,8 @@ def _percent(fmt: str, i: int, message: Message, now: float) -> tuple[int, bytes
     if i >= n:
         raise UsageError("Incomplete format specifier '%'.")
     code = fmt[i]
+    if code in "jJ":  # printed whole, without width or precision (as mosquitto_sub)
+        return i + 1, message_json(message, now, code == "J", pretty, _error_line)
     value = _field(code, message, now)
     if precision is not None and code in _MAX_WIDTH:
         value = value[:precision]
@@ -385,6 +391,10 @@ def _percent(fmt: str, i: int, message: Message, now: float) -> tuple[int, bytes
         else:
             value = (b"0" if zero and code in _PADDED else b" ") * pad + value
     return i + 1, value
+
+
+def _error_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _field(code: str, message: Message, now: float) -> bytes:
@@ -439,7 +449,9 @@ def add_sub_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-F", dest="format", default=None,
                         help="output format: %%t topic, %%p payload, %%q QoS, %%r retain, "
                              "%%m message id, %%l length, %%x hex payload, %%I ISO time, "
-                             "\\n, \\t ... (see mosquitto_sub(1))")
+                             "%%j / %%J JSON, \\n, \\t ... (see mosquitto_sub(1))")
+    parser.add_argument("--pretty", action="store_true",
+                        help="print %%j / %%J JSON on several lines, indented")
 
 
 def run_sub(args: argparse.Namespace) -> int:
@@ -449,7 +461,7 @@ def run_sub(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace, message: Message) -> bytes:
     """One message as mosquitto_sub prints it with these options (newline included)."""
     if args.format is not None:
-        text = format_message(args.format, message)
+        text = format_message(args.format, message, pretty=args.pretty)
     elif args.verbose:
         text = message.topic.encode() + b" " + (message.payload or b"(null)")
     else:
