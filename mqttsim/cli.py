@@ -251,6 +251,8 @@ COMMANDS: tuple[Command, ...] = (
             *_lazy("mqttsim.net.cli_clients", "add_sub_arguments", "run_sub"), add_help=False),
     Command("pub", "publish a message, like mosquitto_pub (-h is the host)",
             *_lazy("mqttsim.net.cli_clients", "add_pub_arguments", "run_pub"), add_help=False),
+    Command("rr", "send an MQTT 5 request and print its response, like mosquitto_rr",
+            *_lazy("mqttsim.net.cli_rr"), add_help=False),
     Command("run", "run a scenario file, simulated or on sockets; print the summary",
             *_lazy("mqttsim.scenario.cli_run")),
     Command("compare", "run a scenario on both backends; exit 1 if they disagree",

@@ -314,8 +314,8 @@ def _run(main, args: argparse.Namespace) -> int:
 
 _ESCAPES = {"\\": b"\\", "0": b"\0", "a": b"\a", "e": b"\x1b", "n": b"\n", "r": b"\r",
             "t": b"\t", "v": b"\v"}
-_PADDED = set("lmxX")  # numbers and hex: the 0 flag applies
-_MAX_WIDTH = set("tI")  # a .precision truncates these
+_PADDED = set("lmxXAEFS")  # numbers and hex: the 0 flag applies
+_MAX_WIDTH = set("tICR")  # a .precision truncates these
 
 
 def format_message(fmt: str, message: Message, now: float | None = None,
@@ -323,7 +323,8 @@ def format_message(fmt: str, message: Message, now: float | None = None,
     """Render ``message`` with a mosquitto_sub ``-F`` format string (no trailing newline).
 
     Supported: %% %t %p %q %r %m %l %x %X %I (ISO-8601 time) %U (Unix time), %j and %J
-    (JSON, mqttsim.net.sub_json; ``pretty`` as ``--pretty``), flags ``-``
+    (JSON, mqttsim.net.sub_json; ``pretty`` as ``--pretty``), the MQTT 5 properties %A %C
+    %D %E %F %P %R %S, flags ``-``
     and ``0``, width and ``.precision``; escapes \\\\ \\0 \\a \\e \\n \\r \\t \\v; ``@X``
     passed to strftime as %X, @@ and @N (nanoseconds). Raises ``UsageError`` naming an
     unknown sequence, as mosquitto_sub does.
@@ -393,6 +394,14 @@ def _percent(fmt: str, i: int, message: Message, now: float,
     return i + 1, value
 
 
+# mosquitto_sub's -F codes for MQTT 5 properties (%A topic alias, %C content type, %D
+# correlation data, %E message expiry interval, %F payload format indicator, %P user
+# properties as name:value, %R response topic, %S subscription identifier)
+_V5_FIELDS = {"A": "topic_alias", "C": "content_type", "D": "correlation_data",
+              "E": "message_expiry_interval", "F": "payload_format_indicator",
+              "P": "user_properties", "R": "response_topic", "S": "subscription_identifiers"}
+
+
 def _error_line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -420,6 +429,16 @@ def _field(code: str, message: Message, now: float) -> bytes:
         return datetime.fromtimestamp(now).astimezone().strftime("%Y-%m-%dT%H:%M:%S%z").encode()
     if code == "U":
         return f"{now:.9f}".encode()
+    if code in _V5_FIELDS:  # MQTT 5 properties: empty when the message has none
+        props = message.properties
+        value = getattr(props, _V5_FIELDS[code]) if props is not None else None
+        if code == "P":
+            return b" ".join(f"{name}:{text}".encode() for name, text in value or ())
+        if code == "S":
+            value = value[0] if value else None
+        if value is None:
+            return b""
+        return bytes(value) if code == "D" else str(value).encode()
     raise UsageError(f"Invalid format specifier '{code}'.")
 
 
