@@ -105,6 +105,7 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"mqttsim broker: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     log.peer = server.peer
+    log.port = server.local_port
     log.write(f"mqttsim broker {__version__} starting")
     try:
         await server.start()

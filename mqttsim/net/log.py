@@ -2,9 +2,14 @@
 
 It is built only from the engine's events (mqttsim.protocol.events), so the log shows what
 the engine decided, not what a driver guessed; the same events feed the simulator's tables.
-The lines imitate ``mosquitto -v`` so the seed tutorial reads the same with either broker::
+The lines imitate ``mosquitto -v`` (2.0.11) so the seed tutorial reads the same with either
+broker, in mosquitto's order too: the connection, then (for its CONNECT, which mosquitto does
+not log as such) the client, its will, the CONNACK; a SUBSCRIBE's grants before its SUBACK::
 
+    1700000000: New connection from 127.0.0.1:53412 on port 1883.
     1700000000: New client connected from 127.0.0.1:53412 as sub (p2, c1, k60).
+    1700000000: No will message specified.
+    1700000000: Sending CONNACK to sub (0, 0)
     1700000000: Received PUBLISH from pub (d0, q0, r0, m0, 'sensor', ... (2 bytes))
     1700000000: Sending PINGRESP to sub
     1700000000: Client sub disconnected: keepalive expired [MQTT-3.1.2-24]
@@ -59,16 +64,24 @@ def connect_flags(version: int | None, clean: bool, keepalive: int,
 class BrokerLog:
     """Turns lists of engine events into log lines; call it with each list of events.
 
-    ``peer(conn)`` names a connection's remote address (the driver knows it, the engine does
-    not); ``clock()`` gives the wall-clock seconds printed at the start of each line.
+    ``peer(conn)`` names a connection's remote address and ``port(conn)`` the local port it
+    came in on (the driver knows them, the engine does not); ``clock()`` gives the wall-clock
+    seconds printed at the start of each line.
     """
 
     def __init__(self, stream: TextIO | None = None, peer: Callable[[object], str] = str,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 port: Callable[[object], object] = lambda conn: "?"):
         self.stream = stream
         self.peer = peer
+        self.port = port
         self.clock = clock
         self._connects: dict[object, Connect] = {}  # conn -> its CONNECT, until Connected
+        # The lines mosquitto writes after the one of a later event: a CONNACK after the
+        # "New client connected" line (the Connected event follows the CONNACK's), a SUBACK
+        # after the grants (the Subscribed event follows the SUBACK's).
+        self._held: dict[tuple[str, object], str] = {}
+        self._subscribes: dict[object, Subscribe] = {}  # conn -> SUBSCRIBE, until Subscribed
         self._queue_drops: dict[str, int] = {}  # client id -> queue_full drops this episode
 
     def __call__(self, events: list) -> None:
@@ -96,6 +109,9 @@ class BrokerLog:
             return self._sent(event)
         if kind is ev.Connected:
             return self._connected(event)
+        if kind is ev.ConnectionOpened:
+            return [f"New connection from {self.peer(event.conn)} on port "
+                    f"{self.port(event.conn)}."]
         if kind is ev.ConnectionClosed:
             lines = [self._closed(event)]
             dropped = self._queue_drops.pop(event.client_id, 0)
@@ -104,11 +120,18 @@ class BrokerLog:
                              f"{event.client_id} (queue full).")
             return lines
         if kind is ev.ConnectionRefused:
-            return [f"Refused connection from {self.peer(event.conn)}: {event.reason} "
-                    f"(0x{event.reason_code:02X})."]
-        if kind is ev.Subscribed:
-            return [f"{event.client_id} {granted} {topic_filter}"
-                    for topic_filter, granted in zip(event.topic_filters, event.granted)]
+            return []  # the CONNACK line says it, as in mosquitto's log
+        if kind is ev.Subscribed:  # each filter with its grant, then the SUBACK (mosquitto)
+            packet = self._subscribes.pop(event.conn, None)
+            qos = ([s.qos for s in packet.subscriptions] if packet is not None
+                   else [None] * len(event.topic_filters))
+            lines = []
+            for topic_filter, granted, asked in zip(event.topic_filters, event.granted, qos):
+                if asked is not None:
+                    lines.append(f"\t{topic_filter} (QoS {asked})")
+                lines.append(f"{event.client_id} {granted} {topic_filter}")
+            held = self._held.pop(("SUBACK", event.conn), None)
+            return lines + ([held] if held is not None else [])
         if kind is ev.MessageDropped:
             who = event.client_id or "<unknown>"
             if event.reason == "queue_full":
@@ -126,27 +149,20 @@ class BrokerLog:
     def _received(self, event: ev.PacketReceived) -> list[str]:
         packet = event.packet
         name = packet.type.name
-        if isinstance(packet, Connect):
+        if isinstance(packet, Connect):  # logged with its outcome (_connected, _sent)
             self._connects[event.conn] = packet
-            lines = [f"Received CONNECT from {self.peer(event.conn)} as '{packet.client_id}' "
-                     f"({event.size} bytes)"]
-            will = packet.will
-            if will is None:
-                lines.append("No will message specified.")
-            else:
-                lines.append(f"Will message specified ({len(will.payload)} bytes) "
-                             f"(r{int(will.retain)}, q{will.qos}).")
-                lines.append(f"\t{will.topic}")
-            return lines
+            return []
         who = self._who(event)
         if isinstance(packet, Publish):
             return [f"Received PUBLISH from {who} {publish_summary(packet)}"]
-        if isinstance(packet, Subscribe):
-            return [f"Received SUBSCRIBE from {who}"] + [
-                f"\t{sub.topic_filter} (QoS {sub.qos})" for sub in packet.subscriptions]
+        if isinstance(packet, Subscribe):  # its filters come with their grants (Subscribed)
+            self._subscribes[event.conn] = packet
+            return [f"Received SUBSCRIBE from {who}"]
         if isinstance(packet, Unsubscribe):
             return [f"Received UNSUBSCRIBE from {who}"] + [
                 f"\t{topic_filter}" for topic_filter in packet.topic_filters]
+        if isinstance(packet, (Pubrec, Pubrel)):
+            return [f"Received {name} from {who} (Mid: {packet.packet_id})"]
         if hasattr(packet, "packet_id"):
             code = getattr(packet, "reason_code", 0)
             return [f"Received {name} from {who} (Mid: {packet.packet_id}, RC:{code})"]
@@ -159,10 +175,20 @@ class BrokerLog:
         if isinstance(packet, Publish):
             return [f"Sending PUBLISH to {who} {publish_summary(packet)}"]
         if name == "CONNACK":
-            return [f"Sending CONNACK to {who} ({int(packet.session_present)}, "
-                    f"{packet.reason_code})"]
+            if packet.reason_code:  # refused: mosquitto names the host, the id is unknown
+                self._connects.pop(event.conn, None)
+                who = event.client_id or self.peer(event.conn).rpartition(":")[0]
+                return [f"Sending CONNACK to {who} (0, {packet.reason_code})"]
+            self._held[("CONNACK", event.conn)] = (
+                f"Sending CONNACK to {who} ({int(packet.session_present)}, 0)")
+            return []
+        if name == "SUBACK":
+            self._held[("SUBACK", event.conn)] = f"Sending SUBACK to {who}"
+            return []
         if name == "DISCONNECT":
             return [f"Sending DISCONNECT to {who} (0x{packet.reason_code:02X})"]
+        if isinstance(packet, (Pubrel, Pubcomp)):
+            return [f"Sending {name} to {who} (m{packet.packet_id})"]
         if hasattr(packet, "packet_id") and name not in ("SUBACK", "UNSUBACK"):
             code = getattr(packet, "reason_code", 0)
             return [f"Sending {name} to {who} (m{packet.packet_id}, rc{code})"]
@@ -183,11 +209,23 @@ class BrokerLog:
         clean = connect.clean_session if connect is not None else True
         username = connect.username if connect is not None else None
         flags = connect_flags(event.version, clean, event.keepalive, username)
-        return [f"New client connected from {self.peer(event.conn)} as {event.client_id} "
-                f"{flags}."]
+        lines = [f"New client connected from {self.peer(event.conn)} as {event.client_id} "
+                 f"{flags}."]
+        will = connect.will if connect is not None else None
+        if will is None:
+            lines.append("No will message specified.")
+        else:
+            lines.append(f"Will message specified ({len(will.payload)} bytes) "
+                         f"(r{int(will.retain)}, q{will.qos}).")
+            lines.append(f"\t{will.topic}")
+        held = self._held.pop(("CONNACK", event.conn), None)
+        return lines + ([held] if held is not None else [])
 
     def _closed(self, event: ev.ConnectionClosed) -> str:
         self._connects.pop(event.conn, None)
+        self._held.pop(("CONNACK", event.conn), None)
+        self._held.pop(("SUBACK", event.conn), None)
+        self._subscribes.pop(event.conn, None)
         who = event.client_id if event.client_id is not None else (
             f"<unknown> from {self.peer(event.conn)}")
         rule = f" [{event.rule}]" if event.rule else ""
@@ -195,6 +233,8 @@ class BrokerLog:
             return f"Client {who} disconnected.{rule}"
         if event.reason == "transport":
             if event.detail in ("", "client closed the connection"):
+                if event.client_id is None:  # mosquitto's words for a socket without CONNECT
+                    return "Client <unknown> closed its connection."
                 return f"Client {who} closed its connection."
             return f"Socket error on client {who}, disconnecting: {event.detail}"
         words = CLOSE_REASONS.get(event.reason, event.reason)

@@ -22,6 +22,7 @@ import itertools
 import socket
 import ssl as _ssl
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -160,6 +161,8 @@ class BrokerServer:
             engine = BrokerEngine(config or BrokerConfig(emit_packet_events=False),
                                   auth=auth, authz=authz, store=store)
         self.engine = engine
+        if engine.client_id_source is None:
+            engine.client_id_source = mosquitto_style_id
         self.listeners: tuple[Listener, ...] = tuple(listeners or (Listener(host, port),))
         self.on_events = on_events
         self.clock = clock  # None: the loop's own clock (set in start)
@@ -204,8 +207,10 @@ class BrokerServer:
             raise
         from .. import __version__
 
-        # $SYS/broker/version, and uptime counts from here (BrokerEngine.begin)
-        self._emit(self.engine.begin(self.clock.time(), f"mqttsim version {__version__}"))
+        # $SYS/broker/version, and uptime counts from here (BrokerEngine.begin). Its events
+        # (the first tree, which no one can have subscribed to yet) are not passed on: a
+        # caller's on_events may not be ready before start() returns.
+        self.engine.begin(self.clock.time(), f"mqttsim version {__version__}")
         self._flush()
         return self.addresses[0]
 
@@ -244,6 +249,14 @@ class BrokerServer:
         """The ``host:port`` of a connection id (``"?"`` once it is gone)."""
         protocol = self._protocols.get(conn)
         return protocol.peer if protocol is not None else "?"
+
+    def local_port(self, conn) -> int | str:
+        """The listening port a connection came in on (``"?"`` once it is gone)."""
+        protocol = self._protocols.get(conn)
+        if protocol is None or protocol.transport is None:
+            return "?"
+        sockname = protocol.transport.get_extra_info("sockname")
+        return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else "?"
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Stop listening, tell the engine (which closes every client, publishing wills and
@@ -313,6 +326,7 @@ class BrokerServer:
         self._protocols[conn] = protocol
         self._all_closed.clear()
         self.engine.connection_made(conn, self.clock.time())
+        self._emit(self.engine.take_events())  # the -v log's "New connection from"
         self._schedule_flush()
 
     def _received(self, protocol: _Connection, data: bytes) -> None:
@@ -492,6 +506,12 @@ class ServerThread:
 
 async def _call(function: Callable[[], Any]) -> Any:
     return function()
+
+
+def mosquitto_style_id() -> str:
+    """What mosquitto 2.0 puts after ``auto-`` in a client id it assigns: a random UUID in
+    capitals (``auto-F343913F-5D77-0AF3-7148-566622E12886``; src/handle_connect.c)."""
+    return str(uuid.uuid4()).upper()
 
 
 def address_in_use(exc: OSError) -> bool:

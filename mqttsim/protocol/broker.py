@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
-from typing import Hashable
+from typing import Callable, Hashable
 
 from . import events as ev
 from ._tracing import TracesPackets
@@ -88,6 +88,9 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         self._hold_timers: set[Hashable] = set()  # publisher connections with a timer armed
         self._route_blockers: set[str] = set()  # congested sessions the last PUBLISH went to
         self._init_sys_counters()  # $SYS/broker/... (broker_sys.py)
+        # What follows auto_id_prefix in an assigned client id (None: a counter); drivers
+        # may set it (the socket server gives mosquitto's UUIDs).
+        self.client_id_source: Callable[[], str] | None = None
 
     # -- driver interface ------------------------------------------------------------------
     def connection_made(self, conn: Hashable, now: float) -> None:
@@ -98,6 +101,8 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         self.connections[conn] = Connection(
             conn, Decoder(None, cfg.max_packet_size, cfg.max_user_properties), now, now)
         self.sys_sockets += 1
+        if self.trace_sent:
+            self._events.append(ev.ConnectionOpened(now, conn))
         self._schedule(now + self.config.connect_timeout, Timer.CONNECT, conn)
 
     def receive(self, conn: Hashable, data: bytes, now: float) -> list:

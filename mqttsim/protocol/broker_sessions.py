@@ -157,10 +157,15 @@ class SessionsMixin:
 
     def _new_client_id(self) -> str:
         """A unique id for a client that sent none [MQTT-3.1.3-6]: never one a stored
-        session (perhaps restored from disk) already uses."""
+        session (perhaps restored from disk) already uses. The prefix (mosquitto's
+        auto_id_prefix) and then a counter, or what the driver's ``client_id_source`` gives
+        (the socket server: a UUID, as mosquitto; the simulator keeps the counter, which is
+        deterministic)."""
+        source = self.client_id_source
         while True:
             self._assigned += 1
-            client_id = f"{self.config.assigned_id_prefix}{self._assigned}"
+            client_id = (f"{self.config.assigned_id_prefix}"
+                         f"{self._assigned if source is None else source()}")
             if client_id not in self.sessions:
                 return client_id
 

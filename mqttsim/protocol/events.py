@@ -44,6 +44,16 @@ class PacketReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionOpened:
+    """The broker's driver reported a new transport connection (only while packets are
+    traced, ``BrokerConfig.emit_packet_events``: the -v log's "New connection from")."""
+
+    t: float
+    conn: Hashable = None
+    client_id: str | None = None  # never known yet; here as on every broker event
+
+
+@dataclass(frozen=True, slots=True)
 class Connected:
     """A connection was accepted (CONNACK 0): seen by the client, or granted by the broker."""
 
@@ -210,4 +220,4 @@ class SysTreeUpdated:
 
 Event = (PacketSent | PacketReceived | Connected | ConnectionRefused | ConnectionClosed
          | Subscribed | Unsubscribed | MessageReceived | MessageAcknowledged | MessageDropped
-         | WillPublished | SysTreeUpdated)
+         | WillPublished | SysTreeUpdated | ConnectionOpened)

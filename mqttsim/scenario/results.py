@@ -186,7 +186,7 @@ class Results:
     def broker_log(self) -> list[str]:
         """The broker's ``-v`` log lines, stamped with scenario time."""
         from ..net.log import BrokerLog
-        log = BrokerLog(peer=self._peer_name)
+        log = BrokerLog(peer=self._peer_name, port=lambda conn: BROKER_PORT)
         return [f"{event.t:.3f}: {line}" for event in self.broker_events
                 for line in log.lines(event)]
 

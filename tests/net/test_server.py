@@ -386,13 +386,19 @@ def test_log_lines_look_like_mosquitto() -> None:
     out = io.StringIO()
     log = BrokerLog(out, peer=lambda conn: "127.0.0.1:53412", clock=lambda: 1700000000.5)
     connect = Connect(client_id="sub", keepalive=60)
-    log([ev.PacketReceived(0, connect, 17, 1, None),
+    log([ev.ConnectionOpened(0, 1),
+         ev.PacketReceived(0, connect, 17, 1, None),
+         ev.PacketSent(0, Connack(False, 0), 4, 1, "sub"),
          ev.Connected(0, "sub", False, 4, 1, 60),
          ev.PacketReceived(0, Publish("sensor", b"12"), 10, 2, "pub"),
          ev.PacketSent(0, Pingresp(), 2, 1, "sub"),
          ev.ConnectionClosed(0, "sub", "keepalive", "x", "MQTT-3.1.2-24", 1)])
     lines = out.getvalue().splitlines()
-    assert "1700000000: New client connected from 127.0.0.1:53412 as sub (p2, c1, k60)." in lines
+    assert lines[:4] == [  # mosquitto 2.0.11's lines, in its order
+        "1700000000: New connection from 127.0.0.1:53412 on port ?.",
+        "1700000000: New client connected from 127.0.0.1:53412 as sub (p2, c1, k60).",
+        "1700000000: No will message specified.",
+        "1700000000: Sending CONNACK to sub (0, 0)"]
     assert ("1700000000: Received PUBLISH from pub (d0, q0, r0, m0, 'sensor', ... (2 bytes))"
             in lines)
     assert "1700000000: Sending PINGRESP to sub" in lines
@@ -404,18 +410,20 @@ def test_log_lines_for_wills_drops_refusals_and_socket_errors() -> None:
     log = BrokerLog(out, peer=lambda conn: "127.0.0.1:1", clock=lambda: 5)
     log([ev.WillPublished(0, "w", "last/w", 1, True, 3),
          ev.MessageDropped(0, "t", 1, "queue_full", None, 4, "slow"),
+         ev.PacketSent(0, Connack(False, 0x05), 4, 6, None),
          ev.ConnectionRefused(0, None, 0x05, "not authorized", 6),
          ev.ConnectionClosed(0, "x", "transport", "ConnectionResetError: reset", None, 7),
          ev.ConnectionClosed(0, None, "connect_timeout", "no CONNECT within 10 s", None, 8),
-         ev.PacketReceived(0, Connect(client_id="c", will=Will("bye/c", b"12", 1)), 30, 9)])
+         ev.PacketReceived(0, Connect(client_id="c", will=Will("bye/c", b"12", 1)), 30, 9),
+         ev.Connected(0, "c", False, 4, 9, 60)])
     assert out.getvalue().splitlines() == [
         "5: Publishing will of w to 'last/w' (q1, r1).",
         "5: Outgoing messages are being dropped for client slow.",
-        "5: Refused connection from 127.0.0.1:1: not authorized (0x05).",
+        "5: Sending CONNACK to 127.0.0.1 (0, 5)",
         "5: Socket error on client x, disconnecting: ConnectionResetError: reset",
         "5: Client <unknown> from 127.0.0.1:1 disconnected: no CONNECT in time "
         "(no CONNECT within 10 s)",
-        "5: Received CONNECT from 127.0.0.1:1 as 'c' (30 bytes)",
+        "5: New client connected from 127.0.0.1:1 as c (p2, c1, k60).",
         "5: Will message specified (2 bytes) (r0, q1).",
         "5: \tbye/c"]
 

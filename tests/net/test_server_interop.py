@@ -143,7 +143,7 @@ def walk_through(sub_command: list[str], pub_command: list[str]) -> None:
         code = broker.stop()
     log = broker.text()
     assert code == 0, log
-    assert "Received CONNECT from 127.0.0.1:" in log
+    assert "New connection from 127.0.0.1:" in log
     assert "New client connected from 127.0.0.1:" in log
     assert "Received SUBSCRIBE from " in log and "\tsensor (QoS 0)" in log
     assert "(d0, q0, r0, m0, 'sensor', ... (2 bytes))" in log

@@ -16,7 +16,8 @@ from mqttsim.protocol import Decoder, encode
 from mqttsim.protocol.broker import BrokerEngine
 from mqttsim.protocol.broker_state import BrokerConfig
 from mqttsim.protocol.client import ClientConfig, ClientEngine
-from mqttsim.protocol.events import (ConnectionClosed, MessageAcknowledged, MessageDropped,
+from mqttsim.protocol.events import (ConnectionClosed, ConnectionOpened, MessageAcknowledged,
+                                     MessageDropped,
                                      MessageReceived, PacketReceived, PacketSent, WillPublished)
 from mqttsim.protocol.packets import (Connect, Disconnect, Puback, Pubcomp, Publish,
                                       Subscription, Will)
@@ -117,8 +118,9 @@ def test_packet_events_match_the_bytes_on_the_wire_exactly(version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_without_packet_events_the_other_events_are_unchanged(version):
-    """emit_packet_events=False (for speed) removes PacketSent/PacketReceived and nothing
-    else: the same story yields the same remaining events."""
+    """emit_packet_events=False (for speed) removes PacketSent/PacketReceived (and
+    ConnectionOpened, the -v log's "New connection" line) and nothing else: the same story
+    yields the same remaining events."""
     def story(emit: bool) -> list:
         broker = BrokerEngine(BrokerConfig(emit_packet_events=emit))
         p = Pipe(broker, trace=emit)
@@ -128,7 +130,7 @@ def test_without_packet_events_the_other_events_are_unchanged(version):
         p.run(0)
         busy_story(p, version)
         return [(who, e) for who, e in p.events
-                if not isinstance(e, (PacketSent, PacketReceived))], p
+                if not isinstance(e, (PacketSent, PacketReceived, ConnectionOpened))], p
 
     with_packets, p1 = story(True)
     without, p2 = story(False)
@@ -170,10 +172,10 @@ def test_a_qos1_exchange_produces_exactly_the_expected_events_per_party(version)
         "PacketSent:Subscribe", "PacketReceived:Suback", "Subscribed",
         "PacketReceived:Publish", "PacketSent:Puback", "MessageReceived"]
     assert story("broker", "pub") == [
-        "PacketReceived:Connect", "PacketSent:Connack", "Connected",
+        "ConnectionOpened", "PacketReceived:Connect", "PacketSent:Connack", "Connected",
         "PacketReceived:Publish", "MessageReceived", "PacketSent:Puback"]
     assert story("broker", "sub") == [
-        "PacketReceived:Connect", "PacketSent:Connack", "Connected",
+        "ConnectionOpened", "PacketReceived:Connect", "PacketSent:Connack", "Connected",
         "PacketReceived:Subscribe", "PacketSent:Suback", "Subscribed",
         "PacketSent:Publish", "PacketReceived:Puback", "MessageAcknowledged"]
 
