@@ -12,8 +12,8 @@ counter and the load-average formula follow mosquitto 2.0's ``src/sys_tree.c`` a
   ``publish/messages/dropped`` the messages dropped because a client's queue was full.
 - ``load/<counter>/1min|5min|15min`` are exponentially damped per-minute rates, as Unix load
   averages: every update, ``rate = delta * 60 / dt`` and
-  ``load = rate + exp(-dt / period) * (load - rate)``; a load is republished when it moved
-  by 0.01 or more (mosquitto's rule), printed with two decimals.
+  ``load = rate + exp(-dt / period) * (load - rate)``, printed with two decimals and
+  republished when it moved by 0.01 or more.
 - Counters are republished when they changed, ``uptime`` ("N seconds") every time, the
   ``version`` once at start. Every message is retained and goes out at QoS 2 as mosquitto's,
   through ``route`` like any message: a subscriber needs ``$SYS/#`` (``#`` never matches
@@ -26,7 +26,9 @@ seconds of the engine's clock (mosquitto's loop compares whole seconds with ``>`
 updates every interval + 1 s); the messages carry no Message Expiry (2.0.11 set 60 s, which
 made a value that did not change vanish from the retained store, and later releases dropped
 it); ``messages/stored`` counts copies waiting per client plus retained messages (mosquitto
-stores a message once however many clients it waits for).
+stores a message once however many clients it waits for); a load is republished when it
+moved 0.01 from the value last *published* (mosquitto compares with the previous update's,
+so a load that creeps by less than 0.01 per update is never republished there).
 
 The hot path pays only plain integer increments (receive, _send, _send_ack, _deliver,
 _on_publish, take_output); everything else is computed when the tree is published.
