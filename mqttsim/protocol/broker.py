@@ -294,7 +294,6 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         self.sys_packets_sent += 1
         if packet.__class__ is Publish:
             self.sys_publish_resent += 1
-            self.sys_publish_bytes_sent += len(packet.payload)
         self._pending.add(c.conn)
         if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))

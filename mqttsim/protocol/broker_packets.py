@@ -29,7 +29,6 @@ class PacketHandlersMixin:
         session = c.session
         topic, props = p.topic, p.properties
         self.sys_publish_received += 1
-        self.sys_publish_bytes_received += len(p.payload)
         if props is not NO_PROPERTIES and c.version == MQTT_5:
             topic, props = self._inbound_properties(c, topic, props)
         if p.retain and not self.config.retain_available:
@@ -37,7 +36,7 @@ class PacketHandlersMixin:
                                 "MQTT-3.2.2-14", reason_code=0x9A)
         authz = self.authz
         allowed = authz is None or authz.authorize(c.client_id, session.username, topic, "write")
-        if topic.startswith("$SYS") and not _writable_sys_topic(topic):
+        if topic[0] == "$" and topic.startswith("$SYS") and not _writable_sys_topic(topic):
             allowed = False  # the broker's own tree (broker_sys.py), as mosquitto's ACL check
         qos = p.qos
         if qos == 2:

@@ -205,7 +205,6 @@ class RoutingMixin:
         c.out += data
         self._pending.add(c.conn)
         self.sys_delivered += 1
-        self.sys_publish_bytes_sent += len(msg.payload)
         if self.trace_sent:
             packet = _new_publish(topic, msg.payload, msg.qos, msg.retain, False,
                                   msg.packet_id, props)

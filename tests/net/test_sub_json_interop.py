@@ -55,8 +55,7 @@ def loaded(tmp_path_factory):
         yield broker.port
 
 
-@pytest.mark.parametrize("fmt, extra", [("%j", ()), ("%J", ()), ("%J", ("--pretty",)),
-                                        ("%j", ("-V", "5", "--pretty"))])
+@pytest.mark.parametrize("fmt, extra", [("%j|%J", ()), ("%J|%j", ("-V", "5", "--pretty"))])
 def test_json_output_is_mosquitto_subs(loaded, fmt, extra):
     args = ("-t", "j/#", "-F", fmt, "-C", str(len(MESSAGES)), *extra)
     same_apart_from_tst(tool("mqttsim", loaded, *args), tool("mosquitto_sub", loaded, *args))
