@@ -29,7 +29,7 @@ from .auth import AllowAll
 from .broker_packets import PacketHandlersMixin
 from .broker_routing import RoutingMixin
 from .broker_sessions import SessionsMixin
-from .broker_sys import SysTreeMixin
+from .broker_sys import SysCounters, SysTreeMixin
 from .broker_state import (BrokerConfig, BrokerStore, Connection, ConnState, RetainedMessage,
                            Session, Timer)
 from .decoder import Decoder
@@ -87,7 +87,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         self._held_acks: dict[Hashable, deque] = {}
         self._hold_timers: set[Hashable] = set()  # publisher connections with a timer armed
         self._route_blockers: set[str] = set()  # congested sessions the last PUBLISH went to
-        self._init_sys_counters()  # $SYS/broker/... (broker_sys.py)
+        self.sys = SysCounters()  # $SYS/broker/... (broker_sys.py)
         # What follows auto_id_prefix in an assigned client id (None: a counter); drivers
         # may set it (the socket server gives mosquitto's UUIDs).
         self.client_id_source: Callable[[], str] | None = None
@@ -100,7 +100,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         cfg = self.config
         self.connections[conn] = Connection(
             conn, Decoder(None, cfg.max_packet_size, cfg.max_user_properties), now, now)
-        self.sys_sockets += 1
+        self.sys.sockets += 1
         if self.trace_sent:
             self._events.append(ev.ConnectionOpened(now, conn))
         self._schedule(now + self.config.connect_timeout, Timer.CONNECT, conn)
@@ -111,17 +111,17 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         if c is None or c.state is _CLOSING:
             return self.take_events()  # after a refusal or a close, data is ignored [MQTT-3.1.4-5]
         c.last_received = now
-        self.sys_bytes_received += len(data)
+        self.sys.bytes_received += len(data)
         try:
             packets = c.decoder.feed(data)
         except MQTTError as exc:
-            self.sys_packets_received += len(exc.decoded)
+            self.sys.packets_received += len(exc.decoded)
             for packet, size in zip(exc.decoded, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
                     return self.take_events()
             self._violation(c, exc, now)
             return self.take_events()
-        self.sys_packets_received += len(packets)
+        self.sys.packets_received += len(packets)
         if self.trace_received or c.state is _AWAITING:
             for packet, size in zip(packets, c.decoder.sizes):
                 if not self._dispatch(c, packet, size, now):
@@ -154,7 +154,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
             return b"", True
         data = bytes(c.out)
         c.out.clear()
-        self.sys_bytes_sent += len(data)
+        self.sys.bytes_sent += len(data)
         return data, c.state is _CLOSING
 
     def connection_lost(self, conn: Hashable, now: float, reason: str = "transport",
@@ -291,9 +291,9 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
     def _send(self, c: Connection, packet, now: float) -> int:
         data = encode(packet, c.version or MQTT_3_1_1)
         c.out += data
-        self.sys_packets_sent += 1
+        self.sys.packets_sent += 1
         if packet.__class__ is Publish:
-            self.sys_publish_resent += 1
+            self.sys.publish_resent += 1
         self._pending.add(c.conn)
         if self.trace_sent:
             self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
@@ -306,7 +306,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
             self._send(c, cls(packet_id, code), now)
             return
         c.out += (ACK_WORDS[cls] | packet_id).to_bytes(4, "big")
-        self.sys_packets_sent += 1
+        self.sys.packets_sent += 1
         self._pending.add(c.conn)
         if self.trace_sent:
             self._events.append(_new_sent(now, cls(packet_id), 4, c.conn, c.client_id))

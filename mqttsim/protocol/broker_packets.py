@@ -28,7 +28,7 @@ class PacketHandlersMixin:
     def _on_publish(self, c: Connection, p: Publish, now: float) -> None:
         session = c.session
         topic, props = p.topic, p.properties
-        self.sys_publish_received += 1
+        self.sys.publish_received += 1
         if props is not NO_PROPERTIES and c.version == MQTT_5:
             topic, props = self._inbound_properties(c, topic, props)
         if p.retain and not self.config.retain_available:

@@ -204,7 +204,7 @@ class RoutingMixin:
             return
         c.out += data
         self._pending.add(c.conn)
-        self.sys_delivered += 1
+        self.sys.delivered += 1
         if self.trace_sent:
             packet = _new_publish(topic, msg.payload, msg.qos, msg.retain, False,
                                   msg.packet_id, props)

@@ -138,7 +138,7 @@ class SessionsMixin:
         session.retry_timer = policy == "timer"
         c.session = session
         c.move("accept")
-        self.sys_connects += 1
+        self.sys.connects += 1
         # MQTT 3.1's CONNACK has no Session Present flag: the session resumes all the same.
         self._send(c, Connack(session_present and version != MQTT_3_1, 0,
                               self._connack_properties(c, assigned, server_keepalive)), now)
@@ -337,7 +337,7 @@ class SessionsMixin:
         if now >= session.expires_at:
             self._timer_will(client_id, now)  # a delayed will goes out when the session ends
             self._discard_session(session, now, "session_expired")
-            self.sys_expired += 1
+            self.sys.expired += 1
 
     def _timer_retry(self, client_id: str, now: float) -> None:
         session = self.sessions.get(client_id)
