@@ -26,12 +26,12 @@ that text, so this module reproduces cJSON's printing rather than Python's ``jso
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-_INF = float("inf")
 _EPSILON = sys.float_info.epsilon
 _ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f", 0x0A: b"\\n",
             0x0D: b"\\r", 0x09: b"\\t"}
@@ -131,11 +131,11 @@ def string(value: bytes | str) -> bytes:
     return bytes(out)
 
 
-def number(value: float | int) -> bytes:
+def number(value: float) -> bytes:
     """cJSON 1.7.15's print_number: ``%1.15g``, or ``%1.17g`` when that does not read
     back within a relative DBL_EPSILON; NaN and infinities as null."""
     d = float(value)
-    if d != d or d in (_INF, -_INF):
+    if math.isnan(d) or math.isinf(d):
         return b"null"
     text = "%1.15g" % d
     test = float(text)
