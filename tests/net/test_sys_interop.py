@@ -77,17 +77,16 @@ def parse_tree(proc: subprocess.Popen) -> dict[str, str]:
 
 def test_mosquitto_sub_reads_our_sys_tree_with_mosquittos_names(tmp_path):
     require_mosquitto("mosquitto_sub")
-    proc, port = mqttsim_broker(tmp_path)
+    broker, port = mqttsim_broker(tmp_path)
     try:
         with mosquitto_broker(tmp_path / "mosquitto", "sys_interval 1\n") as theirs:
             # A first reader, so that clients/maximum exists (neither broker publishes it
             # before a client came), then the tree as a second reader sees it.
-            first = [read_sys(port), read_sys(theirs.port)]
-            for proc in first:
-                parse_tree(proc)
+            for reader in [read_sys(port), read_sys(theirs.port)]:
+                parse_tree(reader)
             ours_tree, their_tree = map(parse_tree, [read_sys(port), read_sys(theirs.port)])
     finally:
-        stop_process(proc)
+        stop_process(broker)
     assert REQUIRED <= set(their_tree), REQUIRED - set(their_tree)  # the list is mosquitto's
     assert REQUIRED <= set(ours_tree), REQUIRED - set(ours_tree)
     assert set(ours_tree) <= set(their_tree), set(ours_tree) - set(their_tree)
