@@ -20,6 +20,7 @@ from .tcp_state import (_EVER, _LOST, _ORDER, _RETX, _SACKED, _SENT, DUPTHRESH, 
 class RackTlp:
     """RACK loss detection and the tail loss probe, over ``TcpSender``'s state."""
 
+    __slots__ = ()
     # (attributes set by TcpSender.__init__)
     _outstanding: list
     rto: Any
