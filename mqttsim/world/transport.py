@@ -150,7 +150,7 @@ class TcpEnd(_End):
     __slots__ = ("sender", "receiver", "timestamps", "sack", "bare_header", "header", "alarm",
                  "written", "marks", "app_closed", "mss", "delack", "_ack_owed",
                  "_delack_armed", "_syns_sent", "_handshake_sent", "_hop", "_arrived",
-                 "broker_host", "down_path")
+                 "broker_host", "down_path", "_syn_plan")
 
     @classmethod
     def connect(cls, transport: Transport, conn: int, client: str, up: list, down: list,
@@ -159,9 +159,8 @@ class TcpEnd(_End):
         end.broker_host, end.down_path = broker, down
         times, give_up = syn_schedule(transport.tcp.initial_rto, transport.tcp.syn_retries)
         start = transport.clock.now
-        for t in times:
-            transport.clock.call_at(start + t, end._syn)
-        transport.clock.call_at(start + give_up, end._syn_timeout)
+        end._syn_plan = [start + t for t in times] + [start + give_up]
+        transport.clock.call_at(end._syn_plan[0], end._syn, 0)
         return end
 
     def __init__(self, transport: Transport, conn: int, name: str, peer_name: str,
@@ -236,9 +235,17 @@ class TcpEnd(_End):
             self._control("rst")
 
     # -- handshake ------------------------------------------------------------------------
-    def _syn(self) -> None:
+    def _syn(self, attempt: int) -> None:
+        """SYN number ``attempt`` (0: the first); only the next one (or the give-up) waits
+        on the clock: a schedule queued whole would leave up to 7 dead timers per connection
+        in the clock's queue for minutes (a third of the queue in benchmarks/sim.py)."""
         if self.state == "connecting":
             self._control("syn")
+            attempt += 1
+            if attempt + 1 < len(self._syn_plan):
+                self.clock.call_at(self._syn_plan[attempt], self._syn, attempt)
+            else:
+                self.clock.call_at(self._syn_plan[attempt], self._syn_timeout)
 
     def _syn_timeout(self) -> None:
         if self.state == "connecting":
