@@ -152,7 +152,7 @@ def test_v311_MQTT_3_1_2_24_an_outage_past_one_and_a_half_keepalives_closes_it_a
                 {"name": "dev", "connect_at": 0.5, "keepalive": keepalive,
                  "will": {"topic": "wills/dev", "message": "gone"},
                  "link": {"outages": [[2.0, 9.0]]}}],
-               duration=8.5, link={"latency": 0.01})
+               duration=6.5, link={"latency": 0.01})  # closed by 5.1 s, the will just after
     res = run(sc, seed=1, backend="kernel")
     dev = res.connections[res.connections["client"] == "dev"].iloc[0]
     assert dev["broker_reason"] == "keepalive"
