@@ -243,7 +243,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("demo", "encode and decode the 'sensor 12' walk-through, byte by byte",
             _demo_arguments, _run_demo),
     Command("decode", "decode MQTT packets given in hex", _decode_arguments, _run_decode),
-    Command("broker", "run an MQTT broker on TCP, like mosquitto",
+    Command("broker", "run an MQTT broker (TCP, TLS, WebSockets, bridges), like mosquitto",
             *_lazy("mqttsim.net.cli_broker")),
     Command("passwd", "create or update a mosquitto password file (like mosquitto_passwd)",
             *_lazy("mqttsim.net.passwd")),
