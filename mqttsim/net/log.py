@@ -209,7 +209,10 @@ class BrokerLog:
         clean = connect.clean_session if connect is not None else True
         username = connect.username if connect is not None else None
         flags = connect_flags(event.version, clean, event.keepalive, username)
-        lines = [f"New client connected from {self.peer(event.conn)} as {event.client_id} "
+        # A bridge that announced itself (try_private's protocol-level bit) is logged as one,
+        # as mosquitto 2.0 does: "New bridge connected from ...".
+        kind = "bridge" if connect is not None and connect.bridge else "client"
+        lines = [f"New {kind} connected from {self.peer(event.conn)} as {event.client_id} "
                  f"{flags}."]
         will = connect.will if connect is not None else None
         if will is None:

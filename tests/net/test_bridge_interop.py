@@ -91,11 +91,13 @@ def mosquitto(stack: ExitStack, workdir: Path, port: int, extra: str = "",
     return proc, log
 
 
-def ours(stack: ExitStack, workdir: Path, port: int, extra: str = "") -> Path:
+def ours(stack: ExitStack, workdir: Path, port: int, extra: str = "",
+         verbose: bool = False) -> Path:
     log = workdir / "mqttsim.log"
     conf = workdir / "mqttsim.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra}")
-    start(stack, [sys.executable, "-m", "mqttsim", "broker", "-c", str(conf)], port, log)
+    start(stack, [sys.executable, "-m", "mqttsim", "broker", "-c", str(conf),
+                  *(["-v"] if verbose else [])], port, log)
     return log
 
 
@@ -158,8 +160,10 @@ def test_mosquitto_bridges_to_our_broker_both_ways_without_echo(tmp_path):
     require_mosquitto()
     cloud_port, edge_port = free_port(), free_port()
     with ExitStack() as stack:
-        cloud_log = ours(stack, tmp_path, cloud_port)
+        cloud_log = ours(stack, tmp_path, cloud_port, verbose=True)
         mosquitto(stack, tmp_path, edge_port, bridge_lines("tocloud", cloud_port), tag="edge")
+        # Mosquitto's bridge sets try_private's bit: logged as mosquitto logs ours (above).
+        wait_for_line(cloud_log, "New bridge connected from 127.0.0.1:")
         # The bridge is up once a probe crosses (published again until one does).
         probe = Watcher(edge_port, "commands/probe")
         stack.callback(probe.close)
