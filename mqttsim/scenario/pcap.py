@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..netmodel.ipv4 import ipv4_tcp_packet
+
 __all__ = ["CapturedSegment", "write_pcap", "read_pcap", "assign_addresses",
            "initial_sequence_number", "BROKER_NAME", "LINKTYPE_RAW"]
 
@@ -87,16 +89,6 @@ def assign_addresses(names: Iterable[str],
     return result
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071): ones' complement of the ones' complement sum."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _check(seg: CapturedSegment) -> None:
     for field in ("src_port", "dst_port"):
         port = getattr(seg, field)
@@ -127,13 +119,8 @@ def _packet(seg: CapturedSegment, src_ip: bytes, dst_ip: bytes, ip_id: int) -> b
         ack = (peer_isn + 1 + seg.ack) & 0xFFFFFFFF
     if seg.payload:
         flags |= _PSH
-    tcp = struct.pack("!HHIIBBHHH", seg.src_port, seg.dst_port, seq, ack, 5 << 4, flags,
-                      65535, 0, 0) + seg.payload
-    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id, 0x4000, 64, 6, 0,
-                     src_ip, dst_ip)
-    return ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:] + tcp
+    return ipv4_tcp_packet(src_ip, dst_ip, seg.src_port, seg.dst_port, seq, ack, flags,
+                           window=65535, payload=seg.payload, ip_id=ip_id)
 
 
 def write_pcap(path: str | os.PathLike[str], segments: Iterable[CapturedSegment],

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...netmodel.ipv4 import PROTO_TCP, ipv4_tcp_packet
+
 LINKTYPE_RAW = 101  # the packet starts at the IPv4 header
-PROTO_TCP = 6
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MOD = 1 << 32
 
@@ -50,30 +51,13 @@ def parse(packet: bytes) -> TcpHeader | None:
                      offset_flags & 0x3F, total - ihl - data_offset, total)
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071): ones' complement of the ones' complement sum."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def reset_packet(src: bytes, dst: bytes, src_port: int, dst_port: int, seq: int,
                  ack: int | None = None) -> bytes:
     """An IPv4 packet holding a bare TCP RST (with ACK when ``ack`` is given), as a
     middlebox forges one in the name of ``src``: 20 bytes of IP header (RFC 791), 20 of TCP
     (RFC 9293 3.1), both checksums set (the TCP one over the pseudo-header)."""
     flags = RST | (ACK if ack is not None else 0)
-    tcp = struct.pack("!HHIIHHHH", src_port, dst_port, seq % MOD, (ack or 0) % MOD,
-                      (5 << 12) | flags, 0, 0, 0)
-    pseudo = src + dst + struct.pack("!BBH", 0, PROTO_TCP, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, PROTO_TCP, 0,
-                     src, dst)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    return ip + tcp
+    return ipv4_tcp_packet(src, dst, src_port, dst_port, seq % MOD, (ack or 0) % MOD, flags)
 
 
 def resets_for(header: TcpHeader) -> tuple[bytes, bytes]:
