@@ -19,11 +19,9 @@ import pytest
 
 from mqttsim.net.client import BlockingClient, ConnectionRefused
 from mqttsim.net.config import load_config
-from mqttsim.net.passwd import set_password
 from mqttsim.net.server import ServerThread
 from mqttsim.protocol.packets import Will
-
-from support.classroom_acl import ACL, PASSWORDS
+from support.classroom_acl import PASSWORDS, classroom_files
 from support.mosquitto import mosquitto_broker
 
 mqtt = pytest.importorskip("paho.mqtt.client")
@@ -34,11 +32,7 @@ QUIET = 0.6  # seconds a subscriber listens for what must not arrive
 @pytest.fixture(params=["mqttsim", "mosquitto"])
 def broker(request, tmp_path):
     """(kind, port) of a broker with the issue's password file and ACL."""
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    for number, (user, password) in enumerate(PASSWORDS.items()):
-        set_password(passwd, user, password, create=number == 0)
-    acl.write_text(ACL)
-    files = f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
+    files = classroom_files(tmp_path)
     if request.param == "mosquitto":
         with mosquitto_broker(tmp_path / "mosquitto", files) as running:
             yield "mosquitto", running.port

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mqttsim.net.passwd import set_password
-from support.classroom_acl import ACL, PASSWORDS
+from support.classroom_acl import ACL, PASSWORDS, classroom_files
 from support.mosquitto import (free_port, mosquitto_broker, require_mosquitto, stop_process,
                                wait_listening)
 
@@ -106,13 +105,10 @@ def test_mosquitto_sub_reads_our_sys_tree_with_mosquittos_names(tmp_path):
 
 def test_a_user_without_read_on_sys_gets_nothing(tmp_path):
     require_mosquitto("mosquitto_sub")
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    for number, (user, password) in enumerate(PASSWORDS.items()):
-        set_password(passwd, user, password, create=number == 0)
     # admin's "readwrite #" does not reach $SYS (a "#" never does): give it read on $SYS/#
-    acl.write_text(ACL.replace("user admin\n", "user admin\ntopic read $SYS/#\n"))
-    proc, port = mqttsim_broker(tmp_path, f"allow_anonymous false\npassword_file {passwd}\n"
-                                          f"acl_file {acl}\n")
+    files = classroom_files(tmp_path, ACL.replace("user admin\n",
+                                                  "user admin\ntopic read $SYS/#\n"))
+    proc, port = mqttsim_broker(tmp_path, files)
     try:
         admin = sys_tree(port, "-u", "admin", "-P", PASSWORDS["admin"])
         alice = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "$SYS/#", "-v",

@@ -18,15 +18,14 @@ import time
 
 import pytest
 
-from mqttsim.net.config import parse_config
-from mqttsim.net.passwd import set_password
-from mqttsim.net.server import BrokerServer, ServerThread
 from mqttsim.net.clock import ScaledClock
+from mqttsim.net.config import parse_config
+from mqttsim.net.server import BrokerServer, ServerThread
 from mqttsim.protocol import Decoder, encode
 from mqttsim.protocol.broker_state import BrokerConfig
 from mqttsim.protocol.packets import Connack, Connect, Disconnect, Subscribe, Subscription
 from mqttsim.protocol.properties import Properties
-from support.classroom_acl import ACL, PASSWORDS
+from support.classroom_acl import PASSWORDS, classroom_files
 from support.mosquitto import mosquitto_broker
 
 mqtt = pytest.importorskip("paho.mqtt.client")
@@ -195,11 +194,7 @@ def test_v5_MQTT_3_3_4_9_receive_maximum_with_a_subscriber_that_acks_slowly(qos)
 
 @pytest.fixture(params=["mqttsim", "mosquitto"])
 def acl_broker(request, tmp_path):
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    for number, (user, password) in enumerate(PASSWORDS.items()):
-        set_password(passwd, user, password, create=number == 0)
-    acl.write_text(ACL)
-    files = f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
+    files = classroom_files(tmp_path)
     if request.param == "mosquitto":
         with mosquitto_broker(tmp_path / "mosquitto", files) as running:
             yield "mosquitto", running.port
