@@ -108,6 +108,23 @@ def granted_subscriptions(subscriptions: Iterable[tuple],
                 if asked is not None else Subscription(f, code), (t, order))
 
 
+def share_group_member(index: int, group: str, members: list, copies: Mapping,
+                       online: Mapping, clean: Mapping[str, bool]
+                       ) -> tuple[str, int, list, bool]:
+    """Who stands for a shared subscription group in message ``index``'s row, and with what:
+    the member that got it (its granted QoS, its online spans), or, when none did, the
+    group's filter (the highest QoS granted, every member's spans); and whether every member
+    had a clean session. A group expects one copy, which any member may get (MQTT 5 4.8.2),
+    at that member's granted QoS [MQTT-4.8.2-3]."""
+    got = [m for m, _ in members if (index, m) in copies]
+    sub = got[0] if got else group
+    code = (dict(members)[sub].options.qos if got
+            else max(entry.options.qos for _, entry in members))
+    spans = (online.get(sub, ()) if got
+             else [span for m, _ in members for span in online.get(m, ())])
+    return sub, code, spans, all(clean.get(m, True) for m, _ in members)
+
+
 def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Iterable[tuple],
                  drops: Iterable[tuple], subscriptions: Iterable[tuple],
                  connections: Iterable[dict], clean: dict[str, bool],
@@ -168,16 +185,12 @@ def outcome_rows(publishes: list[tuple], receipts: Iterable[tuple], accepts: Ite
         for group, members in who.groups.items():
             if not members:
                 continue
-            got = [m for m, _ in members if (index, m) in copies]
-            sub = got[0] if got else group
-            code = (dict(members)[sub].options.qos if got
-                    else max(entry.options.qos for _, entry in members))
-            spans = (online.get(sub, ()) if got
-                     else [span for m, _ in members for span in online.get(m, ())])
+            sub, code, spans, all_clean = share_group_member(index, group, members, copies,
+                                                             online, clean)
             rows.append(_row(index, publisher, seq, topic, qos, retain, t_pub, reached, sub,
                              code, True, copies.pop((index, sub), None), client_drop,
-                             broker_drop, spans, all(clean.get(m, True) for m, _ in members),
-                             vanished, online.get(publisher, ()) if tcp else None))
+                             broker_drop, spans, all_clean, vanished,
+                             online.get(publisher, ()) if tcp else None))
     for (index, sub), got in sorted(copies.items()):  # copies nobody expected (e.g. retained)
         publisher, seq, topic, _payload, qos, retain, t_pub = publishes[index]
         at_broker = t_broker.get(index)

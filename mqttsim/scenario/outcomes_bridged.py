@@ -33,7 +33,7 @@ from ..protocol.packets import Subscription
 from ..protocol.routing import recipients
 from .outcomes import (OUTCOME_COLUMNS, _Granted, _Identify, _in_force, _matching,
                        _online_intervals, _row, _why_lost, granted_subscriptions,
-                       received_copies)
+                       received_copies, share_group_member)
 
 _QOS, _REASON = OUTCOME_COLUMNS.index("qos"), OUTCOME_COLUMNS.index("reason")
 _OUTCOME = OUTCOME_COLUMNS.index("outcome")
@@ -133,16 +133,12 @@ def bridged_outcome_rows(publishes: list[tuple], receipts: Iterable[tuple],
                 members = [(m, e) for m, e in members if m not in legs]
                 if not members:
                     continue
-                got = [m for m, _ in members if (index, m) in copies]
-                sub = got[0] if got else group
-                code = (dict(members)[sub].options.qos if got
-                        else max(entry.options.qos for _, entry in members))
-                spans = (online.get(sub, ()) if got
-                         else [span for m, _ in members for span in online.get(m, ())])
+                sub, code, spans, all_clean = share_group_member(index, group, members,
+                                                                 copies, online, clean)
                 row = _row(index, publisher, seq, topic, qos, retain, t_pub, hop.reached, sub,
                            code, True, copies.pop((index, sub), None),
                            own_drop if hop.publisher == publisher else {}, broker_drop, spans,
-                           all(clean.get(m, True) for m, _ in members), vanished, pub_online)
+                           all_clean, vanished, pub_online)
                 rows.append(_finish(row, min(hop.cap, code), hop, reached_first))
     for (index, sub), got in sorted(copies.items()):  # copies nobody expected (retained...)
         if sub in legs:
