@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def story() -> Scenario:
 
 def of_pid(pid: int) -> list[str]:
     return [n for n in list_namespaces() if n.startswith(f"mqs-{pid}-")]
+
+
+def workdirs_of(pid: int) -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"mqttsim-kernel-{pid}-*"))
 
 
 def gone(pid: int) -> bool:
@@ -119,6 +124,8 @@ def test_after_a_sigkill_the_next_run_removes_what_the_dead_one_left():
     try:
         left = of_pid(child.pid)
         assert len(left) == 3, "a SIGKILL gives no chance to clean up"
+        folders = workdirs_of(child.pid)
+        assert len(folders) == 1, "the dead run's work folder (its emulator log) is left too"
         assert wait_until(lambda: gone(emulator)), "the emulator dies with its parent"
         mine = f"mqs-{os.getpid()}-999-0"  # a live run's namespace: never touched
         ip("netns", "add", mine)
@@ -126,6 +133,7 @@ def test_after_a_sigkill_the_next_run_removes_what_the_dead_one_left():
             removed = remove_stale()
             assert sorted(removed) == sorted(left)
             assert mine in list_namespaces()
+            assert workdirs_of(child.pid) == [], "and its work folder goes with them"
         finally:
             ip("netns", "del", mine)
     finally:

@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 IP_TIMEOUT = 10.0  # seconds for one `ip` command
 NETNS_DIR = "/run/netns"
 _NAME = re.compile(rf"^{PREFIX}(\d+)-(\d+)-(\d+)$")
+# A run's work folder (the emulator's log) in the temporary directory, named after its
+# process like the namespaces, so that a killed run's folder is found and removed too.
+WORKDIR_PREFIX = "mqttsim-kernel-"
+_WORKDIR = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-")
 _runs = itertools.count(1)
 T = TypeVar("T")
 
@@ -207,15 +212,33 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale() -> list[str]:
-    """Delete ``mqs-`` namespaces whose owner process is gone (a crashed or killed run);
-    returns their names. Namespaces of live runs are left alone."""
+    """Delete ``mqs-`` namespaces whose owner process is gone (a crashed or killed run), and
+    that run's work folder; returns the namespaces' names. Live runs are left alone."""
     removed = []
     for name in list_namespaces():
         match = _NAME.match(name)
         if match and not _pid_alive(int(match.group(1))):
             _delete(name)
             removed.append(name)
+    for folder in stale_workdirs():
+        shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+def workdir_prefix() -> str:
+    """The start of this process's work folders' names (``tempfile``'s ``prefix``)."""
+    return f"{WORKDIR_PREFIX}{os.getpid()}-"
+
+
+def stale_workdirs() -> list[str]:
+    """Work folders of kernel runs whose process is gone."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return sorted(os.path.join(root, n) for n in names
+                  if (match := _WORKDIR.match(n)) and not _pid_alive(int(match.group(1))))
 
 
 def _delete(name: str) -> None:

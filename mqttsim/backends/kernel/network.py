@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .emulator import EmulatorConfig, EmulatorLog
-from .netns import Host, Namespaces
+from .netns import Host, Namespaces, workdir_prefix
 
 START_TIMEOUT = 20.0  # seconds for the emulator to import and say ready
 STOP_TIMEOUT = 20.0  # seconds for it to write its log after being told to stop
@@ -58,7 +58,7 @@ class KernelNetwork:
     def __enter__(self) -> KernelNetwork:
         self._catch_sigterm()
         try:
-            self._workdir = tempfile.TemporaryDirectory(prefix="mqttsim-kernel-")
+            self._workdir = tempfile.TemporaryDirectory(prefix=workdir_prefix())
             self.namespaces.__enter__()
             self._spawn()
         except BaseException:
