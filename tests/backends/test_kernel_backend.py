@@ -1,8 +1,8 @@
 """The kernel backend: Linux's own TCP across the emulated links, against analytic expectations.
 
-Each story is a short real-time run (a few seconds). They need root and /dev/net/tun (CI is
-root on Linux); elsewhere they skip with the reason. Every test checks that no namespace
-of this process is left behind (the ``no_leftovers`` fixture).
+Each story is a short real-time run (a few seconds), all started together (``stories``).
+They need root and /dev/net/tun (CI is root on Linux); elsewhere they skip with the reason.
+No namespace of this process is left behind at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,31 +28,88 @@ def ours() -> list[str]:
     return [n for n in list_namespaces() if n.startswith(f"mqs-{os.getpid()}-")]
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers():
-    yield
-    assert ours() == [], "a test left network namespaces behind"
-
-
 def story(clients: list[dict], duration: float, **top) -> Scenario:
     return Scenario.from_dict({"name": "story", "duration": duration, "clients": clients,
                                **top})
 
 
 L = 0.1  # one-way latency of the round-trip story
+BANDWIDTH = 64_000  # bits/s on the low-bandwidth story's uplink
+KEEPALIVE = 2  # seconds, in the outage story
+SEED = Scenario.load(os.path.join(os.path.dirname(__file__), "..", "..", "data", "scenarios",
+                                  "seed-sensor.toml"))
 
 
-@pytest.fixture(scope="module")
-def qos1_over_100ms():
+def _round_trip():
     """A QoS 1 publisher and a subscriber, each 100 ms one way from the broker."""
-    if MISSING is not None:
-        pytest.skip(MISSING)
     sc = story([{"name": "sub", "subscribe": [{"topic": "t", "qos": 1}]},
                 {"name": "pub", "connect_at": 1.0,
                  "publish": [{"topic": "t", "pattern": "periodic", "interval": 0.5,
                               "start": 2.0, "stop": 3.4, "qos": 1}]}],
                duration=4.5, link={"latency": L})
     return run(sc, seed=1, backend="kernel")
+
+
+def _low_bandwidth():
+    # bits/s on the publisher's uplink only: ~130 ms for the packet, less than the kernel's
+    # 200 ms minimum RTO (slower, and the kernel retransmits it spuriously while it is
+    # still being serialized: real, but another story)
+    sc = story([{"name": "sub", "subscribe": ["big"]},
+                {"name": "pub", "connect_at": 0.5, "link": {"up": {"bandwidth": BANDWIDTH}},
+                 "publish": [{"topic": "big", "pattern": "once", "start": 3.0,
+                              "size": 1000}]}],
+               duration=6.0, link={"latency": 0.01})
+    return run(sc, seed=1, backend="kernel")
+
+
+def _lossy():
+    sc = story([{"name": "sub", "subscribe": ["t"]},
+                {"name": "pub", "connect_at": 0.2, "link": {"loss": 0.15},
+                 "publish": [{"topic": "t", "pattern": "periodic", "interval": 0.2,
+                              "start": 2.0, "count": 30}]}],
+               duration=14.0, link={"latency": 0.02})
+    return run(sc, seed=3, backend="kernel")
+
+
+def _outage():
+    sc = story([{"name": "watch", "subscribe": ["wills/#"]},
+                {"name": "dev", "connect_at": 0.5, "keepalive": KEEPALIVE,
+                 "will": {"topic": "wills/dev", "message": "gone"},
+                 "link": {"outages": [[2.0, 9.0]]}}],
+               duration=6.5, link={"latency": 0.01})  # closed by 5.1 s, the will just after
+    return run(sc, seed=1, backend="kernel")
+
+
+def _compare_two():
+    from mqttsim.scenario.compare import compare
+    return compare(SEED, seed=1, backends=("sim", "kernel"))
+
+
+def _compare_three():
+    from mqttsim.scenario.compare import compare
+    return compare(SEED, seed=1, time_scale=2, backends=("sim", "sockets", "kernel"))
+
+
+STORIES = {"round_trip": _round_trip, "low_bandwidth": _low_bandwidth, "lossy": _lossy,
+           "outage": _outage, "compare_two": _compare_two, "compare_three": _compare_three}
+
+
+@pytest.fixture(scope="module")
+def stories():
+    """Every real-time story of this module, started together. Each waits seconds of real
+    time on kernel timers; Linux runs their namespaces side by side (a class comparing
+    brokers does the same), so the module takes its longest story instead of their sum.
+    Each test asks for its story's result; at the end no namespace of ours is left."""
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    with ThreadPoolExecutor(max_workers=len(STORIES), thread_name_prefix="story") as pool:
+        yield {name: pool.submit(make) for name, make in STORIES.items()}
+    assert ours() == [], "a story left network namespaces behind"
+
+
+@pytest.fixture
+def qos1_over_100ms(stories):
+    return stories["round_trip"].result()
 
 
 def test_kernel_latency_adds_up_to_the_mqtt_round_trip(qos1_over_100ms):
@@ -106,35 +164,21 @@ def test_kernel_pcap_decodes_in_tshark_as_mqtt_over_tcp(qos1_over_100ms, tmp_pat
     assert not any(r[3] for r in rows), "nothing malformed"
 
 
-def test_kernel_serialization_delay_at_low_bandwidth_is_size_times_8_over_bandwidth():
-    # bits/s on the publisher's uplink only: ~130 ms for the packet, less than the kernel's
-    # 200 ms minimum RTO (slower, and the kernel retransmits it spuriously while it is
-    # still being serialized: real, but another story)
-    bandwidth = 64_000
-    sc = story([{"name": "sub", "subscribe": ["big"]},
-                {"name": "pub", "connect_at": 0.5, "link": {"up": {"bandwidth": bandwidth}},
-                 "publish": [{"topic": "big", "pattern": "once", "start": 3.0,
-                              "size": 1000}]}],
-               duration=6.0, link={"latency": 0.01})
-    res = run(sc, seed=1, backend="kernel")
+def test_kernel_serialization_delay_at_low_bandwidth_is_size_times_8_over_bandwidth(stories):
+    res = stories["low_bandwidth"].result()
     seg = res.segments
     data = seg[(seg["src"] == "pub") & (seg["payload_bytes"] > 1000)]
     assert len(data) == 1 and not data["retransmission"].iloc[0]
     size = int(data["bytes"].iloc[0])  # the whole IP packet, as the kernel built it
-    serialization = size * 8 / bandwidth
+    serialization = size * 8 / BANDWIDTH
     on_link = float(data["t_arrival"].iloc[0] - data["t"].iloc[0])
     assert on_link == pytest.approx(serialization + 0.01, abs=0.002)
     latency = float(res.outcomes["latency"].iloc[0])
     assert serialization + 0.02 <= latency < serialization + 0.02 + 0.04, latency
 
 
-def test_kernel_loss_delays_messages_but_tcp_never_loses_one_without_a_disconnect():
-    sc = story([{"name": "sub", "subscribe": ["t"]},
-                {"name": "pub", "connect_at": 0.2, "link": {"loss": 0.15},
-                 "publish": [{"topic": "t", "pattern": "periodic", "interval": 0.2,
-                              "start": 2.0, "count": 30}]}],
-               duration=14.0, link={"latency": 0.02})
-    res = run(sc, seed=3, backend="kernel")
+def test_kernel_loss_delays_messages_but_tcp_never_loses_one_without_a_disconnect(stories):
+    res = stories["lossy"].result()
     assert res.connections["reason"].isna().all(), "no connection ended"
     assert len(res.published) == 30
     assert (res.outcomes["outcome"] == "delivered").all(), "QoS 0 over TCP: nothing lost"
@@ -146,18 +190,13 @@ def test_kernel_loss_delays_messages_but_tcp_never_loses_one_without_a_disconnec
     assert res.tcp_info.loc[res.tcp_info["client"] == "pub", "total_retrans"].max() > 0
 
 
-def test_v311_MQTT_3_1_2_24_an_outage_past_one_and_a_half_keepalives_closes_it_and_the_will_goes_out():
-    keepalive = 2
-    sc = story([{"name": "watch", "subscribe": ["wills/#"]},
-                {"name": "dev", "connect_at": 0.5, "keepalive": keepalive,
-                 "will": {"topic": "wills/dev", "message": "gone"},
-                 "link": {"outages": [[2.0, 9.0]]}}],
-               duration=6.5, link={"latency": 0.01})  # closed by 5.1 s, the will just after
-    res = run(sc, seed=1, backend="kernel")
+def test_v311_MQTT_3_1_2_24_an_outage_past_one_and_a_half_keepalives_closes_it_and_the_will_goes_out(
+        stories):
+    res = stories["outage"].result()
     dev = res.connections[res.connections["client"] == "dev"].iloc[0]
     assert dev["broker_reason"] == "keepalive"
     # Last packet from dev before 2.0 s; the broker waits 1.5 keepalives after it.
-    assert 2.0 + 1.5 * keepalive - keepalive <= dev["t_down"] <= 2.0 + 1.5 * keepalive + 0.1
+    assert 2.0 + 0.5 * KEEPALIVE <= dev["t_down"] <= 2.0 + 1.5 * KEEPALIVE + 0.1
     wills = res.received[res.received["subscriber"] == "watch"]
     assert [(r.topic, r.payload) for r in wills.itertuples()] == [("wills/dev", b"gone")]
 
@@ -181,6 +220,8 @@ def test_kernel_route_carries_the_congestion_control_asked_for():
             client.close()
             server.close()
         net.stop()
+    made = [h.namespace for h in net.hosts.values()]
+    assert not set(made) & set(list_namespaces()), "the network's namespaces are removed"
 
 
 def test_kernel_backend_refuses_a_time_scale_and_the_datagram_transport():
@@ -191,25 +232,20 @@ def test_kernel_backend_refuses_a_time_scale_and_the_datagram_transport():
         run(story([{"name": "c"}], duration=1.0, transport="datagram"), backend="kernel")
 
 
-def test_compare_sim_with_kernel_on_the_seed_walk_through_agrees():
+def test_compare_sim_with_kernel_on_the_seed_walk_through_agrees(stories):
     from mqttsim.scenario.compare import compare
-    seed = Scenario.load(os.path.join(os.path.dirname(__file__), "..", "..", "data",
-                                      "scenarios", "seed-sensor.toml"))
-    result = compare(seed, seed=1, backends=("sim", "kernel"))
+    result = stories["compare_two"].result()
     assert list(result.table.columns) == ["metric", "qos", "sim", "kernel", "agree"]
     assert result.agree, str(result)
     assert result.kernel.backend == "kernel" and result.sim.backend == "sim"
     got = [(r.subscriber, r.topic, r.payload) for r in result.kernel.received.itertuples()]
     assert got == [("sub", "sensor", b"12")]
     with pytest.raises(ValueError, match="two backends"):
-        compare(seed, backends=("kernel", "kernel"))
+        compare(SEED, backends=("kernel", "kernel"))
 
 
-def test_compare_all_three_backends_lines_them_up_in_one_table():
-    from mqttsim.scenario.compare import compare
-    seed = Scenario.load(os.path.join(os.path.dirname(__file__), "..", "..", "data",
-                                      "scenarios", "seed-sensor.toml"))
-    result = compare(seed, seed=1, time_scale=2, backends=("sim", "sockets", "kernel"))
+def test_compare_all_three_backends_lines_them_up_in_one_table(stories):
+    result = stories["compare_three"].result()
     table = result.table
     assert list(table.columns) == ["metric", "qos", "sim", "sockets", "kernel", "agree"]
     assert list(table["metric"][:2]) == ["messages sent", "outcome: delivered"]
