@@ -42,20 +42,63 @@ def read_pcap(path: Path) -> list[tuple[float, bytes]]:
     return packets
 
 
-def exec_(*words: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mqttsim", "exec", *words],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+BROKERS = {"mqttsim": None, "mosquitto": "mosquitto -c {conf}"}
 
 
-@pytest.mark.parametrize("broker", [None, "mosquitto -c {conf}"], ids=["mqttsim", "mosquitto"])
-def test_the_seed_walk_through_across_a_satellite_link_prints_sensor_12(broker, tmp_path):
-    pcap = tmp_path / "link.pcap"
-    done = exec_(str(SEED), "--set", f"link.latency={ONE_WAY}", "--client", "sub",
-                 "--also", "pub=sleep 1; mosquitto_pub -h {host} -t sensor -m 12",
-                 "--pcap", str(pcap), "--timeout", "30",
-                 *(["--broker-cmd", broker] if broker else []),
-                 "--", "mosquitto_sub", "-h", "{host}", "-v", "-t", "sensor", "-C", "1")
+def walk_through(broker: str | None, pcap: Path) -> list[str]:
+    return ["exec", str(SEED), "--set", f"link.latency={ONE_WAY}", "--client", "sub",
+            "--also", "pub=sleep 1; mosquitto_pub -h {host} -t sensor -m 12",
+            "--pcap", str(pcap), "--timeout", "30",
+            *(["--broker-cmd", broker] if broker else []),
+            "--", "mosquitto_sub", "-h", "{host}", "-v", "-t", "sensor", "-C", "1"]
+
+
+class Launched:
+    """``python -m mqttsim WORDS`` started now; ``done()`` waits for it (bounded)."""
+
+    def __init__(self, *words: str):
+        self.process = subprocess.Popen([sys.executable, "-m", "mqttsim", *words],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=ENV)
+        self.result: subprocess.CompletedProcess | None = None
+
+    def done(self, timeout: float = 60) -> subprocess.CompletedProcess:
+        if self.result is None:
+            try:
+                out, err = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                out, err = self.process.communicate()
+            self.result = subprocess.CompletedProcess(self.process.args,
+                                                      self.process.returncode, out, err)
+        return self.result
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every run of this module, started together: each waits seconds of real time on its own
+    namespaces, so the module takes the longest run instead of their sum."""
+    folder = tmp_path_factory.mktemp("exec")
+    started = {f"walk-{name}": (Launched(*walk_through(cmd, folder / f"{name}.pcap")),
+                                folder / f"{name}.pcap") for name, cmd in BROKERS.items()}
+    started["missing"] = (Launched("exec", str(SEED), "--client", "nobody", "--", "true"), None)
+    started["hangs"] = (Launched("exec", str(SEED), "--client", "sub", "--timeout", "1", "--",
+                                 "sleep", "20"), None)
+    started["run"] = (Launched("run", str(SEED), "--backend", "kernel", "--broker-cmd",
+                               "mosquitto -c {conf}", "--pcap", str(folder / "run.pcap")),
+                      folder / "run.pcap")
+    try:
+        yield started
+    finally:
+        for launched, _ in started.values():
+            launched.done()
+
+
+@pytest.mark.parametrize("broker", list(BROKERS))
+def test_the_seed_walk_through_across_a_satellite_link_prints_sensor_12(broker, runs):
+    launched, pcap = runs[f"walk-{broker}"]
+    done = launched.done()
     assert done.returncode == 0, done.stderr
     assert done.stdout == "sensor 12\n"
     assert "broker at 10.77.1.1:1883" in done.stderr
@@ -85,22 +128,19 @@ def not_left_behind() -> bool:
     return True
 
 
-def test_exec_names_a_missing_client_and_times_out_a_program_that_hangs():
-    done = exec_(str(SEED), "--client", "nobody", "--", "true")
+def test_exec_names_a_missing_client_and_times_out_a_program_that_hangs(runs):
+    done = runs["missing"][0].done()
     assert done.returncode == 2
     assert done.stderr.strip() == ("mqttsim exec: the scenario has no client 'nobody'; it "
                                    "has: sub, pub")
-    done = exec_(str(SEED), "--client", "sub", "--timeout", "1", "--", "sleep", "20")
+    done = runs["hangs"][0].done()
     assert done.returncode == 124 and "stopped sleep after 1 s" in done.stderr
     assert not_left_behind()
 
 
-def test_mqttsim_run_on_the_kernel_backend_with_mosquitto_as_the_broker(tmp_path):
-    pcap = tmp_path / "run.pcap"
-    done = subprocess.run([sys.executable, "-m", "mqttsim", "run", str(SEED), "--backend",
-                           "kernel", "--broker-cmd", "mosquitto -c {conf}", "--pcap", str(pcap)],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+def test_mqttsim_run_on_the_kernel_backend_with_mosquitto_as_the_broker(runs):
+    launched, pcap = runs["run"]
+    done = launched.done()
     assert done.returncode == 0, done.stderr
     assert "sub: sensor 12" in done.stdout and "backend kernel" in done.stdout
     # mosquitto answered: its CONNACKs are in the kernels' packets (from 10.77.1.1:1883).
