@@ -19,6 +19,7 @@ from mqttsim import Scenario, run
 from mqttsim.backends.kernel import list_namespaces, missing_requirement
 from mqttsim.backends.kernel.netns import ip, socket_in
 from mqttsim.backends.kernel.network import KernelNetwork
+from mqttsim.scenario.compare import compare
 
 MISSING = missing_requirement()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"kernel backend: {MISSING}")
@@ -81,12 +82,10 @@ def _outage():
 
 
 def _compare_two():
-    from mqttsim.scenario.compare import compare
     return compare(SEED, seed=1, backends=("sim", "kernel"))
 
 
 def _compare_three():
-    from mqttsim.scenario.compare import compare
     return compare(SEED, seed=1, time_scale=2, backends=("sim", "sockets", "kernel"))
 
 
@@ -233,7 +232,6 @@ def test_kernel_backend_refuses_a_time_scale_and_the_datagram_transport():
 
 
 def test_compare_sim_with_kernel_on_the_seed_walk_through_agrees(stories):
-    from mqttsim.scenario.compare import compare
     result = stories["compare_two"].result()
     assert list(result.table.columns) == ["metric", "qos", "sim", "kernel", "agree"]
     assert result.agree, str(result)
