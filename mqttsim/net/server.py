@@ -142,13 +142,29 @@ class _Connection(asyncio.Protocol):
             self.server._writable(self, True)
 
 
+def socket_end(exc: BaseException | None) -> str:
+    """How a real TCP socket ended, in the words the simulated transport uses
+    (``mqttsim.world.hosts.TRANSPORT_REASONS``), read from what the kernel said: end of file
+    is the peer's FIN; ETIMEDOUT is the kernel giving up retransmitting (tcp_retries2, or the
+    SYN retries while connecting); ECONNRESET/EPIPE is a RST; ECONNREFUSED a RST to the SYN."""
+    if exc is None:
+        return "eof"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "tcp_timeout"
+    return "reset"
+
+
 class BrokerServer:
     """An MQTT broker listening on TCP: ``host, port = await server.start()``, then
     ``await server.stop()``.
 
     ``on_events`` (if given) is called with every non-empty list of engine events, in order;
     the ``-v`` log (mqttsim.net.log) is one such consumer. ``peer(conn)`` gives the
-    ``host:port`` of a connection id found in those events.
+    ``host:port`` of a connection id found in those events. ``on_socket_end(conn, how)`` (if
+    given) hears how a client's socket ended (``socket_end``) just before the engine does:
+    the engine and its log call all of these "transport", as mosquitto's log does.
     """
 
     def __init__(self, config: BrokerConfig | None = None, *, host: str = "127.0.0.1",
@@ -156,7 +172,8 @@ class BrokerServer:
                  auth=None, authz=None, store=None, engine: BrokerEngine | None = None,
                  on_events: Callable[[list], None] | None = None,
                  clock: ScaledClock | None = None,
-                 connection_id: Callable[[Any], Hashable | None] | None = None):
+                 connection_id: Callable[[Any], Hashable | None] | None = None,
+                 on_socket_end: Callable[[Hashable, str], None] | None = None):
         if engine is None:
             engine = BrokerEngine(config or BrokerConfig(emit_packet_events=False),
                                   auth=auth, authz=authz, store=store)
@@ -169,6 +186,7 @@ class BrokerServer:
         # Names a new connection from its peer address (None: the next number). The scenario
         # runner uses it so that the broker's events carry the scenario's connection ids.
         self.connection_id = connection_id
+        self.on_socket_end = on_socket_end
         self.addresses: list[tuple[str, int]] = []
         self.bound: list[tuple[Listener, tuple[str, int]]] = []  # each address's listener
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -352,6 +370,8 @@ class BrokerServer:
             detail = "closed by the broker" if protocol.closing else "client closed the connection"
         else:
             detail = f"{type(exc).__name__}: {exc}"
+        if self.on_socket_end is not None and not protocol.closing:
+            self.on_socket_end(conn, socket_end(exc))
         try:
             self._emit(self.engine.connection_lost(conn, self.clock.time(), "transport", detail))
         except Exception as error:  # noqa: BLE001 - the socket is gone whatever the engine says

@@ -81,6 +81,16 @@ def _outage():
     return run(sc, seed=1, backend="kernel")
 
 
+def _crash_story() -> Scenario:
+    """A phone killed at 1.5 s (no DISCONNECT): its kernel answers the broker with a RST."""
+    return story([{"name": "phone", "subscribe": ["t"], "crashes": [{"at": 1.5, "down": 10}]}],
+                 duration=3.0, link={"latency": 0.01})
+
+
+def _crash():
+    return run(_crash_story(), seed=1, backend="kernel")
+
+
 def _compare_two():
     return compare(SEED, seed=1, backends=("sim", "kernel"))
 
@@ -90,7 +100,8 @@ def _compare_three():
 
 
 STORIES = {"round_trip": _round_trip, "low_bandwidth": _low_bandwidth, "lossy": _lossy,
-           "outage": _outage, "compare_two": _compare_two, "compare_three": _compare_three}
+           "outage": _outage, "crash": _crash, "compare_two": _compare_two,
+           "compare_three": _compare_three}
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +209,13 @@ def test_v311_MQTT_3_1_2_24_an_outage_past_one_and_a_half_keepalives_closes_it_a
     assert 2.0 + 0.5 * KEEPALIVE <= dev["t_down"] <= 2.0 + 1.5 * KEEPALIVE + 0.1
     wills = res.received[res.received["subscriber"] == "watch"]
     assert [(r.topic, r.payload) for r in wills.itertuples()] == [("wills/dev", b"gone")]
+
+
+def test_a_crashed_client_is_a_reset_at_the_broker_as_the_kernel_and_the_simulator_say(stories):
+    kernel = stories["crash"].result().connections.set_index("client").loc["phone"]
+    sim = run(_crash_story(), seed=1).connections.set_index("client").loc["phone"]
+    assert kernel["broker_reason"] == sim["broker_reason"] == "reset"
+    assert kernel["t_broker_down"] == pytest.approx(sim["t_broker_down"], abs=0.05)
 
 
 def test_kernel_route_carries_the_congestion_control_asked_for():

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ...net.clock import ScaledClock
-from ...net.server import BrokerServer
+from ...net.server import BrokerServer, socket_end
 from ...protocol.broker import BrokerEngine
 from ...world.hosts import ClientProcess, broker_config
 from ...world.network import Network
@@ -137,9 +137,7 @@ class KernelEnd(RealSocketEnd):
         self._established()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        # As errno tells it: ETIMEDOUT is the kernel giving up retransmitting.
-        self._report("eof" if exc is None else
-                     "tcp_timeout" if isinstance(exc, TimeoutError) else "reset")
+        self._report(socket_end(exc))  # as errno tells it
 
     def abort(self) -> None:
         if self.transport is None:
@@ -208,7 +206,8 @@ class NamespaceBroker(InProcessBroker):
             engine.restore(*self.store.load(config))
         self.server = BrokerServer(engine=engine, host=self.host, port=BROKER_PORT,
                                    on_events=self._events, clock=self.scaled,
-                                   connection_id=self.relay.conn_of_peer)
+                                   connection_id=self.relay.conn_of_peer,
+                                   on_socket_end=self._socket_ends.__setitem__)
         # The listening socket is made by this thread: inside the broker's namespace for
         # as long as start() takes (every other socket of the run is made on purpose
         # elsewhere, by socket_in).

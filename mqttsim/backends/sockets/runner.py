@@ -213,6 +213,7 @@ class InProcessBroker:
         self.server: BrokerServer | None = None
         self.up = False
         self.relay: Relay | None = None
+        self._socket_ends: dict[Any, str] = {}  # conn -> how its real socket ended
 
     def address(self) -> tuple[str, int] | None:
         return self.server.address if self.up and self.server is not None else None
@@ -228,7 +229,8 @@ class InProcessBroker:
             engine.restore(*self.store.load(config))
         self.server = BrokerServer(engine=engine, host=LOOPBACK, port=0, on_events=self._events,
                                    clock=self.scaled,
-                                   connection_id=self.relay.conn_of_broker_peer)
+                                   connection_id=self.relay.conn_of_broker_peer,
+                                   on_socket_end=self._socket_ends.__setitem__)
         await self.server.start()
         self.up = True
 
@@ -239,12 +241,15 @@ class InProcessBroker:
     def _events(self, events: list) -> None:
         for e in events:
             # The socket closed under the engine: name why as the model decided it (the
-            # relay closed this socket because the modelled connection ended so).
+            # relay closed this socket because the modelled connection ended so), or, with
+            # no model between (the kernel backend), as the kernel told the socket.
             if e.__class__ is ev.ConnectionClosed and e.reason == "transport":
                 link = self.relay.links.get(e.conn)
                 verdict = None if link is None else link.verdict["broker"]
-                if verdict is not None:
-                    self.recorder.closed(e.conn, "broker", e.t, TRANSPORT_REASONS[verdict])
+                ended = self._socket_ends.pop(e.conn, None)
+                if verdict is not None or ended is not None:
+                    self.recorder.closed(e.conn, "broker", e.t,
+                                         TRANSPORT_REASONS[verdict or ended])
         self.recorder.broker_events_in(events, self.name)
 
     def crash(self, down: float) -> None:
