@@ -59,14 +59,35 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
     patch.undo()
 
 
+# jupyter_client picks a kernel's five TCP ports, writes them down and lets the kernel bind
+# them later: two kernels started at the same moment (pytest-xdist workers) can pick the same
+# port, and one dies before it runs anything (jupyter/jupyter_client issue 487, seen here).
+PORT_RACE = "Kernel died before replying to kernel_info"
+
+
+def run_cells(notebook: nbformat.NotebookNode, kernel_name: str,
+              folder: Path | None = None) -> None:
+    """Execute ``notebook`` in place on a fresh kernel started in ``folder``; raises
+    CellExecutionError on the first cell that fails. A kernel lost to the port race above is
+    started once more (no cell had run)."""
+    resources = {"metadata": {"path": str(folder)}} if folder is not None else {}
+    for attempt in (1, 2):
+        client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name=kernel_name,
+                                resources=resources)
+        try:
+            client.execute()
+            return
+        except RuntimeError as error:
+            if attempt == 2 or PORT_RACE not in str(error):
+                raise
+
+
 def execute(path: Path, kernel_name: str,
             extra_cells: list | None = None) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.extend(extra_cells or [])
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first cell that fails
+    run_cells(notebook, kernel_name, path.parent)
     return notebook, time.perf_counter() - started
 
 
@@ -137,11 +158,9 @@ def test_exercise_notebooks_run_top_to_bottom_in_one_kernel(kernel_name: str) ->
         for cell in notebook.cells:
             combined.cells.append(cell)
             owner.append(path)
-    client = NotebookClient(combined, timeout=CELL_TIMEOUT, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(NOTEBOOKS / "exercises")}})
     started = time.perf_counter()
     try:
-        client.execute()
+        run_cells(combined, kernel_name, NOTEBOOKS / "exercises")
     except CellExecutionError as error:
         failed = next(i for i, cell in enumerate(combined.cells) if any(
             out.get("output_type") == "error" for out in cell.get("outputs", [])))
@@ -222,8 +241,7 @@ def test_a_returned_lab_figure_shows_as_an_image_without_matplotlib_inline(kerne
     notebook.cells = [nbformat.v4.new_code_cell(
         "from mqttsim import Scenario, run\nfrom mqttsim.lab import ladder\n"
         f"ladder(run(Scenario.load({str(seed)!r}), seed=1), 'sub')")]
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name=kernel_name)
-    client.execute()
+    run_cells(notebook, kernel_name)
     outputs = notebook.cells[0]["outputs"]
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert len(images) == 1, outputs  # once, as a picture, not "<Figure size ...>"
