@@ -24,6 +24,8 @@ several round trips, and so does the model's.
 
 from __future__ import annotations
 
+from math import ceil
+
 
 ALPHA, BETA = 1 / 8, 1 / 4  # RFC 6298 2.3 gains for SRTT and RTTVAR
 HZ = 250  # Linux counts the RTO in jiffies (CONFIG_HZ=250 here): see tcp_sender.HZ
@@ -115,9 +117,8 @@ class RtoEstimator:
                 self._mdev_max = minimum
         self.srtt = srtt
         base = srtt + self.rttvar
-        ticks = base * HZ  # __tcp_set_rto: usecs_to_jiffies, rounded up to a whole tick
-        whole = int(ticks)
-        base = (whole if whole >= ticks - 1e-9 else whole + 1) / HZ
+        # __tcp_set_rto: usecs_to_jiffies, rounded up to a whole tick (tcp_state._jiffies)
+        base = ceil(base * HZ - 1e-9) / HZ
         self._base = self.rto = base if base < self.maximum else self.maximum
         self.backoffs = 0
 

@@ -77,6 +77,8 @@ zero-window probes, ECN.
 
 from __future__ import annotations
 
+from math import ceil
+
 from .congestion import Cubic, Reno, congestion_control
 from .rto import RtoEstimator, give_up_after
 from .segment import Segment
@@ -227,9 +229,7 @@ class TcpSender(RackTlp):
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
             else:  # _jiffies(2 * srtt), written out
-                ticks = 2 * srtt * HZ
-                whole = int(ticks)
-                pto = ((whole if whole >= ticks - 1e-9 else whole + 1) / HZ
+                pto = (ceil(2 * srtt * HZ - 1e-9) / HZ
                        + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN))
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0 < left < pto:
