@@ -151,16 +151,16 @@ class DelayedAck:
         larger segments are seen (tcp_measure_rcv_mss)."""
         if size > self.rcv_mss:
             self.rcv_mss = min(size, self.mss)
-        ato = self.ato
+        ato = self.ato  # (halved with / 2.0: float literals, as in rto.py)
         if not ato:
             self.quick = self.max_quick  # tcp_incr_quickack on the first data
             ato = self.ato_min
         else:
             gap = now - self.last_received
-            if gap <= self.ato_min / 2:
-                ato = ato / 2 + self.ato_min / 2
+            if gap <= self.ato_min / 2.0:
+                ato = ato / 2.0 + self.ato_min / 2.0
             elif gap < ato:
-                ato = ato / 2 + gap
+                ato = ato / 2.0 + gap
                 if ato > rto:
                     ato = rto
             elif gap > rto:

@@ -231,7 +231,7 @@ class TcpSender(RackTlp):
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
             else:  # _jiffies(2 * srtt), written out
-                pto = (ceil(2 * srtt * HZ - 1e-9) / HZ
+                pto = (ceil(2.0 * srtt * HZ - 1e-9) / HZ
                        + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN))
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0 < left < pto:
