@@ -90,7 +90,7 @@ class RtoEstimator:
                       next_seq: int | None = None) -> None:
         """``sample`` with ``linux_floor``: tcp_rtt_estimator and tcp_set_rto, in seconds
         instead of scaled microseconds."""
-        if rtt < 0:
+        if rtt < 0.0:
             raise ValueError(f"an RTT cannot be negative, got {rtt}")
         minimum = self.minimum
         srtt = self.srtt
@@ -102,9 +102,9 @@ class RtoEstimator:
             error = rtt - srtt
             srtt += error / 8.0
             mdev = self.mdev
-            if error < 0:
+            if error < 0.0:
                 change = -error - mdev
-                if change > 0:
+                if change > 0.0:
                     change /= 8.0  # a shrinking RTT hardly raises the deviation
             else:
                 change = error - mdev

@@ -234,7 +234,7 @@ class TcpSender(RackTlp):
                 pto = (ceil(2.0 * srtt * HZ - 1e-9) / HZ
                        + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN))
             left = self.timer_at - now if kind is RTO else rto.rto
-            if 0 < left < pto:
+            if 0.0 < left < pto:
                 pto = left
             self.timer_at, self.timer_kind = now + pto, PROBE
         elif kind is not RTO:
