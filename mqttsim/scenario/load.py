@@ -90,8 +90,8 @@ BROKER = _keys("name", "max_inflight", "max_queued", "max_queued_bytes", "queue_
                "persistence", "retry_policy", "retry_interval", "sys_interval",
                restarts=[CRASH])
 TCP = _keys("mss", "window", "initial_rto", "min_rto", "max_rto", "max_retransmits",
-            "syn_retries", "header_bytes", "delayed_ack", "congestion", "sack", "timestamps",
-            "tail_loss_probe", "frto")
+            "syn_retries", "syn_linear_timeouts", "header_bytes", "delayed_ack", "congestion",
+            "sack", "timestamps", "tail_loss_probe", "frto")
 EDGE = {**LINK, "a": None, "b": None}
 BRIDGE_TOPIC = _keys("pattern", "direction", "qos", "local_prefix", "remote_prefix")
 BRIDGE = _keys("name", "broker", "remote", "version", "clean", "keepalive", "try_private",
@@ -196,6 +196,7 @@ def _tcp(t: Table | None) -> TcpSpec:
                       max(d.max_rto, initial_rto)),
         max_retransmits=t.get("max_retransmits", integer(lo=0), d.max_retransmits),
         syn_retries=t.get("syn_retries", integer(lo=0), d.syn_retries),
+        syn_linear_timeouts=t.get("syn_linear_timeouts", integer(lo=0), d.syn_linear_timeouts),
         header_bytes=t.get("header_bytes", integer(lo=0, unit="bytes"), d.header_bytes),
         delayed_ack=t.get("delayed_ack", number(lo=0, unit="seconds, 0 = ACK at once"),
                           d.delayed_ack),

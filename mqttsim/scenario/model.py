@@ -232,6 +232,9 @@ class TcpSpec:
     max_rto: float = 120.0
     max_retransmits: int = 15  # tcp_retries2: a time budget, 924.6 s (netmodel.rto.give_up_after)
     syn_retries: int = 6  # tcp_syn_retries
+    # tcp_syn_linear_timeouts (Linux 6.5 and later: 4): SYNs resent 1 s apart that many times
+    # before the doubling starts (netmodel.tcp.syn_schedule); 0 for older kernels
+    syn_linear_timeouts: int = 4
     header_bytes: int = 40
     # A receiver with nothing to send back waits this long before a pure ACK, unless more
     # than one MSS is unacknowledged (Linux: 40 ms minimum, RFC 1122 4.2.3.2); 0: at once.

@@ -157,7 +157,8 @@ class TcpEnd(_End):
                 app: App, broker: BrokerHost, broker_node: str | None = None) -> "TcpEnd":
         end = cls(transport, conn, client, broker_node or transport.network.broker, up, app)
         end.broker_host, end.down_path = broker, down
-        times, give_up = syn_schedule(transport.tcp.initial_rto, transport.tcp.syn_retries)
+        tcp = transport.tcp
+        times, give_up = syn_schedule(tcp.initial_rto, tcp.syn_retries, tcp.syn_linear_timeouts)
         start = transport.clock.now
         end._syn_plan = [start + t for t in times] + [start + give_up]
         transport.clock.call_at(end._syn_plan[0], end._syn, 0)

@@ -17,7 +17,7 @@ import pytest
 
 from mqttsim import Scenario, run
 from mqttsim.backends.kernel import list_namespaces, missing_requirement
-from mqttsim.backends.kernel.netns import ip, socket_in
+from mqttsim.backends.kernel.netns import ip, read_sysctl, run_in_namespace, socket_in
 from mqttsim.backends.kernel.network import KernelNetwork
 from mqttsim.scenario.compare import compare
 
@@ -91,6 +91,17 @@ def _crash():
     return run(_crash_story(), seed=1, backend="kernel")
 
 
+def _syn_story() -> Scenario:
+    """A client whose link is down for the whole run: it resends its SYN and gives up, as
+    tcp_syn_retries = 2 and tcp_syn_linear_timeouts = 1 say (0, 1, 2, 4 s, failure at 8 s)."""
+    return story([{"name": "lonely", "link": {"outages": [[0.0, 100.0]]}}], duration=9.0,
+                 tcp={"syn_retries": 2, "syn_linear_timeouts": 1}, link={"latency": 0.01})
+
+
+def _syn():
+    return run(_syn_story(), seed=1, backend="kernel")
+
+
 def _compare_two():
     return compare(SEED, seed=1, backends=("sim", "kernel"))
 
@@ -100,7 +111,7 @@ def _compare_three():
 
 
 STORIES = {"round_trip": _round_trip, "low_bandwidth": _low_bandwidth, "lossy": _lossy,
-           "outage": _outage, "crash": _crash, "compare_two": _compare_two,
+           "outage": _outage, "crash": _crash, "syn": _syn, "compare_two": _compare_two,
            "compare_three": _compare_three}
 
 
@@ -221,11 +232,28 @@ def test_a_crashed_client_is_a_reset_at_the_broker_as_the_kernel_and_the_simulat
     assert kernel["t_broker_down"] == pytest.approx(sim["t_broker_down"], abs=0.05)
 
 
+def test_the_syn_schedule_is_linuxs_and_the_scenarios_syn_keys_reach_the_kernel(stories):
+    kernel, sim = stories["syn"].result(), run(_syn_story(), seed=1)
+    for res in (kernel, sim):
+        syns = res.segments[res.segments["kind"] == "syn"]["t"].tolist()
+        assert syns == pytest.approx([0.0, 1.0, 2.0, 4.0], abs=0.1), (res.backend, syns)
+        row = res.connections.iloc[0]
+        assert row["client_reason"] == "syn_timeout"
+        # Linux's timer wheel fires a 4 s timer up to one slot late (level 2 at HZ 250:
+        # 64 jiffies, 0.256 s): the kernel's failure lands in [8.0, 8.3)
+        assert 8.0 - 0.01 <= row["t_client_down"] < 8.3, (res.backend, row["t_client_down"])
+
+
 def test_kernel_route_carries_the_congestion_control_asked_for():
-    sc = story([{"name": "c"}], duration=1.0, tcp={"congestion": "reno"})
+    sc = story([{"name": "c"}], duration=1.0,
+               tcp={"congestion": "reno", "max_retransmits": 8, "syn_linear_timeouts": 0})
     with KernelNetwork(sc, 1) as net:
         host = net.hosts["c"]
         assert "congctl reno" in ip("route", "show", namespace=host.namespace)
+        # and the give-up rules, per namespace (tcp_syn_linear_timeouts: Linux 6.5 and later)
+        assert run_in_namespace(host.namespace, lambda: read_sysctl("tcp_retries2")) == 8
+        assert run_in_namespace(host.namespace,
+                                lambda: read_sysctl("tcp_syn_linear_timeouts")) in (0, None)
         net.start()
         server = socket_in(net.broker.namespace)
         client = socket_in(host.namespace)

@@ -160,7 +160,11 @@ def test_receiver_reassembles_overlapping_and_out_of_order_segments():
 
 
 def test_syn_retries_follow_linux_defaults():
-    assert syn_schedule() == ([0, 1, 3, 7, 15, 31, 63], 127)
+    # Linux 6.5+: four linear timeouts, then doubling; 6 + 4 retransmissions, then failure
+    assert syn_schedule() == ([0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67], 131)
+    # older kernels (tcp_syn_linear_timeouts absent, i.e. 0): tcp_model_timeout(6, 1 s)
+    assert syn_schedule(linear_timeouts=0) == ([0, 1, 3, 7, 15, 31, 63], 127)
+    assert syn_schedule(1.0, 2, 1) == ([0, 1, 2, 4], 8)
 
 
 def test_close_sends_a_fin_after_the_data_and_the_receiver_sees_eof_in_order():

@@ -115,15 +115,21 @@ def test_a_client_with_a_short_ping_timeout_notices_a_dead_link_before_the_broke
 
 
 def test_a_client_behind_a_dead_link_sends_its_syns_on_linux_schedule_then_gives_up():
-    # Linux (tcp_syn_retries, TCP_TIMEOUT_INIT doubling): with 2 retries the SYNs go at 0,
-    # 1 and 3 s after the attempt starts, and it fails at 7 s (net/ipv4/tcp_timer.c
-    # tcp_model_timeout(2, 1 s)); the client then retries after its reconnect delay.
+    # Linux (tcp_syn_retries, TCP_TIMEOUT_INIT doubling): with 2 retries and no linear
+    # timeouts (kernels before 6.5) the SYNs go at 0, 1 and 3 s after the attempt starts, and
+    # it fails at 7 s (net/ipv4/tcp_timer.c tcp_model_timeout(2, 1 s)); with Linux 6.5's
+    # default tcp_syn_linear_timeouts = 4 they go at 0, 1, 2, 3, 4, 5 and 7 s and it fails at
+    # 11 s. The client then retries after its reconnect delay.
     pub = publisher("pub", "t", 1, 60, link={"latency": 0.01, "outages": [[0.0, 30.0]]})
-    res = run(scenario([pub], duration=20, tcp={"syn_retries": 2},
-                       link={"latency": 0.01}), seed=1)
-    conns = res.connections[res.connections["client"] == "pub"]
-    first = conns.iloc[0]
-    assert first["reason"] == "syn_timeout" and first["t_down"] == first["t_open"] + 7.0
-    syns = res.segments[(res.segments["kind"] == "syn") & (res.segments["conn"] == first["conn"])]
-    assert list(syns["t"] - first["t_open"]) == [0.0, 1.0, 3.0]
-    assert len(conns) >= 2 and conns.iloc[1]["t_open"] > first["t_down"]
+    for linear, times, fails in ((0, [0.0, 1.0, 3.0], 7.0),
+                                 (4, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0], 11.0)):
+        res = run(scenario([pub], duration=20,
+                           tcp={"syn_retries": 2, "syn_linear_timeouts": linear},
+                           link={"latency": 0.01}), seed=1)
+        conns = res.connections[res.connections["client"] == "pub"]
+        first = conns.iloc[0]
+        assert first["reason"] == "syn_timeout" and first["t_down"] == first["t_open"] + fails
+        syns = res.segments[(res.segments["kind"] == "syn")
+                            & (res.segments["conn"] == first["conn"])]
+        assert list(syns["t"] - first["t_open"]) == times
+        assert len(conns) >= 2 and conns.iloc[1]["t_open"] > first["t_down"]

@@ -245,6 +245,27 @@ def _delete(name: str) -> None:
     subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT)
 
 
+def set_sysctls(values: dict[str, int]) -> None:
+    """Write net.ipv4 sysctls of the calling thread's network namespace (they are per
+    namespace). One this kernel does not have is skipped: tcp_syn_linear_timeouts came with
+    Linux 6.5, and an older kernel behaves as if it were 0."""
+    for name, value in values.items():
+        try:
+            with open(f"/proc/sys/net/ipv4/{name}", "w") as f:
+                f.write(str(int(value)))
+        except FileNotFoundError:
+            continue
+
+
+def read_sysctl(name: str) -> int | None:
+    """A net.ipv4 sysctl of the calling thread's namespace (None: this kernel has none)."""
+    try:
+        with open(f"/proc/sys/net/ipv4/{name}") as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return None
+
+
 def address_of(index: int) -> str:
     """Host ``index``'s address: 0 (the broker) is 10.77.1.1, then 10.77.1.2, ..."""
     if not 0 <= index < 254 * 250:
@@ -274,6 +295,9 @@ class Namespaces:
     names: list[str]
     congestion: str = "cubic"
     hosts: dict[str, Host] = field(default_factory=dict)
+    # net.ipv4 settings for every namespace (each starts with the kernel's defaults), e.g.
+    # {"tcp_syn_retries": 6}: the scenario's tcp keys that Linux has as sysctls
+    sysctls: dict[str, int] = field(default_factory=dict)
     run_id: str = ""
 
     def __post_init__(self) -> None:
@@ -313,6 +337,8 @@ class Namespaces:
             f"link set {TUN_NAME} up",
             f"route add {SUBNET} dev {TUN_NAME} congctl {self.congestion}",
         ]) + "\n")
+        if self.sysctls:
+            run_in_namespace(namespace, lambda: set_sysctls(self.sysctls))
 
     def tun_fds(self) -> dict[str, int]:
         return {name: host.tun for name, host in self.hosts.items()}

@@ -36,7 +36,12 @@ class KernelNetwork:
     def __init__(self, scenario: Any, seed: int = 0, capture: bool = True):
         self.scenario, self.seed, self.capture = scenario, seed, capture
         names = [scenario.broker.name] + [c.name for c in scenario.clients]
-        self.namespaces = Namespaces(names, scenario.tcp.congestion)
+        tcp = scenario.tcp
+        # Linux's own give-up rules, set from the scenario as the simulator reads them
+        # (netmodel.rto.give_up_after, netmodel.tcp.syn_schedule), so both backends use one.
+        self.namespaces = Namespaces(names, tcp.congestion, sysctls={
+            "tcp_retries2": tcp.max_retransmits, "tcp_syn_retries": tcp.syn_retries,
+            "tcp_syn_linear_timeouts": tcp.syn_linear_timeouts})
         self.emulator: subprocess.Popen | None = None
         self.origin: float | None = None
         self.log: EmulatorLog | None = None
