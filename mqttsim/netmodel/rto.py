@@ -24,12 +24,10 @@ several round trips, and so does the model's.
 
 from __future__ import annotations
 
-from math import ceil
-
+from .tcp_state import _jiffies
 
 ALPHA, BETA = 1 / 8, 1 / 4  # RFC 6298 2.3 gains for SRTT and RTTVAR
-HZ = 250.0  # Linux counts the RTO in jiffies (CONFIG_HZ=250 here): see tcp_sender.HZ
-# Floats (250.0, / 8.0) where the operands are floats: CPython checks the type of an int
+# Floats (/ 8.0, 4.0 *) where the operands are floats: CPython checks the type of an int
 # operand and converts it in every such operation; with the delayed-ACK machine's, 0.7 % of
 # the instructions per delivery in benchmarks/sim.py's model (callgrind). Same values.
 _KEEP_SRTT, _KEEP_RTTVAR = 1 - ALPHA, 1 - BETA
@@ -120,8 +118,7 @@ class RtoEstimator:
                 self._mdev_max = minimum
         self.srtt = srtt
         base = srtt + self.rttvar
-        # __tcp_set_rto: usecs_to_jiffies, rounded up to a whole tick (tcp_state._jiffies)
-        base = ceil(base * HZ - 1e-9) / HZ
+        base = _jiffies(base)  # __tcp_set_rto: usecs_to_jiffies, rounded up to a whole tick
         self._base = self.rto = base if base < self.maximum else self.maximum
         self.backoffs = 0
 

@@ -13,7 +13,7 @@ DUPTHRESH = 3  # RFC 5681 3.2, Linux's initial tp->reordering
 # short timers get TCP_TIMEOUT_MIN = 2 jiffies more (include/net/tcp.h). HZ = 250 is this
 # machine's kernel (CONFIG_HZ=250, Debian's default): 4 ms ticks, which is what makes loss
 # repair on a 1 ms path take ~10 ms, not ~1 ms.
-HZ = 250.0  # a float: float * int costs a type check and a conversion (rto.HZ)
+HZ = 250.0  # a float: float * int costs a type check and a conversion
 TCP_TIMEOUT_MIN = 2 / HZ
 
 
