@@ -1,7 +1,9 @@
 """Notebooks in a real browser: JupyterLab, headless Chromium, Run All, and the reader sees
 what the lesson promises (support/lessons.py's EXPECTED) and a rendered figure: 00-start-here
-and one notebook per lesson of issue 17. One JupyterLab serves them all; each notebook gets a
-browser of its own.
+and one notebook per lesson of issue 17. One JupyterLab and one browser page serve them all
+(per pytest worker): the page loads JupyterLab once, as a student's does, and each test opens
+its notebook in it (Run All, as a student would), runs it on a kernel of its own, and closes it (kernel shut down). Loading
+JupyterLab in a fresh Chromium for each notebook cost about 5 s of CPU each time.
 
 Follows ../shared/recipes/browser-notebook-test.md (proven on this kind of machine): JupyterLab
 on a free loopback port with its settings, data and runtime directories in tmp, and the
@@ -37,26 +39,54 @@ NOTEBOOKS = {name: {text: (2 if text == "sensor 12" else 1) for text in EXPECTED
              for name in BROWSER_LESSONS}
 INSTALL = "sudo apt-get install -y chromium chromium-driver && pip install selenium jupyterlab"
 
+# Every script reads the notebook the test opened (kept as window.openedNotebook: the shell's
+# current widget follows focus, which a headless page may never move), not others that may
+# still be in the DOM.
 KERNEL_STATE_JS = """
-const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+const w = window.openedNotebook;
 if (!w || !w.context || !w.sessionContext) return 'no-notebook';
+if (w.context.path !== arguments[0]) return 'other:' + w.context.path;
 if (!(w.context.isReady && w.sessionContext.isReady)) return 'starting';
 const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
 return kernel ? kernel.status : 'no-kernel';
 """
 OUTPUT_JS = """
-const outs = Array.from(document.querySelectorAll('.jp-Notebook .jp-OutputArea-output'));
-const imgs = Array.from(document.querySelectorAll('.jp-Notebook .jp-OutputArea-output img'));
-const errors = Array.from(document.querySelectorAll(
+const root = window.openedNotebook.node;
+const outs = Array.from(root.querySelectorAll('.jp-OutputArea-output'));
+const imgs = Array.from(root.querySelectorAll('.jp-OutputArea-output img'));
+const errors = Array.from(root.querySelectorAll(
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
     .map(e => e.innerText).filter(t => t.includes('Traceback'));
-const busy = Array.from(document.querySelectorAll('.jp-InputPrompt'))
+const busy = Array.from(root.querySelectorAll('.jp-InputPrompt'))
     .some(p => p.innerText.includes('*'));
 return {text: outs.map(o => o.innerText).join('\\n'),
         imgOk: imgs.some(i => i.complete && i.naturalWidth > 0),
         busy: busy, errors: errors};
 """
-
+APP_RESTORED_JS = """
+const done = arguments[arguments.length - 1];
+if (!window.jupyterapp) { done(false); return; }
+window.jupyterapp.restored.then(() => done(true), () => done(false));
+"""
+OPEN_JS = """
+const done = arguments[arguments.length - 1];
+window.jupyterapp.commands.execute('docmanager:open', {path: arguments[0], factory: 'Notebook'})
+    .then(w => {  // active, so that Run All (which acts on the active notebook) runs this one
+        window.openedNotebook = w;
+        window.jupyterapp.shell.activateById(w.id);
+        done('opened');
+    }, e => done(String(e)));
+"""
+# Shut the notebook's kernel down and close its tab without the "save changes?" dialog (the
+# copy is a throwaway); the next notebook then starts from an empty shell.
+CLOSE_JS = """
+const done = arguments[arguments.length - 1];
+const w = window.openedNotebook;
+window.openedNotebook = null;
+if (!w || !w.sessionContext) { done('none'); return; }
+w.sessionContext.shutdown().then(() => { w.dispose(); done('closed'); },
+                                e => { w.dispose(); done(String(e)); });
+"""
 
 def _require_tools() -> None:
     require("chromium", "chromedriver", modules=("selenium", "jupyterlab"), install=INSTALL)
@@ -144,21 +174,44 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory):
                 proc.wait(5)
 
 
-@pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_notebook_runs_in_a_browser_and_shows_its_result_and_a_figure(jupyter_lab,
-                                                                      name: str) -> None:
+def _wait_kernel_idle(driver, path: str, timeout: float) -> None:
+    """Until the notebook at ``path`` is the open one and its kernel is idle; the failure
+    names the state it was stuck in."""
+    deadline = time.monotonic() + timeout
+    while (state := driver.execute_script(KERNEL_STATE_JS, path)) != "idle":
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path}: kernel not idle within {timeout} s (state: {state})")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def lab_page(jupyter_lab):
+    """One headless Chromium with JupyterLab loaded (a workspace of its own, empty)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, token, root = jupyter_lab
+    driver = chromium(root / "chromium-profile", "--window-size=1400,1000", timeout=60)
+    try:
+        driver.get(f"{base}/lab/workspaces/browser-tests/tree?reset&token={token}")
+        WebDriverWait(driver, 90, 0.25).until(lambda d: d.execute_async_script(APP_RESTORED_JS))
+        yield driver, root
+    finally:
+        driver.quit()
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_notebook_runs_in_a_browser_and_shows_its_result_and_a_figure(lab_page,
+                                                                      name: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, root = lab_page
     tmp = root / name
     tmp.mkdir()
     expected = NOTEBOOKS[name]
-    driver = chromium(tmp / "chromium-profile", "--window-size=1400,1000", timeout=60)
+    path = f"demo-{name}.ipynb"
     try:
-        # A workspace of its own: the shared one would reopen the other notebook's tab.
-        driver.get(f"{base}/lab/workspaces/{name}/tree/demo-{name}.ipynb?token={token}")
-        WebDriverWait(driver, 90, 0.25).until(
-            lambda d: d.execute_script(KERNEL_STATE_JS) == "idle")
+        assert driver.execute_async_script(OPEN_JS, path) == "opened"
+        _wait_kernel_idle(driver, path, 90)
         driver.execute_script(
             "return window.jupyterapp.commands.execute('notebook:run-all-cells')")
         state = WebDriverWait(driver, 120, 0.25).until(
@@ -167,8 +220,9 @@ def test_notebook_runs_in_a_browser_and_shows_its_result_and_a_figure(jupyter_la
         assert not state["errors"], "\n".join(state["errors"])
         if name == "00-start-here":
             assert "sensor 12" in state["text"].splitlines()  # what sub -v printed, alone
-        image = driver.find_element("css selector", ".jp-OutputArea-output img")
+        image = driver.execute_script(
+            "return window.openedNotebook.node.querySelector('.jp-OutputArea-output img')")
         driver.execute_script("arguments[0].scrollIntoView({block:'center'})", image)
         driver.save_screenshot(str(tmp / f"{name}.png"))
     finally:
-        driver.quit()
+        driver.execute_async_script(CLOSE_JS)
