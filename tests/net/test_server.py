@@ -315,17 +315,6 @@ def test_a_client_that_does_not_read_is_paused_not_buffered_without_bound(
         normal = RawClient(port)
         normal.connect("normal")
         hog.sock.setblocking(False)
-        stream = memoryview(encode(Publish("echo", b"z" * 60_000), 4) * 700)  # 42 MB
-        sent, stalled_since = 0, None
-        while sent < len(stream):
-            try:
-                sent += hog.sock.send(stream[sent:sent + (1 << 20)])
-                stalled_since = None
-            except BlockingIOError:
-                stalled_since = stalled_since or time.monotonic()
-                if time.monotonic() - stalled_since > 1.0:
-                    break
-                time.sleep(0.01)
 
         def hog_transport() -> tuple[int, bool]:
             [transport] = [p.transport for p in thread.server._protocols.values()
@@ -334,11 +323,30 @@ def test_a_client_that_does_not_read_is_paused_not_buffered_without_bound(
                 return 0, True
             return transport.get_write_buffer_size(), transport.is_reading()
 
+        stream = memoryview(encode(Publish("echo", b"z" * 60_000), 4) * 700)  # 42 MB
+        sent, stalled_since = 0, None
+        while sent < len(stream):
+            try:
+                sent += hog.sock.send(stream[sent:sent + (1 << 20)])
+                stalled_since = None
+            except BlockingIOError:
+                # The hog's sends block. Done once the broker has stopped reading it (what
+                # is checked below); a broker that still reads it gets up to 1 s to take
+                # more, and one that never stops reads all 42 MB.
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 1.0 or not thread.call(hog_transport)[1]:
+                    break
+                time.sleep(0.01)
+
         buffered, reading = thread.call(hog_transport)
         assert buffered < 4 * 1024 * 1024, f"{buffered} bytes buffered for a client that " \
                                            f"does not read ({sent} sent)"
         assert not reading
         ping_works(normal)  # everyone else is served meanwhile
+        # Closed here, not left to the server's stop: it would wait 3 s for the hog's
+        # socket, full of echoes, to close before aborting it.
+        hog.sock.close()
+        normal.sock.close()
 
 
 # -- group commit -----------------------------------------------------------------------------
