@@ -24,7 +24,7 @@ stuck = importlib.util.module_from_spec(_spec)
 sys.modules["stuck_subscriber"] = stuck  # dataclasses look their module up there
 _spec.loader.exec_module(stuck)
 
-RATE, SECONDS, MAX_QUEUED = 200.0, 4.0, 100  # 800 messages: past the 518 that stalled it
+RATE, SECONDS, MAX_QUEUED = 400.0, 2.0, 100  # 800 messages: past the 518 that stalled it
 
 
 @pytest.mark.timeout(90)
@@ -36,7 +36,7 @@ def test_a_stuck_subscriber_stalls_neither_the_publisher_nor_the_good_subscriber
     out = stuck.steady(kind, tmp_path, RATE, SECONDS, MAX_QUEUED)
     assert out.sent == RATE * SECONDS
     assert out.ack_ratio == 1.0, out  # every PUBACK arrived
-    # At 200 msg/s a PUBACK comes every ~5 ms; the old hold stalled them for good (the
+    # At 400 msg/s a PUBACK comes every ~2.5 ms; the old hold stalled them for good (the
     # bound leaves room for a machine busy with other tests).
     assert out.longest_ack_gap_s < 3.0, out
     assert out.good_ratio == 1.0, out  # the good subscriber got every message
