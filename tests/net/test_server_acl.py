@@ -7,13 +7,24 @@ Neither broker may deliver anything in the three stories. Where they differ the 
 mqttsim refuses a will it may not publish at CONNECT (return code 5), mosquitto 2.0.11 accepts
 it and drops it when it would be published; mqttsim gives another user a fresh session
 (session present 0), mosquitto resumes it and filters its queue through the new user's ACL.
+
+"Never arrives" is not checked by listening a while: the subscriber publishes a marker to
+itself after the forbidden message had its chance, and takes what came before the marker.
+MQTT itself orders messages only per topic and publisher [MQTT-4.6.0-6], so the marker rests
+on what both brokers do, and each test says which: they queue the retained messages of a
+subscription, and a resumed session's messages, while they handle the SUBSCRIBE or CONNECT,
+handle one connection's packets in the order they arrive, and write each connection's
+packets to its TCP stream in the order they queued them.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 
@@ -26,22 +37,51 @@ from support.mosquitto import mosquitto_broker
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
-QUIET = 0.6  # seconds a subscriber listens for what must not arrive
+WAIT = 5.0  # seconds at most for what must arrive (a marker, an acknowledgement)
+MARKER = b"MARKER"
+
+
+@dataclass(frozen=True)
+class Broker:
+    kind: str
+    port: int
+    # Has the broker handled the end of this client's connection (and so its will)?
+    connection_over: Callable[[str], bool]
+
+    def wait_connection_over(self, client_id: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while not self.connection_over(client_id):
+            assert time.monotonic() < deadline, f"{self.kind} still has {client_id}'s connection"
+            time.sleep(0.01)
 
 
 @pytest.fixture(params=["mqttsim", "mosquitto"])
 def broker(request, tmp_path):
-    """(kind, port) of a broker with the issue's password file and ACL."""
+    """A broker with the issue's password file and ACL."""
     files = classroom_files(tmp_path)
     if request.param == "mosquitto":
         with mosquitto_broker(tmp_path / "mosquitto", files) as running:
-            yield "mosquitto", running.port
+            # mosquitto logs the end of a connection ("Client alice closed its connection.",
+            # "Socket error on client alice, disconnecting.") in the step that sends its will.
+            def logged_over(client_id: str) -> bool:
+                return re.search(rf"[Cc]lient {re.escape(client_id)}[ ,.][^\n]*"
+                                 r"(closed its connection|disconnect)", running.log()) is not None
+
+            yield Broker("mosquitto", running.port, logged_over)
         return
     conf = tmp_path / "mqttsim.conf"
     conf.write_text("listener 0 127.0.0.1\n" + files)
     settings = load_config(conf)
-    with ServerThread(settings.config, auth=settings.auth, authz=settings.authz) as (_, port):
-        yield "mqttsim", port
+    thread = ServerThread(settings.config, auth=settings.auth, authz=settings.authz)
+    with thread as (_, port):
+        # The engine publishes a will when it drops the connection from ``connections``; a
+        # refused CONNECT leaves the connection without a client id until it is dropped.
+        def engine_over(client_id: str) -> bool:
+            return thread.call(lambda: all(
+                c.client_id not in (client_id, None)
+                for c in thread.server.engine.connections.values()))
+
+        yield Broker("mqttsim", port, engine_over)
 
 
 class Paho:
@@ -71,7 +111,20 @@ class Paho:
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         self.subscribed.clear()
         self.client.subscribe(topic_filter, qos)
-        assert self.subscribed.wait(5)
+        assert self.subscribed.wait(WAIT)
+
+    def until_marker(self, topic: str) -> list[tuple[str, bytes, bool]]:
+        """Publish a marker to ``topic`` (which this client subscribes to) and return what
+        arrived before it comes back."""
+        self.client.publish(topic, MARKER, qos=1)
+        deadline = time.monotonic() + WAIT
+        while True:
+            got = list(self.messages)
+            for index, (arrived_topic, payload, _) in enumerate(got):
+                if (arrived_topic, payload) == (topic, MARKER):
+                    return got[:index]
+            assert time.monotonic() < deadline, f"no marker on {topic}; got {got}"
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -97,6 +150,18 @@ def ours(port, client_id, user, **options):
         client.close()
 
 
+def ours_until_marker(client: BlockingClient, topic: str) -> list[tuple[str, bytes]]:
+    """``Paho.until_marker`` for our client."""
+    client.publish(topic, MARKER, qos=1)
+    got = []
+    while True:
+        [message] = client.messages(timeout=WAIT, count=1) or [None]
+        assert message is not None, f"no marker on {topic}; got {got}"
+        if (message.topic, message.payload) == (topic, MARKER):
+            return got
+        got.append((message.topic, message.payload))
+
+
 def admin_publishes(port, *messages) -> None:
     with ours(port, "admin-pub", "admin") as admin:
         admin.connect()
@@ -108,24 +173,27 @@ def admin_publishes(port, *messages) -> None:
 @pytest.mark.parametrize("topic_filter", ["public/#", "public/+/ret", "public/+/+"])
 def test_retained_message_alice_may_not_read_is_not_sent_on_subscribe(broker, topic_filter,
                                                                       client):
-    _, port = broker
+    port = broker.port
     admin_publishes(port, ("public/secret/ret", b"SECRET", True),
                     ("public/news/ret", b"NEWS", True))
+    # Both brokers queue a subscription's retained messages while they handle the SUBSCRIBE,
+    # so they come before the marker alice publishes after its SUBACK.
     if client == "paho":
         with paho(port, "alice-sub", "alice") as alice:
+            alice.subscribe("alice/marker")
             alice.subscribe(topic_filter)
-            time.sleep(QUIET)
-            got = [(topic, payload) for topic, payload, _ in alice.messages]
+            got = [(topic, payload) for topic, payload, _ in alice.until_marker("alice/marker")]
     else:
         with ours(port, "alice-sub", "alice") as alice:
             alice.connect()
+            assert alice.subscribe("alice/marker", qos=1) == (1,)
             assert alice.subscribe(topic_filter, qos=1) == (1,)
-            got = [(m.topic, m.payload) for m in alice.messages(timeout=QUIET)]
+            got = ours_until_marker(alice, "alice/marker")
     assert got == [("public/news/ret", b"NEWS")]
 
 
 def test_will_on_bobs_topic_never_reaches_bob(broker):
-    kind, port = broker
+    kind, port = broker.kind, broker.port
     with paho(port, "bob", "bob") as bob:
         bob.subscribe("bob/#")
         alice = BlockingClient("127.0.0.1", port, client_id="alice", username="alice",
@@ -141,28 +209,32 @@ def test_will_on_bobs_topic_never_reaches_bob(broker):
                 alice._loop.call_soon_threadsafe(alice.client.abort)  # no DISCONNECT: will due
         finally:
             alice.close()
-        time.sleep(QUIET)
-        assert bob.messages == []
+        # Once the broker has handled the end of alice's connection, a will, had it been
+        # published, is queued for bob before the broker reads bob's marker.
+        broker.wait_connection_over("alice")
+        assert bob.until_marker("bob/marker") == []
     with paho(port, "bob-2", "bob") as bob:  # and it was not stored as retained either
-        bob.subscribe("bob/#")
-        time.sleep(QUIET)
-        assert bob.messages == []
+        bob.subscribe("bob/#")  # (retained messages are queued with the SUBACK, as above)
+        assert bob.until_marker("bob/marker") == []
 
 
 @pytest.mark.parametrize("client", ["paho", "mqttsim"])
 def test_bob_resuming_alices_persistent_session_receives_nothing_of_hers(broker, client):
-    kind, port = broker
+    kind, port = broker.kind, broker.port
     with paho(port, "alice-persist", "alice", clean=False) as alice:
         alice.subscribe("alice/#")
     admin_publishes(port, ("alice/private", b"ALICE-ONLY", False))
+    # A resumed session's messages are queued while the broker handles the CONNECT, so
+    # before the SUBACK of bob's first SUBSCRIBE and the marker after it.
     if client == "paho":
         with paho(port, "alice-persist", "bob", clean=False) as bob:
-            time.sleep(QUIET)
-            got, present = bob.messages, bob.session_present
+            bob.subscribe("bob/marker")
+            got, present = bob.until_marker("bob/marker"), bob.session_present
     else:
         with ours(port, "alice-persist", "bob", clean_session=False) as bob:
             present = bob.connect().session_present
-            got = bob.messages(timeout=QUIET)
+            assert bob.subscribe("bob/marker", qos=1) == (1,)
+            got = ours_until_marker(bob, "bob/marker")
     assert got == []
     # mqttsim: the session was alice's, bob gets a fresh one; mosquitto resumes it, filtered
     assert present is (kind == "mosquitto")
