@@ -122,15 +122,25 @@ def test_the_request_carries_response_topic_and_correlation_data(tmp_path):
                 if "Sending SUBACK" in broker.log():
                     break
                 time.sleep(0.01)
-            done = rr("mqttsim", broker.port, "-t", "req/w", "-e", "resp/w", "-m", "ping",
-                      "-D", "publish", "correlation-data", "c-1",
-                      "-D", "publish", "content-type", "text/plain",
-                      "-D", "publish", "user-property", "lesson", "4", "-W", "1")
-            out, _ = watcher.communicate(timeout=10)
+            asking = subprocess.Popen(
+                [sys.executable, "-m", "mqttsim", "rr", "-p", str(broker.port), "-t", "req/w",
+                 "-e", "resp/w", "-m", "ping", "-D", "publish", "correlation-data", "c-1",
+                 "-D", "publish", "content-type", "text/plain",
+                 "-D", "publish", "user-property", "lesson", "4", "-W", "10"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+            try:
+                out, _ = watcher.communicate(timeout=10)
+                # Answered by hand once the request is seen (rr subscribed to its response
+                # topic before it published), rather than left to time out after 1 s.
+                subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-V", "5",
+                                "-t", "resp/w", "-m", "pong"], check=True, timeout=10)
+                answer, _ = asking.communicate(timeout=10)
+            finally:
+                stop_process(asking)
         finally:
             stop_process(watcher)
-    assert done.returncode == 27  # nobody answered
     assert out == b"resp/w|c-1|text/plain|lesson:4|ping\n"
+    assert (asking.returncode, answer) == (0, b"pong\n")
 
 
 @pytest.mark.parametrize("args, message", [
