@@ -2,8 +2,11 @@
 would, and compared with what Debian's mosquitto 2.0.11 itself publishes.
 
 Both brokers run with ``sys_interval 1``; ``mosquitto_sub -t '$SYS/#' -v --retained-only``
-prints the retained tree and exits at the first live update, so each read takes about a
-second. Our names must be mosquitto's (a subset of its tree: mosquitto also has
+prints the retained tree and exits at the first live message. Rather than wait for the next
+update (up to a second), it also subscribes to an end topic that a paho client publishes to
+until it exits: the retained messages of a subscription are sent while the broker handles the
+SUBSCRIBE, so they all come before the first end message. Our names must be mosquitto's (a
+subset of its tree: mosquitto also has
 ``heap/current|maximum``, from its memory tracking, and ``publish/bytes/...``) and must
 include the issue's list.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +24,8 @@ import pytest
 from support.classroom_acl import ACL, PASSWORDS, classroom_files
 from support.mosquitto import (free_port, mosquitto_broker, require_mosquitto, stop_process,
                                wait_listening)
+
+mqtt = pytest.importorskip("paho.mqtt.client")
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,19 +54,51 @@ def mqttsim_broker(workdir: Path, extra: str = ""):
     return proc, port
 
 
+END = "sys-test/end"  # not under $SYS: clients may publish it
+
+
+class Ender:
+    """A paho client on one broker: it waits until the broker has published
+    ``clients/maximum`` (neither broker does before a client came: this client is one), then
+    ends readers by publishing to ``END``."""
+
+    def __init__(self, port: int, *credentials: str):
+        self.maximum = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        if credentials:
+            self.client.username_pw_set(*credentials)
+        self.client.on_connect = lambda client, *args: client.subscribe(
+            "$SYS/broker/clients/maximum")
+        self.client.on_message = lambda *args: self.maximum.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def wait_maximum(self) -> None:
+        assert self.maximum.wait(10), "no $SYS/broker/clients/maximum"
+
+    def end(self, reader: subprocess.Popen) -> None:
+        """Publish to ``END`` until ``reader`` exits (from before its SUBSCRIBE on: the
+        broker drops those; the first after it ends it)."""
+        deadline = time.monotonic() + 10
+        while reader.poll() is None and time.monotonic() < deadline:
+            self.client.publish(END, b"end")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 def read_sys(port: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "$SYS/#", "-v",
-                             "--retained-only", "-W", "5", *extra],
+    return subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "$SYS/#", "-t", END,
+                             "-v", "--retained-only", "-W", "5", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def sys_tree(port: int, *extra: str) -> dict[str, str]:
+def parse_tree(proc: subprocess.Popen, ender: Ender) -> dict[str, str]:
     """The retained $SYS tree as mosquitto_sub -v prints it: topic -> payload."""
-    return parse_tree(read_sys(port, *extra))
-
-
-def parse_tree(proc: subprocess.Popen) -> dict[str, str]:
     try:
+        ender.end(proc)
         out, _ = proc.communicate(timeout=15)
     finally:
         stop_process(proc)
@@ -79,11 +118,15 @@ def test_mosquitto_sub_reads_our_sys_tree_with_mosquittos_names(tmp_path):
     broker, port = mqttsim_broker(tmp_path)
     try:
         with mosquitto_broker(tmp_path / "mosquitto", "sys_interval 1\n") as theirs:
-            # A first reader, so that clients/maximum exists (neither broker publishes it
-            # before a client came), then the tree as a second reader sees it.
-            for reader in [read_sys(port), read_sys(theirs.port)]:
-                parse_tree(reader)
-            ours_tree, their_tree = map(parse_tree, [read_sys(port), read_sys(theirs.port)])
+            enders = [Ender(port), Ender(theirs.port)]
+            try:
+                for ender in enders:
+                    ender.wait_maximum()
+                readers = [read_sys(port), read_sys(theirs.port)]
+                ours_tree, their_tree = map(parse_tree, readers, enders)
+            finally:
+                for ender in enders:
+                    ender.close()
     finally:
         stop_process(broker)
     assert REQUIRED <= set(their_tree), REQUIRED - set(their_tree)  # the list is mosquitto's
@@ -110,7 +153,11 @@ def test_a_user_without_read_on_sys_gets_nothing(tmp_path):
                                                   "user admin\ntopic read $SYS/#\n"))
     proc, port = mqttsim_broker(tmp_path, files)
     try:
-        admin = sys_tree(port, "-u", "admin", "-P", PASSWORDS["admin"])
+        ender = Ender(port, "admin", PASSWORDS["admin"])
+        try:
+            admin = parse_tree(read_sys(port, "-u", "admin", "-P", PASSWORDS["admin"]), ender)
+        finally:
+            ender.close()
         alice = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "$SYS/#", "-v",
                                 "-u", "alice", "-P", PASSWORDS["alice"], "-W", "3"],
                                capture_output=True, timeout=15)
