@@ -133,3 +133,26 @@ def test_the_kernels_run_loop_matches_simpys_run_event_for_event() -> None:
     assert ours == simpys
     assert ours[1] == 5.0 and ours[4] == 8.0
     assert [name for _, name in ours[3]][-3:] == ["at-the-stop-time", "c/later", "after"]
+
+
+def test_a_timing_test_runs_at_the_raised_priority_and_its_threads_inherit_it():
+    """tests/conftest.py raises a ``timing`` test's priority (this module is one) where the
+    suite may: as root, the test and a thread it starts run at TIMING_NICE, and so does the
+    test session's autogroup."""
+    import os
+    import threading
+    from pathlib import Path
+
+    from support.priority import TIMING_NICE
+
+    if os.geteuid() != 0:
+        pytest.skip("raising a priority needs root (CAP_SYS_NICE)")
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, 0)))
+    thread.start()
+    thread.join(5)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == TIMING_NICE
+    assert seen == [TIMING_NICE]
+    group = Path("/proc/self/autogroup")  # the test session's autogroup is raised too
+    if group.exists():
+        assert group.read_text().split("nice")[1].strip() == str(TIMING_NICE)
