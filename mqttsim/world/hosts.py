@@ -211,7 +211,7 @@ class ClientProcess:
             times = publish_times(plan, end_time, rng)
             first = next(times, None)
             if first is not None:
-                clock.at(first, self._publish, (plan, times))
+                clock.at(first, self._publish, (plan, times, publish_properties(plan)))
         if spec.disconnect_at is not None:
             clock.call_at(spec.disconnect_at, self.disconnect)
         for crash in spec.crashes:
@@ -307,17 +307,16 @@ class ClientProcess:
 
     # -- workload --------------------------------------------------------------------------
     def _publish(self, occurrence: Any) -> None:
-        """The next message of a publish plan (``occurrence.args``: the plan and the
-        iterator of its publish times)."""
-        plan, times = occurrence.args
+        """The next message of a publish plan (``occurrence.args``: the plan, the
+        iterator of its publish times and the plan's PUBLISH properties, made once)."""
+        plan, times, properties = occurrence.args
         if self.alive and not self.finished:
             self.seq += 1
             payload = make_payload(plan, self.name, self.seq, self.rng)
             now = self.clock.now
             self.recorder.publish(self.name, self.seq, plan.topic, payload, plan.qos,
                                   plan.retain, now)
-            self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now,
-                                publish_properties(plan))
+            self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now, properties)
             self._handle(self.engine.take_events())
         following = next(times, None)
         if following is not None:  # the same occurrence, posted again (as clock.at would)
