@@ -15,7 +15,14 @@ import pytest
 
 from mqttsim import Scenario, run
 from mqttsim.backends.kernel import list_namespaces, missing_requirement
-from mqttsim.backends.kernel.netns import ip, remove_stale
+from mqttsim.backends.kernel.netns import (
+    Namespaces,
+    ip,
+    read_sysctl,
+    remove_stale,
+    run_in_namespace,
+    set_sysctls,
+)
 from mqttsim.backends.kernel.network import KernelNetwork
 
 MISSING = missing_requirement()
@@ -90,6 +97,25 @@ def test_an_exception_inside_the_block_removes_namespaces_devices_and_the_emulat
             raise RuntimeError("failing on purpose")
     assert of_pid(os.getpid()) == []
     assert wait_until(lambda: gone(emulator))
+
+
+def test_a_sysctl_this_kernel_lacks_is_skipped_and_named():
+    # nothing is written: the name does not exist (here, in the test's own namespace)
+    assert set_sysctls({"tcp_no_such_setting": 1}) == ["tcp_no_such_setting"]
+    assert read_sysctl("tcp_no_such_setting") is None
+
+
+@needs_kernel
+def test_a_scenario_tcp_setting_the_kernel_cannot_take_is_said_once_per_run():
+    with pytest.warns(RuntimeWarning, match=r"has no net\.ipv4\.tcp_no_such_setting \(asked: 3\)"
+                      ) as seen:
+        with Namespaces(["a", "b"], sysctls={"tcp_no_such_setting": 3}):
+            pass
+    assert len(seen) == 1
+    assert of_pid(os.getpid()) == []
+    # what an older kernel does anyway (no linear SYN timeouts) needs no warning
+    with Namespaces(["a"], sysctls={"tcp_retries2": 5, "tcp_syn_linear_timeouts": 0}) as ns:
+        assert run_in_namespace(ns.hosts["a"].namespace, lambda: read_sysctl("tcp_retries2")) == 5
 
 
 @needs_kernel

@@ -2,8 +2,8 @@
 what the lesson promises (support/lessons.py's EXPECTED) and a rendered figure: 00-start-here
 and one notebook per lesson of issue 17. One JupyterLab and one browser page serve them all
 (per pytest worker): the page loads JupyterLab once, as a student's does, and each test opens
-its notebook in it (Run All, as a student would), runs it on a kernel of its own, and closes it (kernel shut down). Loading
-JupyterLab in a fresh Chromium for each notebook cost about 5 s of CPU each time.
+its notebook in it, runs it with Run All on a kernel of its own, and closes it (kernel shut
+down). Loading JupyterLab in a fresh Chromium for each notebook cost about 5 s of CPU each.
 
 Follows ../shared/recipes/browser-notebook-test.md (proven on this kind of machine): JupyterLab
 on a free loopback port with its settings, data and runtime directories in tmp, and the

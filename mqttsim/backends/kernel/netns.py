@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -245,16 +246,22 @@ def _delete(name: str) -> None:
     subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT)
 
 
-def set_sysctls(values: dict[str, int]) -> None:
+def set_sysctls(values: dict[str, int]) -> list[str]:
     """Write net.ipv4 sysctls of the calling thread's network namespace (they are per
-    namespace). One this kernel does not have is skipped: tcp_syn_linear_timeouts came with
-    Linux 6.5, and an older kernel behaves as if it were 0."""
+    namespace); returns the names this kernel does not have, which are skipped
+    (tcp_syn_linear_timeouts came with Linux 6.5: an older kernel behaves as if it were 0)."""
+    missing = []
     for name, value in values.items():
         try:
             with open(f"/proc/sys/net/ipv4/{name}", "w") as f:
                 f.write(str(int(value)))
         except FileNotFoundError:
-            continue
+            missing.append(name)
+    return missing
+
+
+# What an older kernel does instead of a sysctl it does not have (so asking for that is fine)
+SYSCTL_ABSENT_MEANS = {"tcp_syn_linear_timeouts": 0}
 
 
 def read_sysctl(name: str) -> int | None:
@@ -338,7 +345,23 @@ class Namespaces:
             f"route add {SUBNET} dev {TUN_NAME} congctl {self.congestion}",
         ]) + "\n")
         if self.sysctls:
-            run_in_namespace(namespace, lambda: set_sysctls(self.sysctls))
+            missing = run_in_namespace(namespace, lambda: set_sysctls(self.sysctls))
+            if index == 0:  # every namespace runs the same kernel
+                self._warn_missing(missing)
+
+    def _warn_missing(self, missing: list[str]) -> None:
+        """Say which of the scenario's tcp settings this kernel cannot take (once per run):
+        its TCP then differs from the simulator's, which reads them all."""
+        differ = [name for name in missing
+                  if SYSCTL_ABSENT_MEANS.get(name) != self.sysctls[name]]
+        if differ:
+            settings = ", ".join(f"net.ipv4.{name} (asked: {self.sysctls[name]})"
+                                 for name in differ)
+            warnings.warn(f"this kernel ({os.uname().release}) has no {settings}: its TCP "
+                          "keeps its own behaviour there, so it may differ from the simulator's "
+                          "(tcp_syn_linear_timeouts came with Linux 6.5; set "
+                          "tcp.syn_linear_timeouts = 0 to compare on an older kernel)",
+                          RuntimeWarning, stacklevel=2)
 
     def tun_fds(self) -> dict[str, int]:
         return {name: host.tun for name, host in self.hosts.items()}
