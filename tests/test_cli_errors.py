@@ -217,3 +217,20 @@ def _self_signed_pem() -> str:
     if done.returncode != 0:
         pytest.skip("openssl not available")
     return done.stdout
+
+
+@pytest.mark.parametrize("argv", [["run", "{bad}"], ["run", "--help"], ["compare", "{bad}"]])
+def test_a_refused_scenario_and_help_answer_without_loading_pandas(tmp_path, argv):
+    """Saying what is wrong with a file (or how to call the command) needs no tables: pandas
+    is loaded only once there is a run to show (it costs most of a second)."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("x = [\n")
+    argv = [arg.format(bad=bad) for arg in argv]
+    probe = ("import sys\nfrom mqttsim.cli import main\n"
+             f"try:\n    code = main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+             "print('pandas' in sys.modules, code)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=30, check=False)
+    loaded, code = out.stdout.split()[-2:]
+    assert loaded == "False", out.stdout + out.stderr
+    assert code in ("0", "2"), out.stdout + out.stderr

@@ -6,7 +6,20 @@
 
 from .load import ScenarioError
 from .model import Scenario
-from .results import Results
 from .run import run
+
+
+def __getattr__(name: str):
+    """``Results`` on first use: it imports pandas, which ``mqttsim run`` on a file it must
+    refuse (and its ``--help``) need not load."""
+    if name == "Results":
+        from .results import Results
+        return Results
+    raise AttributeError(f"module 'mqttsim.scenario' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "Results"})
+
 
 __all__ = ["Scenario", "ScenarioError", "Results", "run"]

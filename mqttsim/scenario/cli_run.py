@@ -170,8 +170,6 @@ def _load(args: argparse.Namespace, command: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from . import run as run_scenario
 
     scenario = _load(args, "run")
@@ -239,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         for subscriber, n in dropped.groupby("subscriber").size().items():
             print(f"  {n:5d}  {subscriber}")
         print()
+    import pandas as pd
+
     with pd.option_context("display.width", 120, "display.max_columns", 20,
                            "display.float_format", "{:.4g}".format):
         summary = res.summary()
@@ -270,11 +270,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Exit 0 when the backends agree, 1 when they do not, 2 for a bad scenario."""
-    from .compare import compare
-
     scenario = _load(args, "compare")
     if scenario is None or _outputs_refused(args, "compare", scenario.transport):
         return EXIT_BAD_SCENARIO
+    from .compare import compare  # pandas: once there is something to compare
+
     backends = tuple(b.strip() for b in args.backends.split(","))
     words = {"sim": "simulated",
              "sockets": f"on real sockets at {args.time_scale:g}x "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .model import Scenario
-from .results import Results, from_recording
+
+if TYPE_CHECKING:
+    from .results import Results
 
 BACKENDS = ("sim", "sockets", "kernel")
 # A sockets run whose timers ran later than this (scenario seconds) did not keep to the
@@ -32,6 +34,8 @@ def run(scenario: Scenario, seed: int = 0, backend: str = "sim", capture: bool =
     ``sim`` only: ``watch`` is called once with a function giving the simulated time
     reached, for a progress display (``mqttsim run --progress``).
     """
+    from .results import from_recording  # pandas: only once there is something to run
+
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "sim" and (scenario.other_brokers or scenario.bridges):
