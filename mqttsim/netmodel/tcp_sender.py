@@ -77,16 +77,14 @@ zero-window probes, ECN.
 
 from __future__ import annotations
 
-from math import ceil
-
 from .congestion import Cubic, Reno, congestion_control
 from .rto import RtoEstimator, give_up_after
 from .segment import Segment
 
 from .rack import RackTlp
-from .tcp_state import (_END, _EVER, _LOST, _ORDER, _RETX, _SACKED, _SEG, _SENT, DUPTHRESH, HZ,
+from .tcp_state import (_END, _EVER, _LOST, _ORDER, _RETX, _SACKED, _SEG, _SENT, DUPTHRESH,
                         INF, INITIAL_WINDOW, LOSS, OPEN, PROBE, RECOVERY, REORDER, RTO,
-                        TCP_RTO_MIN, TCP_TIMEOUT_MIN)
+                        TCP_RTO_MIN, TCP_TIMEOUT_MIN, _jiffies)
 
 
 class TcpSender(RackTlp):
@@ -209,9 +207,7 @@ class TcpSender(RackTlp):
         flight = len(outstanding)
         if (self._pending or self.state is not OPEN or size > self.mss or self._fin
                 or self.window - (seq - self.acked) < size or self.sacked_out
-                # flight >= int(cwnd) without the int() call (with on_ack's: -0.4 % of the
-                # instructions per delivery in benchmarks/sim.py's model, callgrind)
-                or flight + 1 > self.cwnd or self.failed
+                or flight >= int(self.cwnd) or self.failed
                 or (not flight and now - self._last_send > self.rto.rto)):
             self.write(data)
             return self.poll(now)
@@ -230,9 +226,8 @@ class TcpSender(RackTlp):
             srtt = rto.srtt
             if srtt is None:
                 pto = 1.0  # TCP_TIMEOUT_INIT
-            else:  # _jiffies(2 * srtt), written out
-                pto = (ceil(2.0 * srtt * HZ - 1e-9) / HZ
-                       + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN))
+            else:
+                pto = _jiffies(2.0 * srtt) + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
             left = self.timer_at - now if kind is RTO else rto.rto
             if 0.0 < left < pto:
                 pto = left
@@ -268,9 +263,12 @@ class TcpSender(RackTlp):
             if carries_data or not outstanding:
                 return []  # nothing new, and not a duplicate ACK (RFC 5681 2)
             return self._ack_scoreboard(ack, now, carries_data, sack, tsecr)
-        # The common ACK: OPEN, nothing SACKed or lost, snd_una advances. The same steps as
-        # ``_ack_scoreboard`` without the scoreboard, here rather than in a method of its own
-        # (one call less on every ACK).
+        return self._ack_fast(ack, now, tsecr)
+
+    def _ack_fast(self, ack: int, now: float, tsecr: float | None) -> list[Segment]:
+        """The common ACK: OPEN, nothing SACKed or lost, snd_una advances. The same steps as
+        ``_ack_scoreboard`` without the scoreboard."""
+        outstanding = self._outstanding
         prior_in_flight = len(outstanding)
         delivered = 0
         first_sent = None
@@ -290,13 +288,8 @@ class TcpSender(RackTlp):
             self._fack = ack
         self._dupacks = 0
         self.timeouts_in_a_row = 0
-        if entry is not None:  # _rack_update, written out
-            sent = entry[_SENT]
-            if (not entry[_EVER] or now - sent >= self.min_rtt - 1e-9) and (
-                    sent > self._rack_sent or (sent == self._rack_sent
-                                               and entry[_ORDER] > self._rack_order)):
-                self._rack_sent, self._rack_order, self._rack_rtt = sent, entry[_ORDER], \
-                    now - sent
+        if entry is not None:
+            self._rack_update(entry, now, tsecr)
         if first_sent is not None and not retrans_acked:
             rtt = now - first_sent
         elif tsecr is not None:
@@ -307,12 +300,7 @@ class TcpSender(RackTlp):
             self.rto.sample(rtt, ack, self.next_seq)
             if rtt < self.min_rtt:
                 self.min_rtt = rtt
-        cwnd = self.cwnd
-        # tcp_is_cwnd_limited, as in _grow (prior_in_flight + 1 > cwnd: >= int(cwnd), the
-        # flight being whole, without the int() call)
-        if delivered and (prior_in_flight + 1 > cwnd or (cwnd < self.ssthresh
-                                                        and cwnd < 2 * prior_in_flight)):
-            self.cwnd = self.cc.increase(cwnd, self.ssthresh, delivered, now, self.min_rtt)
+        self._grow(now, prior_in_flight, delivered)
         if self.retrans_stamp is not None and not any(e[_EVER] for e in outstanding):
             self.retrans_stamp = None
         if self._pending or (self._fin and not self.fin_sent):
