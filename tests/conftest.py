@@ -39,26 +39,17 @@ TIMING_MODULES = ("world/test_clock.py", "sim/test_stuck_subscriber_scenario.py"
                   "net/test_v5_completeness.py", "test_packaging.py")
 
 
-def _relative(path: Path) -> str:
-    return path.resolve().relative_to(HERE).as_posix()
-
-
-def _is_realtime(path: Path) -> bool:
-    relative = _relative(path)
-    return relative.split("/")[0] in REALTIME_FOLDERS or relative in REALTIME_MODULES
-
-
-def _is_timing(path: Path) -> bool:
-    relative = _relative(path)
-    return relative.split("/")[0] in TIMING_FOLDERS or relative in TIMING_MODULES
+def _listed(path: Path, folders: tuple[str, ...], modules: tuple[str, ...]) -> bool:
+    relative = path.resolve().relative_to(HERE).as_posix()
+    return relative.split("/")[0] in folders or relative in modules
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.fspath))
-        if _is_realtime(path):
+        if _listed(path, REALTIME_FOLDERS, REALTIME_MODULES):
             item.add_marker(pytest.mark.realtime)
-        if _is_timing(path):
+        if _listed(path, TIMING_FOLDERS, TIMING_MODULES):
             item.add_marker(pytest.mark.timing)
 
 
