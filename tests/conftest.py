@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.priority import TIMING_NICE
+from support.priority import AUTOGROUP, TIMING_NICE, autogroup_nice
 
 HERE = Path(__file__).resolve().parent
 # Folders whose every test uses real sockets, processes or kernels, and single modules
@@ -53,8 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timing)
 
 
-AUTOGROUP = Path("/proc/self/autogroup")
-_AUTOGROUP_BEFORE = pytest.StashKey[str]()  # the session group's nice before the run
+_AUTOGROUP_BEFORE = pytest.StashKey[int]()  # the session group's nice before the run
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,10 +67,12 @@ def pytest_configure(config: pytest.Config) -> None:
     none with the group raised."""
     if hasattr(config, "workerinput"):  # an xdist worker: the main process does it
         return
+    before = autogroup_nice()
+    if before is None:  # no autogroup to raise (support/priority.py says when)
+        return
     try:
-        before = AUTOGROUP.read_text().split("nice")[1].strip()
         AUTOGROUP.write_text(str(TIMING_NICE))
-    except (OSError, IndexError):  # no autogroups (switched off, another kernel), or not root
+    except OSError:  # not root
         return
     config.stash[_AUTOGROUP_BEFORE] = before
 
@@ -79,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     before = config.stash.get(_AUTOGROUP_BEFORE, None)
     if before is not None:
-        AUTOGROUP.write_text(before)
+        AUTOGROUP.write_text(str(before))
 
 
 @pytest.hookimpl(hookwrapper=True)

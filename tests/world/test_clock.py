@@ -141,9 +141,8 @@ def test_a_timing_test_runs_at_the_raised_priority_and_its_threads_inherit_it():
     test session's autogroup."""
     import os
     import threading
-    from pathlib import Path
 
-    from support.priority import TIMING_NICE
+    from support.priority import TIMING_NICE, autogroup_nice
 
     if os.geteuid() != 0:
         pytest.skip("raising a priority needs root (CAP_SYS_NICE)")
@@ -153,6 +152,18 @@ def test_a_timing_test_runs_at_the_raised_priority_and_its_threads_inherit_it():
     thread.join(5)
     assert os.getpriority(os.PRIO_PROCESS, 0) == TIMING_NICE
     assert seen == [TIMING_NICE]
-    group = Path("/proc/self/autogroup")  # the test session's autogroup is raised too
-    if group.exists():
-        assert group.read_text().split("nice")[1].strip() == str(TIMING_NICE)
+    assert autogroup_nice() in (None, TIMING_NICE)  # the session's autogroup, if it has one
+
+
+def test_a_process_in_the_default_autogroup_has_no_autogroup_nice_to_raise(tmp_path):
+    """Linux prints nothing in /proc/PID/autogroup for a process that never left init's
+    default group (CI runners can start the suite there); the suite then raises nothing
+    rather than failing to parse it."""
+    from support.priority import autogroup_nice
+
+    group = tmp_path / "autogroup"
+    assert autogroup_nice(group) is None  # compiled out: no file
+    group.write_text("")
+    assert autogroup_nice(group) is None
+    group.write_text("/autogroup-2651 nice -10\n")
+    assert autogroup_nice(group) == -10
