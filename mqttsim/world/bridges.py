@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..protocol import events as ev
 from ..protocol.bridge import Bridge, BridgeConfig
 from .clock import Alarm, Clock, never
+from .end_state import DEAD, ESTABLISHED, EndState, advance
 from .hosts import TRANSPORT_REASONS
 from .recorder import Recorder
 
@@ -42,12 +43,12 @@ class _LoopEnd:
 
     def __init__(self, link: "LocalConnection", app: Any):
         self.link, self.app, self.conn = link, app, link.conn
-        self.state = "established"
+        self.state: EndState = ESTABLISHED  # inside one broker: no handshake
         self.peer: _LoopEnd | None = None
         self.packets_written = 0
 
     def write(self, data: bytes, sizes=()) -> None:
-        if self.state != "established":
+        if self.state is not ESTABLISHED:
             return
         first = self.packets_written
         self.packets_written += len(sizes)
@@ -55,22 +56,22 @@ class _LoopEnd:
                                 self.packets_written, self)
 
     def _arrive(self, data: bytes, first: int, stop: int, sender: "_LoopEnd") -> None:
-        if self.state != "established":
+        if self.state is not ESTABLISHED:
             return
         if stop > first:
             sender.app.on_packets_arrived(sender, first, stop, self.link.clock.now)
         self.app.on_data(self, data)
 
     def close(self) -> None:
-        if self.state == "established":
-            self.state = "closed"
+        if self.state is ESTABLISHED:
+            self.state = advance(self.state, DEAD)
             self.link.clock.call_at(self.link.clock.now, self.peer._peer_closed)
 
     abort = close
 
     def _peer_closed(self) -> None:
-        if self.state == "established":
-            self.state = "closed"
+        if self.state is ESTABLISHED:
+            self.state = advance(self.state, DEAD)
             self.app.on_closed(self, "eof")
 
 
@@ -138,7 +139,7 @@ class BridgeProcess:
             self.recorder.closed(self.remote_end.conn, "client", now, "broker_restart")
             self.remote_end = None
         if self.local_end is not None:
-            self.local_end.state = "closed"
+            self.local_end.state = advance(self.local_end.state, DEAD)
             self.recorder.closed(self.local_end.conn, "client", now, "broker_restart")
             self.local_end = None
         self.recorder.client_events(self.local_name,
@@ -246,7 +247,7 @@ class BridgeProcess:
                 local.close()
                 self.local_end = None
                 self.clock.call_at(now + LOCAL_RECONNECT_DELAY, self.open_local)
-        if remote is not None and remote.state == "established":
+        if remote is not None and remote.state is ESTABLISHED:
             data = bridge.data_for_remote()
             if data:
                 remote.write(data, recorder.take_written(remote.conn, "client", now))

@@ -23,6 +23,7 @@ from ..protocol.client_config import reconnect_delay
 from ..protocol.packets import Subscription, Will
 from ..protocol.properties import NO_PROPERTIES, Properties
 from .clock import Alarm, Clock, never
+from .end_state import ESTABLISHED
 from .recorder import Recorder
 
 # What the transport says, as a connection-end reason in the tables, and in words.
@@ -346,7 +347,7 @@ class ClientProcess:
         if end is None:
             self.alarm.arm()
             return
-        if end.state != "established":
+        if end.state is not ESTABLISHED:
             self.alarm.arm()  # output waits in the engine until the transport is up
             return
         data = engine.data_to_send()

@@ -39,6 +39,7 @@ from ..netmodel.rto import RtoEstimator
 from ..netmodel.tcp import (DelayedAck, Segment, TcpReceiver, TcpSender, congestion_control,
                             syn_schedule)
 from .clock import Alarm, Clock, Occurrence
+from .end_state import CONNECTING, DEAD, ESTABLISHED, SYN_RECEIVED, EndState, advance
 from .network import Network
 
 UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
@@ -132,12 +133,12 @@ class _End:
         self.path = path  # hops towards the peer
         self.app = app
         self.peer: Any = None
-        self.state = "connecting"
+        self.state: EndState = CONNECTING
         self.packets_written = 0  # MQTT packets written (their sizes given), for the numbering
 
     @property
     def open(self) -> bool:
-        return self.state == "established"
+        return self.state is ESTABLISHED
 
 
 class TcpEnd(_End):
@@ -205,7 +206,7 @@ class TcpEnd(_End):
     def write(self, data: bytes, sizes: Sequence[int] = ()) -> None:
         """Send ``data``; ``sizes``: the MQTT packets it holds, whose arrival the writer's
         app then hears of (none: the writer does not need to know)."""
-        if self.app_closed or self.state == "dead":
+        if self.app_closed or self.state is DEAD:
             return
         if sizes:
             offset, marks = self.written, self.marks
@@ -223,7 +224,7 @@ class TcpEnd(_End):
 
     def close(self) -> None:
         """Orderly close: the application is done with the connection."""
-        if self.app_closed or self.state == "dead":
+        if self.app_closed or self.state is DEAD:
             return
         self.app_closed = True
         self.sender.close()
@@ -231,7 +232,7 @@ class TcpEnd(_End):
 
     def abort(self) -> None:
         """The host crashed or the process died: RST, and no more callbacks."""
-        if self.state != "dead":
+        if self.state is not DEAD:
             self._die()
             self._control("rst")
 
@@ -240,7 +241,7 @@ class TcpEnd(_End):
         """SYN number ``attempt`` (0: the first); only the next one (or the give-up) waits
         on the clock: a schedule queued whole would leave up to 7 dead timers per connection
         in the clock's queue for minutes (a third of the queue in benchmarks/sim.py)."""
-        if self.state == "connecting":
+        if self.state is CONNECTING:
             self._control("syn")
             attempt += 1
             if attempt + 1 < len(self._syn_plan):
@@ -249,14 +250,14 @@ class TcpEnd(_End):
                 self.clock.call_at(self._syn_plan[attempt], self._syn_timeout)
 
     def _syn_timeout(self) -> None:
-        if self.state == "connecting":
+        if self.state is CONNECTING:
             self._die()
             self.app.on_closed(self, "syn_timeout")
 
     def _accepted(self, broker: BrokerHost) -> "TcpEnd":
         """The broker's side of this connection, made when the SYN arrives."""
         end = TcpEnd(self.transport, self.conn, self.peer_name, self.name, self.down_path, broker)
-        end.state = "syn_received"
+        end.state = SYN_RECEIVED  # a new end: TcpEnd starts as CONNECTING, the client's side
         end.peer, self.peer = self, end
         return end
 
@@ -383,34 +384,34 @@ class TcpEnd(_End):
     def _answer_from_broker(self, kind: str) -> None:
         """A reply from a broker that has no end for this connection (it is down)."""
         ghost = TcpEnd(self.transport, self.conn, self.peer_name, self.name, self.down_path, None)
-        ghost.peer, ghost.state = self, "dead"
+        ghost.peer, ghost.state = self, DEAD  # a new end, never live
         ghost._control(kind)
 
     def _on_control(self, item: Control) -> None:
         kind = item.kind
         if kind == "syn":  # a retried SYN: our SYN-ACK was lost
-            if self.state == "syn_received":
+            if self.state is SYN_RECEIVED:
                 self.receiver.ts_recent = item.ts
                 self._control("synack", item.ts)
         elif kind == "synack":
-            if self.state == "connecting":
-                self.state = "established"
+            if self.state is CONNECTING:
+                self.state = advance(self.state, ESTABLISHED)
                 self._handshake_rtt(item.echo, item.ts)
                 self._control("ack", item.ts)
                 self.app.on_established(self)
         elif kind == "ack":
             self._establish(item.echo)
-        elif kind == "rst" and self.state not in ("dead", "connecting"):
+        elif kind == "rst" and self.state is not DEAD and self.state is not CONNECTING:
             self._die()
             if not self.app_closed:
                 self.app.on_closed(self, "reset")
-        elif kind == "rst" and self.state == "connecting":
+        elif kind == "rst" and self.state is CONNECTING:
             self._die()
             self.app.on_closed(self, "refused")
 
     def _establish(self, echo: float | None = None) -> None:
-        if self.state == "syn_received":
-            self.state = "established"
+        if self.state is SYN_RECEIVED:
+            self.state = advance(self.state, ESTABLISHED)
             self._handshake_rtt(echo, None)
             self.app.on_established(self)
 
@@ -420,8 +421,8 @@ class TcpEnd(_End):
         now = self.recorder.arrivals[event.row] = self.clock.now
         seg = event.segment
         state = self.state
-        if state != "established":
-            if state == "dead":
+        if state is not ESTABLISHED:
+            if state is DEAD:
                 if seg.data or seg.fin:
                     self._control("rst")  # nobody is listening any more
                 return
@@ -452,7 +453,7 @@ class TcpEnd(_End):
             rto = self.sender.rto
             wait = delack.on_data(now, receiver.expected > before and not receiver._out_of_order,
                                   self._ack_owed, len(payload), rto.srtt, rto.rto)
-        if wait == 0.0 and self.state != "dead":
+        if wait == 0.0 and self.state is not DEAD:
             self._send_ack()  # quick ACK, out of order, FIN, or more than a segment owed
         if data:
             # The peer's packets whose last byte is now delivered end here: tell the peer's
@@ -468,7 +469,7 @@ class TcpEnd(_End):
                 stop = writer.packets_written - len(marks)
                 writer.app.on_packets_arrived(writer, stop - arrived, stop, now)
             self.app.on_data(self, data)
-        if self.state == "dead":
+        if self.state is DEAD:
             return
         if self._ack_owed and not self._delack_armed:  # the application wrote nothing back
             self._delack_armed = True
@@ -478,7 +479,7 @@ class TcpEnd(_End):
 
     def _delayed_ack(self, _wake: Any) -> None:
         self._delack_armed = False
-        if self._ack_owed and self.state != "dead":
+        if self._ack_owed and self.state is not DEAD:
             if self.delack is not None:
                 self.delack.on_timer(self.sender.rto.rto)
             self._send_ack()
@@ -499,7 +500,7 @@ class TcpEnd(_End):
         self._send([Segment(self.sender.next_seq)], pure_ack=True)
 
     def _retransmit(self, now: float) -> None:
-        if self.state == "dead":
+        if self.state is DEAD:
             return
         segments = self.sender.on_timer(now)
         if self.sender.failed:
@@ -511,7 +512,7 @@ class TcpEnd(_End):
         self._send(segments)
 
     def _die(self) -> None:
-        self.state = "dead"
+        self.state = advance(self.state, DEAD)
         self.alarm.cancel()
 
     def reset_by_middlebox(self, to_client: list, to_broker: list) -> None:
@@ -520,7 +521,7 @@ class TcpEnd(_End):
         the address of the other end as a real middlebox does (called on the client's end;
         ``to_client``/``to_broker``: the hops from the middlebox)."""
         for end, path in ((self, to_client), (self.peer, to_broker)):
-            if end is None or end.state == "dead":
+            if end is None or end.state is DEAD:
                 continue
             size, recorder = end.bare_header, self.recorder
             # its sequence number: the next the receiving end expects (RFC 9293 3.10.7.1)
@@ -550,13 +551,13 @@ class DatagramEnd(_End):
         end = cls(transport, conn, client, node, up, app)
         end.peer = cls(transport, conn, node, client, down, broker)
         end.peer.peer = end
-        end.state = "established"
+        end.state = advance(end.state, ESTABLISHED)  # no handshake: up at once
         transport.clock.call_at(transport.clock.now, app.on_established, end)
         return end
 
     def write(self, data: bytes, sizes: Sequence[int] = ()) -> None:
         """Send each MQTT packet of ``data`` (``sizes``: their lengths) as one datagram."""
-        if self.state != "established":
+        if self.state is not ESTABLISHED:
             return
         at, now = 0, self.clock.now
         for size in sizes:
@@ -576,19 +577,19 @@ class DatagramEnd(_End):
     def _arrive(self, item: tuple) -> None:
         piece, number, seg_row = item
         self.recorder.segment_arrived(seg_row, self.clock.now)
-        if self.state == "connecting":  # the broker learns of the client from its first datagram
+        if self.state is CONNECTING:  # the broker learns of the client from its first datagram
             if not self.app.accepting():
                 return
-            self.state = "established"
+            self.state = advance(self.state, ESTABLISHED)
             self.app.on_established(self)
-        if self.state != "established":
+        if self.state is not ESTABLISHED:
             return
         writer = self.peer
         writer.app.on_packets_arrived(writer, number, number + 1, self.clock.now)
         self.app.on_data(self, piece)
 
     def close(self) -> None:
-        self.state = "dead"
+        if self.state is not DEAD:
+            self.state = advance(self.state, DEAD)
 
-    def abort(self) -> None:
-        self.state = "dead"
+    abort = close  # no signals: closing and crashing look the same to the peer

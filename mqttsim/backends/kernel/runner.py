@@ -32,6 +32,7 @@ from typing import Any
 from ...net.clock import ScaledClock
 from ...net.server import BrokerServer, socket_end
 from ...protocol.broker import BrokerEngine
+from ...world.end_state import DEAD, ESTABLISHED
 from ...world.hosts import ClientProcess, broker_config
 from ...world.network import Network
 from ..common import path_outages, run_in_fresh_loop
@@ -131,7 +132,7 @@ class KernelEnd(RealSocketEnd):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        if self.state == "dead":  # the app gave up before the socket came up
+        if self.state is DEAD:  # the app gave up before the socket came up
             reset(self.transport)
             return
         self._established()
@@ -171,7 +172,7 @@ class KernelTransport:
         """TCP_INFO of every open connection, both ends when the broker is ours."""
         t = self.clock.time()
         for end in self.ends:
-            if end.state == "established" and end.transport is not None:
+            if end.state is ESTABLISHED and end.transport is not None:
                 self._sample_one(t, end.conn, end.client, "client", end.sock)
         if self.broker_sockets is not None:
             for conn, sock in self.broker_sockets():

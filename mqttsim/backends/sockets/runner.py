@@ -30,6 +30,7 @@ from ...net.server import BrokerServer
 from ...net.store import SqliteStore
 from ...protocol import events as ev
 from ...protocol.broker import BrokerEngine
+from ...world.end_state import CONNECTING, DEAD, ESTABLISHED, EndState, advance
 from ...world.hosts import TRANSPORT_REASONS, ClientProcess, broker_config
 from ...world.network import Network
 from ...world.recorder import Recorder, Recording
@@ -97,46 +98,49 @@ class RealSocketEnd(asyncio.Protocol):
 
     def __init__(self, backend: Any, app: Any):
         self.backend, self.app = backend, app
-        self.state = "connecting"
+        self.state: EndState = CONNECTING
         self.transport: asyncio.Transport | None = None
         self._reported = False
 
     @property
     def open(self) -> bool:
-        return self.state == "established"
+        return self.state is ESTABLISHED
 
     def data_received(self, data: bytes) -> None:
-        if self.state == "established" and not self.backend.over:
+        if self.state is ESTABLISHED and not self.backend.over:
             self.app.on_data(self, data)
 
     def _established(self) -> None:
-        self.state = "established"
+        self.state = advance(self.state, ESTABLISHED)
         if not self.backend.over:
             self.app.on_established(self)
 
     def _report(self, reason: str) -> None:
         if self._reported or self.backend.over:
             return
-        self._reported = True
-        self.state = "dead"
+        self._dead()
         self.app.on_closed(self, reason)
 
     def write(self, data: bytes, sizes: Any = ()) -> None:
-        if self.state == "established":
+        if self.state is ESTABLISHED:
             self.transport.write(data)
 
     def close(self) -> None:
         """Orderly close (FIN after what is written)."""
-        self._reported = True
-        self.state = "dead"
+        self._dead()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:
         """The process died: the peer sees a reset."""
-        self._reported = True
-        self.state = "dead"
+        self._dead()
         reset(self.transport)
+
+    def _dead(self) -> None:
+        """No more callbacks to the app (it closed, aborted, or has been told)."""
+        self._reported = True
+        if self.state is not DEAD:
+            self.state = advance(self.state, DEAD)
 
 
 class SocketEnd(RealSocketEnd):
@@ -161,7 +165,7 @@ class SocketEnd(RealSocketEnd):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        if self.state == "dead":  # the app gave up before the socket came up
+        if self.state is DEAD:  # the app gave up before the socket came up
             reset(self.transport)
         self._maybe_up()
 
@@ -171,7 +175,7 @@ class SocketEnd(RealSocketEnd):
         self._maybe_up()
 
     def _maybe_up(self) -> None:
-        if self.transport is not None and self._modelled_up and self.state == "connecting":
+        if self.transport is not None and self._modelled_up and self.state is CONNECTING:
             self._established()
 
     def connection_lost(self, exc: Exception | None) -> None:
