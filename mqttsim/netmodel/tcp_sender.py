@@ -83,8 +83,8 @@ from .segment import Segment
 
 from .rack import RackTlp
 from .tcp_state import (_END, _EVER, _LOST, _ORDER, _RETX, _SACKED, _SEG, _SENT, DUPTHRESH,
-                        INF, INITIAL_WINDOW, LOSS, OPEN, PROBE, RECOVERY, REORDER, RTO,
-                        TCP_RTO_MIN, TCP_TIMEOUT_MIN, _jiffies)
+                        INF, INITIAL_WINDOW, LOSS, OPEN, PROBE, RECOVERY, REORDER, RTO, CaState,
+                        TCP_RTO_MIN, TCP_TIMEOUT_MIN, TimerKind, _jiffies, ca_advance)
 
 
 class TcpSender(RackTlp):
@@ -126,7 +126,7 @@ class TcpSender(RackTlp):
         self.fin_sent = False
         self._outstanding: list[list] = []  # the retransmission queue, in sequence order
         self.timer_at: float | None = None  # when the pending timer fires
-        self.timer_kind: str | None = None  # RTO, PROBE or REORDER
+        self.timer_kind: TimerKind | None = None
         self.failed = False  # gave up: the connection must be reset
         self.retransmissions = 0
         self.timeouts = 0  # RTO expiries, all told
@@ -135,7 +135,7 @@ class TcpSender(RackTlp):
         # congestion state
         self.cwnd: float = float(initial_window)
         self.ssthresh: float = INF
-        self.state = OPEN
+        self.state: CaState = OPEN
         self.high_seq = 0
         self._prior_cwnd = self.cwnd
         self._prior_ssthresh = INF
@@ -630,7 +630,7 @@ class TcpSender(RackTlp):
         self.ssthresh = self.cc.ssthresh(self.cwnd)
         self.cwnd = max(self.ssthresh, 1.0)
         self.high_seq = self.next_seq
-        self.state = RECOVERY
+        self.state = ca_advance(self.state, RECOVERY)
 
     def _enter_loss(self) -> None:
         """tcp_enter_loss: ssthresh cut once per episode, cwnd = 1, every unSACKed segment
@@ -650,7 +650,7 @@ class TcpSender(RackTlp):
         self.retrans_out = 0
         self.lost_out = len(self._outstanding) - self.sacked_out
         self.high_seq = self.next_seq
-        self.state = LOSS
+        self.state = ca_advance(self.state, LOSS)
         self._frto = self.frto_enabled and (new_recovery or self.timeouts_in_a_row > 0)
         self.tlp_high_seq = None
 
@@ -667,5 +667,5 @@ class TcpSender(RackTlp):
         self._to_open()
 
     def _to_open(self) -> None:
-        self.state = OPEN
+        self.state = ca_advance(self.state, OPEN)
         self._frto = False

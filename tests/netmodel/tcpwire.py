@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from mqttsim.netmodel import (HEADER_BYTES, DelayedAck, LinkDirection, LinkParams, Segment,
                               TcpReceiver, TcpSender)
+from mqttsim.netmodel.tcp_state import TimerKind
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Wire:
                 before = sender.rto.rto
                 kind = sender.timer_kind
                 self.put(now, sender.on_timer(now))
-                if kind == "rto":
+                if kind is TimerKind.RTO:
                     self.log.timeouts.append((now, before))
                 continue
             if at == self._delack_at:

@@ -11,6 +11,7 @@ import pytest
 
 from mqttsim.netmodel import (Bernoulli, Cubic, LinkParams, Outage, Reno, RtoEstimator,
                               TcpSender, give_up_after)
+from mqttsim.netmodel.tcp_state import CaState
 from tcpwire import Wire
 
 RTT = 0.1  # the stories' path: 50 ms each way
@@ -181,9 +182,9 @@ def test_a_spurious_timeout_is_undone_by_the_timestamp_echo():
     assert sender.cwnd == 10
     [resent] = sender.on_timer(sender.next_deadline() + 0.3)  # probe, then the RTO
     [resent] = sender.on_timer(sender.next_deadline())
-    assert resent.retransmission and sender.state == "loss" and sender.cwnd == 1
+    assert resent.retransmission and sender.state is CaState.LOSS and sender.cwnd == 1
     sender.on_ack(100, sender.timer_at - 0.5, tsecr=0.0)
-    assert sender.state == "open" and sender.cwnd == 10 and sender.spurious_undone == 1
+    assert sender.state is CaState.OPEN and sender.cwnd == 10 and sender.spurious_undone == 1
     assert sender.lost_out == 0
 
 
@@ -199,7 +200,7 @@ def test_frto_sends_new_data_after_a_timeout_and_undoes_it_when_the_originals_ar
     out = sender.on_ack(100, t + 0.01)
     assert [(s.seq, s.retransmission) for s in out] == [(500, False), (600, False)]
     sender.on_ack(300, t + 0.02)
-    assert sender.state == "open" and sender.spurious_undone == 1
+    assert sender.state is CaState.OPEN and sender.spurious_undone == 1
 
 
 def test_an_outage_sends_only_backed_off_retransmissions_and_the_backlog_follows_fast():
