@@ -168,19 +168,14 @@ class RoutingMixin:
         if flow.waiting:
             for packet in flow.resend_waiting(now):
                 self._send(c, packet, now)
-        queue = flow.queue
-        counting = flow.max_queued_bytes is not None
-        while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
-            if counting:
-                flow.queued_bytes -= len(msg.payload)
+        while (msg := flow.next_to_send()) is not None:
             if msg.expires_at is not None and now >= msg.expires_at:
                 self._drop(session, msg, "expired", now)
                 continue
             if msg.qos:
                 flow.admit(msg, now)
             self._deliver(c, session, msg, now)
-        if session.client_id in self._congested and len(queue) <= self._low_water \
+        if session.client_id in self._congested and len(flow.queue) <= self._low_water \
                 and flow.queued_bytes <= self._low_bytes:
             self._uncongest(session.client_id, now)
 

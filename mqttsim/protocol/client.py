@@ -531,12 +531,7 @@ class ClientEngine(TracesPackets):
         if flow.waiting:
             for packet in flow.resend_waiting(now):
                 self._resend(packet, now)
-        queue = flow.queue
-        counting = flow.max_queued_bytes is not None
-        while queue and (queue[0].qos == 0 or len(flow.inflight) < flow.window):
-            msg = queue.popleft()  # flow.pop_queued(), written out: this is the hot path
-            if counting:
-                flow.queued_bytes -= len(msg.payload)
+        while (msg := flow.next_to_send()) is not None:
             if msg.qos:
                 flow.admit(msg, now)
             self._send_message(msg, now)

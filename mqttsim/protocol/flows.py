@@ -110,9 +110,14 @@ class OutgoingFlow:
         self.queue.append(msg)
         return None
 
-    def pop_queued(self) -> OutMessage:
-        """The oldest queued message, out of the queue (the caller checked there is one)."""
-        msg = self.queue.popleft()
+    def next_to_send(self) -> OutMessage | None:
+        """The oldest queued message, out of the queue, if it may go out now: QoS 0 always,
+        QoS 1 and 2 while the window has room [MQTT-3.3.4-7/9]; None when nothing may. The
+        engines' ``_fill`` loops call it once per message (and once more to stop)."""
+        queue = self.queue
+        if not queue or (queue[0].qos and len(self.inflight) >= self.window):
+            return None
+        msg = queue.popleft()
         if self.max_queued_bytes is not None:
             self.queued_bytes -= len(msg.payload)
         return msg

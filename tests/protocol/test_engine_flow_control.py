@@ -200,3 +200,21 @@ def test_held_acks_are_bounded_in_time():
     b.on_timer(2.0)
     assert [p.packet_id for p in pub.read() if isinstance(p, Puback)] == [6, 7, 8]
     assert not b._held_acks
+
+
+def test_next_to_send_keeps_to_the_window_but_lets_qos0_pass():
+    """The queue is sent in order while the window has room: a QoS 0 message is never held
+    by a full window [MQTT-3.3.4-7/9], a QoS 1 one is, and its bytes leave the count."""
+    from mqttsim.protocol.flows import OutgoingFlow, OutMessage
+    flow = OutgoingFlow(window=1, max_queued_bytes=100)
+    for topic, qos in (("a", 1), ("b", 0), ("c", 1), ("d", 0)):
+        assert flow.hold(OutMessage(topic, b"xyz", qos), online=True) is None
+    first = flow.next_to_send()
+    assert first.topic == "a" and flow.queued_bytes == 9
+    flow.admit(first, 0.0)  # the window of one is now full
+    assert flow.next_to_send().topic == "b"
+    assert flow.next_to_send() is None  # "c" (QoS 1) waits, and "d" behind it
+    assert [m.topic for m in flow.queue] == ["c", "d"] and flow.queued_bytes == 6
+    flow.on_puback(first.packet_id)
+    assert [flow.next_to_send().topic, flow.next_to_send().topic] == ["c", "d"]
+    assert flow.next_to_send() is None and flow.queued_bytes == 0
