@@ -90,11 +90,8 @@ class PacketHandlersMixin:
         session = c.session
         flow = session.flow
         msg = flow.on_puback(p.packet_id)
-        if msg is not None:  # what _acked does, without the call: this is the hot path
-            self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, 1,
-                                                  p.reason_code, c.conn, c.client_id))
-            if session.expiry and self.store is not None:
-                self._session_changed(session)
+        if msg is not None:
+            self._acked(c, msg, p.reason_code, now)
         if flow.queue or flow.waiting or session.client_id in self._congested:
             self._fill(session, now)
 
