@@ -75,11 +75,7 @@ class Decoder:
         version = self.version
         known_topics = self._known_topics
         user_limit = self.max_user_properties
-        if version is None:  # _quick_length(), written out: one call less per chunk
-            quick = -1
-        else:
-            limit = self.max_packet_size
-            quick = 127 if limit is None or limit > 129 else limit - 2
+        quick = self._quick_length()
         try:
             while size - pos >= 2:
                 # PUBLISH and plain PUBACK/PUBREC/PUBREL/PUBCOMP with a one-byte remaining
