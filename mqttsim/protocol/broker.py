@@ -139,8 +139,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
                 self._failed(c, exc, now)
             if c.state is _CLOSING:
                 break
-        events, self._events = self._events, []  # take_events(), without the call
-        return events
+        return self.take_events()
 
     def pending(self) -> list[Hashable]:
         """Connections with output to write or a close to perform."""
