@@ -151,10 +151,7 @@ class BrokerProcess:
                 end.close()
                 recorder.broker_events_in(engine.connection_lost(conn, self.clock.now),
                                           self.name)
-        alarm = self.alarm  # alarm.arm(), inlined: this runs for every packet
-        due = alarm.deadline()
-        if due is not None and (alarm.at is None or due < alarm.at):
-            alarm.wake_at(due)
+        self.alarm.arm()
 
     # -- restarts --------------------------------------------------------------------------
     def crash(self, down: float) -> None:
@@ -358,7 +355,4 @@ class ClientProcess:
             end.close()
             self.end = None
             self._reconnect_later()
-        alarm = self.alarm  # alarm.arm(), inlined: this runs for every packet
-        due = alarm.deadline()
-        if due is not None and (alarm.at is None or due < alarm.at):
-            alarm.wake_at(due)
+        self.alarm.arm()
