@@ -185,16 +185,14 @@ class Recorder:
         """Record the broker's events; the packets it sent are queued per connection."""
         if self.capture:
             self.broker_events.extend(events)
-        order, who, connections = self._order, self._who, self.connections
+        order, who = self._order, self._who
         queued = self._queued["broker"]
         for e in events:
             cls = e.__class__
             order += 1
             if cls is ev.PacketSent:
                 conn = e.conn
-                # who(e), written out: the broker sends most of the packets of a run
-                row = connections.get(conn) if conn is not None else None
-                peer = row["client"] if row else self.names.get(e.client_id, e.client_id)
+                peer = who(e)
                 if conn in queued:
                     queued[conn].append(self._packet_row(e, broker, peer, conn))
                 else:
