@@ -84,7 +84,7 @@ from .segment import Segment
 from .rack import RackTlp
 from .tcp_state import (_END, _EVER, _LOST, _ORDER, _RETX, _SACKED, _SEG, _SENT, DUPTHRESH,
                         INF, INITIAL_WINDOW, LOSS, OPEN, PROBE, RECOVERY, REORDER, RTO, CaState,
-                        TCP_RTO_MIN, TCP_TIMEOUT_MIN, TimerKind, _jiffies, ca_advance)
+                        TCP_TIMEOUT_MIN, TimerKind, ca_advance)
 
 
 class TcpSender(RackTlp):
@@ -217,23 +217,7 @@ class TcpSender(RackTlp):
         self._order = order = self._order + 1
         outstanding.append([segment, now, end, False, False, False, False, order])
         self._last_send = now
-        # _after_new_data -> _schedule_probe, written out (once per segment sent)
-        kind = self.timer_kind
-        if kind is REORDER:
-            return [segment]
-        rto = self.rto
-        if self._probing:
-            srtt = rto.srtt
-            if srtt is None:
-                pto = 1.0  # TCP_TIMEOUT_INIT
-            else:
-                pto = _jiffies(2.0 * srtt) + (TCP_RTO_MIN if not flight else TCP_TIMEOUT_MIN)
-            left = self.timer_at - now if kind is RTO else rto.rto
-            if 0.0 < left < pto:
-                pto = left
-            self.timer_at, self.timer_kind = now + pto, PROBE
-        elif kind is not RTO:
-            self.timer_at, self.timer_kind = now + rto.rto, RTO
+        self._after_new_data(now)
         return [segment]
 
     def poll(self, now: float) -> list[Segment]:
