@@ -68,20 +68,13 @@ class RtoEstimator:
         srtt = self.srtt
         if srtt is None:  # 2.2: the first measurement
             srtt, rttvar = rtt, rtt / 2
-        else:  # 2.3 (|srtt - rtt| and the bounds below written out: one sample per ACK)
-            error = srtt - rtt
-            rttvar = _KEEP_RTTVAR * self.rttvar + BETA * (error if error >= 0 else -error)
+        else:  # 2.3
+            rttvar = _KEEP_RTTVAR * self.rttvar + BETA * abs(srtt - rtt)
             srtt = _KEEP_SRTT * srtt + ALPHA * rtt
         self.srtt, self.rttvar = srtt, rttvar
-        spread = self.K * rttvar
-        minimum, maximum = self.minimum, self.maximum
-        granularity = self.granularity  # 2.4: max(srtt + max(G, K * rttvar), minimum)
-        base = srtt + (spread if spread > granularity else granularity)
-        if not base > minimum:
-            base = minimum
-        if not base < maximum:
-            base = maximum
-        self._base = self.rto = base
+        # 2.4: max(SRTT + max(G, K * RTTVAR), minimum); 2.5: at most ``maximum``
+        base = max(srtt + max(self.granularity, self.K * rttvar), self.minimum)
+        self._base = self.rto = min(base, self.maximum)
         self.backoffs = 0
 
     def _linux_sample(self, rtt: float, acked: int | None = None,
