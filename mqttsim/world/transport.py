@@ -216,10 +216,8 @@ class TcpEnd(_End):
             self.packets_written += len(sizes)
         self.written += len(data)
         now = self.clock.now
-        delack = self.delack
-        if delack is not None and delack.last_received is not None \
-                and now - delack.last_received < delack.ato:
-            delack.pingpong = True  # DelayedAck.on_data_sent, written out (every write)
+        if self.delack is not None:
+            self.delack.on_data_sent(now)
         self._send(self.sender.send(data, now))
 
     def close(self) -> None:
@@ -349,8 +347,8 @@ class TcpEnd(_End):
         if self._ack_owed:
             self._ack_owed = 0  # the ACK rode along
             delack = self.delack
-            if delack is not None and delack.quick:
-                delack.quick -= 1  # DelayedAck.on_ack_sent, written out
+            if delack is not None:
+                delack.on_ack_sent()
         if pure_ack:
             return
         # The retransmission timer moved earlier (or was started): ``alarm.arm()`` without
