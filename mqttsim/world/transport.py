@@ -351,11 +351,7 @@ class TcpEnd(_End):
                 delack.on_ack_sent()
         if pure_ack:
             return
-        # The retransmission timer moved earlier (or was started): ``alarm.arm()`` without
-        # asking again (the sender's deadline is its ``timer_at``: None once it failed).
-        due, armed = self.sender.timer_at, self.alarm.at
-        if due is not None and (armed is None or due < armed):
-            self.alarm.wake_at(due)
+        self.alarm.arm()  # the retransmission timer moved earlier (or was started)
 
     def _arrive_at_peer_hops(self, item: tuple) -> None:
         self._arrive_at_peer(*item)
