@@ -305,8 +305,7 @@ class TcpEnd(_End):
         Over one link to an existing peer, the arrival is scheduled straight onto the
         peer's ``_segment_arrived`` (inlined here: this is the simulator's hottest loop).
         Equivalent to ``_carry`` because ``peer`` never changes once set (``_accepted``
-        pairs the ends once). The segment's row is appended as ``Recorder.segment`` does,
-        without the call."""
+        pairs the ends once)."""
         if not segments:
             return
         receiver = self.receiver
@@ -320,20 +319,15 @@ class TcpEnd(_End):
         now, recorder, peer = self.clock.now, self.recorder, self.peer
         header = self.header + (SACK_BASE_BYTES + SACK_BLOCK_BYTES * len(sack) if sack else 0)
         hop = self._hop if peer is not None else None
-        rows, arrivals = recorder.segments, recorder.arrivals
         for seg in segments:
             seg.ack, seg.tsecr = ack, tsecr
             if sack:
                 seg.sack = sack
             data = seg.data
             size = header + len(data)
-            row = len(arrivals)
-            rows.append((now, self.conn, self.name, self.peer_name,
-                         "ack" if pure_ack else "fin" if seg.fin else "data", seg.seq, ack,
-                         len(data), seg.retransmission, size))
-            arrivals.append(NAN)
-            if recorder.capture:
-                recorder.payloads.append(data)
+            row = recorder.segment(now, self.conn, self.name, self.peer_name,
+                                   "ack" if pure_ack else "fin" if seg.fin else "data", seg.seq,
+                                   ack, data, seg.retransmission, size)
             if hop is None:
                 self._carry(seg, row, size)
                 continue
