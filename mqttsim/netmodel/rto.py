@@ -56,13 +56,15 @@ class RtoEstimator:
         #: the current timeout, back-off included (2.5: at most ``maximum``); read on every
         #: ACK, so kept up to date rather than computed
         self.rto = min(maximum, initial)
-        if linux_floor:  # chosen once: ``sample`` runs on every ACK (one call less each)
-            self.sample = self._linux_sample  # type: ignore[method-assign]
 
     def sample(self, rtt: float, acked: int | None = None, next_seq: int | None = None) -> None:
         """A valid round-trip time (never one made ambiguous by a retransmission).
         ``acked``/``next_seq``: the sender's snd_una and snd_nxt, which mark Linux's round
-        trips (without them every sample is a round of its own)."""
+        trips (without them every sample is a round of its own). With ``linux_floor``,
+        Linux's estimator (``_linux_sample``); else RFC 6298's."""
+        if self.linux_floor:
+            self._linux_sample(rtt, acked, next_seq)
+            return
         if rtt < 0:
             raise ValueError(f"an RTT cannot be negative, got {rtt}")
         srtt = self.srtt
