@@ -49,7 +49,6 @@ UDP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8)
 TS_OPTION_BYTES = 12
 SYN_OPTION_BYTES = 20
 SACK_BASE_BYTES, SACK_BLOCK_BYTES = 4, 8
-NAN = float("nan")  # a segment's arrival time until it arrives (as Recorder.segment)
 
 
 class App(Protocol):
