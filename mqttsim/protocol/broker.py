@@ -42,7 +42,6 @@ from .subscriptions import SubscriptionTree, TopicTrie
 
 _AWAITING, _CONNECTED, _CLOSING = (ConnState.AWAITING_CONNECT, ConnState.CONNECTED,
                                    ConnState.CLOSING)
-_new_sent = ev.PacketSent
 
 
 class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixin,
@@ -308,7 +307,7 @@ class BrokerEngine(SessionsMixin, RoutingMixin, PacketHandlersMixin, SysTreeMixi
         self.sys.packets_sent += 1
         self._pending.add(c.conn)
         if self.trace_sent:
-            self._events.append(_new_sent(now, cls(packet_id), 4, c.conn, c.client_id))
+            self._events.append(ev.PacketSent(now, cls(packet_id), 4, c.conn, c.client_id))
 
     def _disconnect(self, c: Connection, code: int, now: float) -> None:
         """The broker's MQTT 5 DISCONNECT, the only place that builds one. A reason code that

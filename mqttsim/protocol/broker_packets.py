@@ -17,9 +17,6 @@ from .packets import (MQTT_3_1, MQTT_5, Auth, Disconnect, Pingreq, Pingresp, Pub
 from .properties import NO_PROPERTIES, Properties
 from .topics import parse_shared_subscription, resolve_topic_alias
 
-_new_received = ev.MessageReceived
-_new_acknowledged = ev.MessageAcknowledged
-
 
 class PacketHandlersMixin:
     """Handlers for packets after CONNECT. Needs BrokerEngine's attributes."""
@@ -55,7 +52,7 @@ class PacketHandlersMixin:
         if blockers:
             blockers.clear()
         if accept:
-            self._events.append(_new_received(now, topic, p, c.conn, c.client_id))
+            self._events.append(ev.MessageReceived(now, topic, p, c.conn, c.client_id))
             matched = self.route(topic, p.payload, qos, p.retain, props, c.client_id, now)
         elif not allowed:
             # 3.1.1: acknowledge normally and drop [MQTT-3.3.5-2]; 5.0: say "not authorized".
@@ -125,8 +122,8 @@ class PacketHandlersMixin:
             self._fill(session, now)
 
     def _acked(self, c: Connection, msg: OutMessage, code: int, now: float) -> None:
-        self._events.append(_new_acknowledged(now, msg.number, msg.packet_id, msg.qos, code,
-                                              c.conn, c.client_id))
+        self._events.append(ev.MessageAcknowledged(now, msg.number, msg.packet_id, msg.qos,
+                                                   code, c.conn, c.client_id))
         if self.store is not None:
             self._session_changed(c.session)
 

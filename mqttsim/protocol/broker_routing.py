@@ -24,9 +24,6 @@ from .packets import MQTT_5, Publish
 from .properties import NO_PROPERTIES, Properties
 from .routing import add_member, recipients
 
-_new_sent = ev.PacketSent
-_new_publish = Publish
-
 
 class RoutingMixin:
     """Routing, queues, delivery and held acks. Needs BrokerEngine's attributes."""
@@ -201,9 +198,9 @@ class RoutingMixin:
         self._pending.add(c.conn)
         self.sys.delivered += 1
         if self.trace_sent:
-            packet = _new_publish(topic, msg.payload, msg.qos, msg.retain, False,
-                                  msg.packet_id, props)
-            self._events.append(_new_sent(now, packet, len(data), c.conn, c.client_id))
+            packet = Publish(topic, msg.payload, msg.qos, msg.retain, False, msg.packet_id,
+                             props)
+            self._events.append(ev.PacketSent(now, packet, len(data), c.conn, c.client_id))
         if msg.qos and session.retry_timer:
             self._arm_retry(session)
 
