@@ -35,9 +35,6 @@ class Clock(Protocol):
     def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` at ``t`` (not before ``now``)."""
 
-    def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
-        """Call ``callback(occurrence)`` at ``t``, ``args`` in ``occurrence.args``."""
-
     def post(self, t: float, occurrence: Occurrence) -> None:
         """Call each of ``occurrence.callbacks`` with ``occurrence`` at ``t``."""
 
@@ -67,14 +64,14 @@ class Alarm:
     def wake_at(self, due: float) -> None:
         """Schedule the wake-up for ``due``, earlier than the pending one (if any)."""
         self.at = due
-        self.clock.at(due, self._wake, due)
+        self.clock.call_at(due, self._wake, due)
 
     def cancel(self) -> None:
         self.at = None
         self.deadline = never
 
-    def _wake(self, wake: Occurrence) -> None:
-        if wake.args != self.at:  # the time this wake-up was scheduled for
+    def _wake(self, due: float) -> None:
+        if due != self.at:  # ``due``: the time this wake-up was scheduled for
             return  # superseded by an earlier wake-up, or cancelled
         self.at = None
         due = self.deadline()

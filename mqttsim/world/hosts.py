@@ -12,6 +12,7 @@ real sockets for ends); only the clock and the ends differ.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from ..netmodel.workload import make_payload, publish_times
@@ -209,7 +210,7 @@ class ClientProcess:
             times = publish_times(plan, end_time, rng)
             first = next(times, None)
             if first is not None:
-                clock.at(first, self._publish, (plan, times, publish_properties(plan)))
+                clock.call_at(first, self._publish, plan, times, publish_properties(plan))
         if spec.disconnect_at is not None:
             clock.call_at(spec.disconnect_at, self.disconnect)
         for crash in spec.crashes:
@@ -304,10 +305,9 @@ class ClientProcess:
         self.connect()
 
     # -- workload --------------------------------------------------------------------------
-    def _publish(self, occurrence: Any) -> None:
-        """The next message of a publish plan (``occurrence.args``: the plan, the
-        iterator of its publish times and the plan's PUBLISH properties, made once)."""
-        plan, times, properties = occurrence.args
+    def _publish(self, plan: Any, times: Iterator[float], properties: Properties) -> None:
+        """The next message of a publish plan (``times``: the iterator of its publish times;
+        ``properties``: the plan's PUBLISH properties, made once)."""
         if self.alive and not self.finished:
             self.seq += 1
             payload = make_payload(plan, self.name, self.seq, self.rng)
@@ -317,9 +317,8 @@ class ClientProcess:
             self.engine.publish(plan.topic, payload, plan.qos, plan.retain, now, properties)
             self._handle(self.engine.take_events())
         following = next(times, None)
-        if following is not None:  # the same occurrence, posted again (as clock.at would)
-            occurrence.callbacks = [self._publish]
-            self.clock.post(following, occurrence)
+        if following is not None:
+            self.clock.call_at(following, self._publish, plan, times, properties)
 
     # -- engine output ---------------------------------------------------------------------
     def _handle(self, events: list) -> None:

@@ -463,11 +463,11 @@ class TcpEnd(_End):
             return
         if self._ack_owed and not self._delack_armed:  # the application wrote nothing back
             self._delack_armed = True
-            self.clock.at(now + wait, self._delayed_ack)
+            self.clock.call_at(now + wait, self._delayed_ack)
         if receiver.eof and not was_eof and not self.app_closed:
             self.app.on_closed(self, "eof")
 
-    def _delayed_ack(self, _wake: Any) -> None:
+    def _delayed_ack(self) -> None:
         self._delack_armed = False
         if self._ack_owed and self.state is not DEAD:
             if self.delack is not None:

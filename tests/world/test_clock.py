@@ -15,15 +15,22 @@ import pytest
 from mqttsim.backends.sim.kernel import Kernel
 from mqttsim.backends.sockets.realtime import RealTimeClock
 from mqttsim.net.clock import ScaledClock
-from mqttsim.world.clock import Alarm
+from mqttsim.world.clock import Alarm, Occurrence
 
 SPEED = 10  # the real-time clock plays the story 10 times faster than written (0.6 s): at 50x
 # one story second is 20 ms of real time, and a busy machine delays a timer by that much
 
 
+def _occurrence(note, name: str) -> Occurrence:
+    """An occurrence whose callback notes ``name`` (its ``args``), as ``post`` takes it."""
+    occurrence = Occurrence()
+    occurrence.callbacks, occurrence.args = [lambda o: note(o.args)], name
+    return occurrence
+
+
 def _schedule(clock) -> list:
     """Events before, at and after each other, some scheduled while running, in every
-    way a clock offers (call_at, at, post through at, in the past)."""
+    way a clock offers (call_at, post, in the past)."""
     log: list = []
 
     def note(name: str) -> None:
@@ -36,7 +43,7 @@ def _schedule(clock) -> list:
         clock.call_at(clock.now - 1.0, note, f"{name}/in-the-past")  # runs now, not before
 
     clock.call_at(2.0, spawn, "a")
-    clock.at(1.0, lambda occurrence: note(occurrence.args), "b")
+    clock.post(1.0, _occurrence(note, "b"))
     for name in "uvw":
         clock.call_at(3.0, note, name)  # due together: in the order they were set
     clock.call_at(4.0, spawn, "c")
@@ -116,7 +123,7 @@ def _stop_story(run_until) -> tuple:
         kernel.call_at(kernel.now + 1.0, note, f"{name}/later")
 
     kernel.call_at(2.0, spawn, "a")
-    kernel.at(1.0, lambda o: note(o.args), "b")
+    kernel.post(1.0, _occurrence(note, "b"))
     kernel.call_at(5.0, note, "at-the-stop-time")  # after the stop marker: not run
     kernel.call_at(4.0, spawn, "c")
     kernel.call_at(7.0, note, "after")

@@ -60,15 +60,6 @@ class Kernel(simpy.Environment):
         now = self.now
         heappush(self._queue, (t if t > now else now, NORMAL, next(self._eid), call))
 
-    def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
-        """Call ``callback(occurrence)`` at ``t`` (not before ``now``), ``args`` in
-        ``occurrence.args``: one Python call less per event than ``call_at``, for frequent
-        events (wake-ups, publishes, delayed ACKs)."""
-        occurrence = Occurrence()
-        occurrence.callbacks, occurrence.args = [callback], args
-        now = self.now
-        heappush(self._queue, (t if t > now else now, NORMAL, next(self._eid), occurrence))
-
     def post(self, t: float, occurrence: Occurrence) -> None:
         """Process ``occurrence`` at ``t`` (not before ``now``): SimPy calls its callbacks
         with it directly. For the most frequent events (segment arrivals), whose callbacks

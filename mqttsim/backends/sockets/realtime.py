@@ -48,11 +48,6 @@ class RealTimeClock:
         if self._timer_at is None or t < self._timer_at:
             self._arm(t)
 
-    def at(self, t: float, callback: Callable[[Occurrence], Any], args: Any = None) -> None:
-        occurrence = Occurrence()
-        occurrence.callbacks, occurrence.args = [callback], args
-        self.post(t, occurrence)
-
     def post(self, t: float, occurrence: Occurrence) -> None:
         self.call_at(t, self._fire, occurrence)
 
