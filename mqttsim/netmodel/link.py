@@ -116,9 +116,6 @@ class LinkDirection:
         self.dropped: dict[str, int] = {"outage": 0, "queue_full": 0, "loss": 0}
         self.last_dropped: str | None = None
         self.last_queued = 0.0
-        loss = params.loss
-        # Bernoulli loss is drawn inline in arrival(); None: the Gilbert-Elliott chain.
-        self._p_loss = loss.p if isinstance(loss, Bernoulli) else None
         # Read for every packet, so copied out of the (frozen) params once.
         self._bandwidth, self._latency = params.bandwidth, params.latency
         self._jitter = params.jitter
@@ -162,8 +159,7 @@ class LinkDirection:
             queue.append(finish)
         self.bytes_sent += size
         self.last_queued = start - now
-        p_loss = self._p_loss
-        if (self.rng.random() < p_loss if p_loss else p_loss is None and self._lost()):
+        if self._lost():
             return self._drop("loss")
         jitter = self._jitter
         arrival = finish + self._latency + (self.rng.uniform(0.0, jitter) if jitter else 0.0)
@@ -178,8 +174,8 @@ class LinkDirection:
 
     def _lost(self) -> bool:
         loss = self.params.loss
-        if isinstance(loss, Bernoulli):
-            return self.rng.random() < loss.p
+        if isinstance(loss, Bernoulli):  # no draw on a lossless link: its stream stays put
+            return loss.p > 0 and self.rng.random() < loss.p
         # Gilbert-Elliott: step the chain, then draw in the new state.
         if self._bad:
             if self.rng.random() < loss.p_bad_to_good:
