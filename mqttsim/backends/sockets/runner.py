@@ -100,7 +100,6 @@ class RealSocketEnd(asyncio.Protocol):
         self.backend, self.app = backend, app
         self.state: EndState = CONNECTING
         self.transport: asyncio.Transport | None = None
-        self._reported = False
 
     @property
     def open(self) -> bool:
@@ -116,7 +115,7 @@ class RealSocketEnd(asyncio.Protocol):
             self.app.on_established(self)
 
     def _report(self, reason: str) -> None:
-        if self._reported or self.backend.over:
+        if self.state is DEAD or self.backend.over:  # closed, aborted, or already told
             return
         self._dead()
         self.app.on_closed(self, reason)
@@ -138,7 +137,6 @@ class RealSocketEnd(asyncio.Protocol):
 
     def _dead(self) -> None:
         """No more callbacks to the app (it closed, aborted, or has been told)."""
-        self._reported = True
         if self.state is not DEAD:
             self.state = advance(self.state, DEAD)
 
